@@ -10,6 +10,8 @@ import (
 	_ "github.com/tether-ipc/tether/gen/tether/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
+	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -66,50 +68,6 @@ func (x *GreetRequest) GetName() string {
 	return ""
 }
 
-type GreetResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GreetResponse) Reset() {
-	*x = GreetResponse{}
-	mi := &file_demo_v1_demo_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GreetResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GreetResponse) ProtoMessage() {}
-
-func (x *GreetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_demo_v1_demo_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GreetResponse.ProtoReflect.Descriptor instead.
-func (*GreetResponse) Descriptor() ([]byte, []int) {
-	return file_demo_v1_demo_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *GreetResponse) GetMessage() string {
-	if x != nil {
-		return x.Message
-	}
-	return ""
-}
-
 type ProcessDataRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Input         string                 `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
@@ -119,7 +77,7 @@ type ProcessDataRequest struct {
 
 func (x *ProcessDataRequest) Reset() {
 	*x = ProcessDataRequest{}
-	mi := &file_demo_v1_demo_proto_msgTypes[2]
+	mi := &file_demo_v1_demo_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -131,7 +89,7 @@ func (x *ProcessDataRequest) String() string {
 func (*ProcessDataRequest) ProtoMessage() {}
 
 func (x *ProcessDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_demo_v1_demo_proto_msgTypes[2]
+	mi := &file_demo_v1_demo_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -144,56 +102,12 @@ func (x *ProcessDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessDataRequest.ProtoReflect.Descriptor instead.
 func (*ProcessDataRequest) Descriptor() ([]byte, []int) {
-	return file_demo_v1_demo_proto_rawDescGZIP(), []int{2}
+	return file_demo_v1_demo_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ProcessDataRequest) GetInput() string {
 	if x != nil {
 		return x.Input
-	}
-	return ""
-}
-
-type ProcessDataResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Output        string                 `protobuf:"bytes,1,opt,name=output,proto3" json:"output,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ProcessDataResponse) Reset() {
-	*x = ProcessDataResponse{}
-	mi := &file_demo_v1_demo_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ProcessDataResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ProcessDataResponse) ProtoMessage() {}
-
-func (x *ProcessDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_demo_v1_demo_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ProcessDataResponse.ProtoReflect.Descriptor instead.
-func (*ProcessDataResponse) Descriptor() ([]byte, []int) {
-	return file_demo_v1_demo_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *ProcessDataResponse) GetOutput() string {
-	if x != nil {
-		return x.Output
 	}
 	return ""
 }
@@ -207,7 +121,7 @@ type ReadFileRequest struct {
 
 func (x *ReadFileRequest) Reset() {
 	*x = ReadFileRequest{}
-	mi := &file_demo_v1_demo_proto_msgTypes[4]
+	mi := &file_demo_v1_demo_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +133,7 @@ func (x *ReadFileRequest) String() string {
 func (*ReadFileRequest) ProtoMessage() {}
 
 func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_demo_v1_demo_proto_msgTypes[4]
+	mi := &file_demo_v1_demo_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,56 +146,12 @@ func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileRequest.ProtoReflect.Descriptor instead.
 func (*ReadFileRequest) Descriptor() ([]byte, []int) {
-	return file_demo_v1_demo_proto_rawDescGZIP(), []int{4}
+	return file_demo_v1_demo_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ReadFileRequest) GetPath() string {
 	if x != nil {
 		return x.Path
-	}
-	return ""
-}
-
-type ReadFileResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Contents      string                 `protobuf:"bytes,1,opt,name=contents,proto3" json:"contents,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ReadFileResponse) Reset() {
-	*x = ReadFileResponse{}
-	mi := &file_demo_v1_demo_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ReadFileResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ReadFileResponse) ProtoMessage() {}
-
-func (x *ReadFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_demo_v1_demo_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ReadFileResponse.ProtoReflect.Descriptor instead.
-func (*ReadFileResponse) Descriptor() ([]byte, []int) {
-	return file_demo_v1_demo_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *ReadFileResponse) GetContents() string {
-	if x != nil {
-		return x.Contents
 	}
 	return ""
 }
@@ -295,7 +165,7 @@ type FailRequest struct {
 
 func (x *FailRequest) Reset() {
 	*x = FailRequest{}
-	mi := &file_demo_v1_demo_proto_msgTypes[6]
+	mi := &file_demo_v1_demo_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +177,7 @@ func (x *FailRequest) String() string {
 func (*FailRequest) ProtoMessage() {}
 
 func (x *FailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_demo_v1_demo_proto_msgTypes[6]
+	mi := &file_demo_v1_demo_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +190,7 @@ func (x *FailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailRequest.ProtoReflect.Descriptor instead.
 func (*FailRequest) Descriptor() ([]byte, []int) {
-	return file_demo_v1_demo_proto_rawDescGZIP(), []int{6}
+	return file_demo_v1_demo_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FailRequest) GetReason() string {
@@ -328,42 +198,6 @@ func (x *FailRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
-}
-
-type FailResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *FailResponse) Reset() {
-	*x = FailResponse{}
-	mi := &file_demo_v1_demo_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *FailResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*FailResponse) ProtoMessage() {}
-
-func (x *FailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_demo_v1_demo_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use FailResponse.ProtoReflect.Descriptor instead.
-func (*FailResponse) Descriptor() ([]byte, []int) {
-	return file_demo_v1_demo_proto_rawDescGZIP(), []int{7}
 }
 
 type CountRequest struct {
@@ -375,7 +209,7 @@ type CountRequest struct {
 
 func (x *CountRequest) Reset() {
 	*x = CountRequest{}
-	mi := &file_demo_v1_demo_proto_msgTypes[8]
+	mi := &file_demo_v1_demo_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +221,7 @@ func (x *CountRequest) String() string {
 func (*CountRequest) ProtoMessage() {}
 
 func (x *CountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_demo_v1_demo_proto_msgTypes[8]
+	mi := &file_demo_v1_demo_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +234,7 @@ func (x *CountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountRequest.ProtoReflect.Descriptor instead.
 func (*CountRequest) Descriptor() ([]byte, []int) {
-	return file_demo_v1_demo_proto_rawDescGZIP(), []int{8}
+	return file_demo_v1_demo_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CountRequest) GetTo() uint32 {
@@ -420,7 +254,7 @@ type CountResponse struct {
 
 func (x *CountResponse) Reset() {
 	*x = CountResponse{}
-	mi := &file_demo_v1_demo_proto_msgTypes[9]
+	mi := &file_demo_v1_demo_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -432,7 +266,7 @@ func (x *CountResponse) String() string {
 func (*CountResponse) ProtoMessage() {}
 
 func (x *CountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_demo_v1_demo_proto_msgTypes[9]
+	mi := &file_demo_v1_demo_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -445,7 +279,7 @@ func (x *CountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountResponse.ProtoReflect.Descriptor instead.
 func (*CountResponse) Descriptor() ([]byte, []int) {
-	return file_demo_v1_demo_proto_rawDescGZIP(), []int{9}
+	return file_demo_v1_demo_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CountResponse) GetN() uint32 {
@@ -472,7 +306,7 @@ type FrontendEvent struct {
 
 func (x *FrontendEvent) Reset() {
 	*x = FrontendEvent{}
-	mi := &file_demo_v1_demo_proto_msgTypes[10]
+	mi := &file_demo_v1_demo_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -484,7 +318,7 @@ func (x *FrontendEvent) String() string {
 func (*FrontendEvent) ProtoMessage() {}
 
 func (x *FrontendEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_demo_v1_demo_proto_msgTypes[10]
+	mi := &file_demo_v1_demo_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -497,7 +331,7 @@ func (x *FrontendEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrontendEvent.ProtoReflect.Descriptor instead.
 func (*FrontendEvent) Descriptor() ([]byte, []int) {
-	return file_demo_v1_demo_proto_rawDescGZIP(), []int{10}
+	return file_demo_v1_demo_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FrontendEvent) GetMessage() string {
@@ -511,34 +345,27 @@ var File_demo_v1_demo_proto protoreflect.FileDescriptor
 
 const file_demo_v1_demo_proto_rawDesc = "" +
 	"\n" +
-	"\x12demo/v1/demo.proto\x12\ademo.v1\x1a\x17tether/v1/options.proto\"\"\n" +
+	"\x12demo/v1/demo.proto\x12\ademo.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x17tether/v1/options.proto\"\"\n" +
 	"\fGreetRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\")\n" +
-	"\rGreetResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"*\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"*\n" +
 	"\x12ProcessDataRequest\x12\x14\n" +
-	"\x05input\x18\x01 \x01(\tR\x05input\"-\n" +
-	"\x13ProcessDataResponse\x12\x16\n" +
-	"\x06output\x18\x01 \x01(\tR\x06output\"%\n" +
+	"\x05input\x18\x01 \x01(\tR\x05input\"%\n" +
 	"\x0fReadFileRequest\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\".\n" +
-	"\x10ReadFileResponse\x12\x1a\n" +
-	"\bcontents\x18\x01 \x01(\tR\bcontents\"%\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\"%\n" +
 	"\vFailRequest\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x0e\n" +
-	"\fFailResponse\"\x1e\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x1e\n" +
 	"\fCountRequest\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\rR\x02to\"-\n" +
 	"\rCountResponse\x12\f\n" +
 	"\x01n\x18\x01 \x01(\rR\x01n\x12\x0e\n" +
 	"\x02of\x18\x02 \x01(\rR\x02of\"=\n" +
 	"\rFrontendEvent\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage:\x12\x92\xc9\"\x0efrontend-event2\xb8\x02\n" +
-	"\x04Demo\x126\n" +
-	"\x05Greet\x12\x15.demo.v1.GreetRequest\x1a\x16.demo.v1.GreetResponse\x12H\n" +
-	"\vProcessData\x12\x1b.demo.v1.ProcessDataRequest\x1a\x1c.demo.v1.ProcessDataResponse\x12?\n" +
-	"\bReadFile\x12\x18.demo.v1.ReadFileRequest\x1a\x19.demo.v1.ReadFileResponse\x123\n" +
-	"\x04Fail\x12\x14.demo.v1.FailRequest\x1a\x15.demo.v1.FailResponse\x128\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage:\x12\x92\xc9\"\x0efrontend-event2\xc2\x02\n" +
+	"\x04Demo\x12<\n" +
+	"\x05Greet\x12\x15.demo.v1.GreetRequest\x1a\x1c.google.protobuf.StringValue\x12H\n" +
+	"\vProcessData\x12\x1b.demo.v1.ProcessDataRequest\x1a\x1c.google.protobuf.StringValue\x12B\n" +
+	"\bReadFile\x12\x18.demo.v1.ReadFileRequest\x1a\x1c.google.protobuf.StringValue\x124\n" +
+	"\x04Fail\x12\x14.demo.v1.FailRequest\x1a\x16.google.protobuf.Empty\x128\n" +
 	"\x05Count\x12\x15.demo.v1.CountRequest\x1a\x16.demo.v1.CountResponse0\x01B1Z/github.com/tether-ipc/tether/gen/demo/v1;demov1b\x06proto3"
 
 var (
@@ -553,31 +380,29 @@ func file_demo_v1_demo_proto_rawDescGZIP() []byte {
 	return file_demo_v1_demo_proto_rawDescData
 }
 
-var file_demo_v1_demo_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_demo_v1_demo_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_demo_v1_demo_proto_goTypes = []any{
-	(*GreetRequest)(nil),        // 0: demo.v1.GreetRequest
-	(*GreetResponse)(nil),       // 1: demo.v1.GreetResponse
-	(*ProcessDataRequest)(nil),  // 2: demo.v1.ProcessDataRequest
-	(*ProcessDataResponse)(nil), // 3: demo.v1.ProcessDataResponse
-	(*ReadFileRequest)(nil),     // 4: demo.v1.ReadFileRequest
-	(*ReadFileResponse)(nil),    // 5: demo.v1.ReadFileResponse
-	(*FailRequest)(nil),         // 6: demo.v1.FailRequest
-	(*FailResponse)(nil),        // 7: demo.v1.FailResponse
-	(*CountRequest)(nil),        // 8: demo.v1.CountRequest
-	(*CountResponse)(nil),       // 9: demo.v1.CountResponse
-	(*FrontendEvent)(nil),       // 10: demo.v1.FrontendEvent
+	(*GreetRequest)(nil),           // 0: demo.v1.GreetRequest
+	(*ProcessDataRequest)(nil),     // 1: demo.v1.ProcessDataRequest
+	(*ReadFileRequest)(nil),        // 2: demo.v1.ReadFileRequest
+	(*FailRequest)(nil),            // 3: demo.v1.FailRequest
+	(*CountRequest)(nil),           // 4: demo.v1.CountRequest
+	(*CountResponse)(nil),          // 5: demo.v1.CountResponse
+	(*FrontendEvent)(nil),          // 6: demo.v1.FrontendEvent
+	(*wrapperspb.StringValue)(nil), // 7: google.protobuf.StringValue
+	(*emptypb.Empty)(nil),          // 8: google.protobuf.Empty
 }
 var file_demo_v1_demo_proto_depIdxs = []int32{
 	0, // 0: demo.v1.Demo.Greet:input_type -> demo.v1.GreetRequest
-	2, // 1: demo.v1.Demo.ProcessData:input_type -> demo.v1.ProcessDataRequest
-	4, // 2: demo.v1.Demo.ReadFile:input_type -> demo.v1.ReadFileRequest
-	6, // 3: demo.v1.Demo.Fail:input_type -> demo.v1.FailRequest
-	8, // 4: demo.v1.Demo.Count:input_type -> demo.v1.CountRequest
-	1, // 5: demo.v1.Demo.Greet:output_type -> demo.v1.GreetResponse
-	3, // 6: demo.v1.Demo.ProcessData:output_type -> demo.v1.ProcessDataResponse
-	5, // 7: demo.v1.Demo.ReadFile:output_type -> demo.v1.ReadFileResponse
-	7, // 8: demo.v1.Demo.Fail:output_type -> demo.v1.FailResponse
-	9, // 9: demo.v1.Demo.Count:output_type -> demo.v1.CountResponse
+	1, // 1: demo.v1.Demo.ProcessData:input_type -> demo.v1.ProcessDataRequest
+	2, // 2: demo.v1.Demo.ReadFile:input_type -> demo.v1.ReadFileRequest
+	3, // 3: demo.v1.Demo.Fail:input_type -> demo.v1.FailRequest
+	4, // 4: demo.v1.Demo.Count:input_type -> demo.v1.CountRequest
+	7, // 5: demo.v1.Demo.Greet:output_type -> google.protobuf.StringValue
+	7, // 6: demo.v1.Demo.ProcessData:output_type -> google.protobuf.StringValue
+	7, // 7: demo.v1.Demo.ReadFile:output_type -> google.protobuf.StringValue
+	8, // 8: demo.v1.Demo.Fail:output_type -> google.protobuf.Empty
+	5, // 9: demo.v1.Demo.Count:output_type -> demo.v1.CountResponse
 	5, // [5:10] is the sub-list for method output_type
 	0, // [0:5] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
@@ -596,7 +421,7 @@ func file_demo_v1_demo_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_demo_v1_demo_proto_rawDesc), len(file_demo_v1_demo_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

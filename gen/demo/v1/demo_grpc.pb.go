@@ -11,6 +11,8 @@ import (
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
+	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // This is a compile-time assertion to ensure that this generated file
@@ -33,13 +35,13 @@ const (
 // Demo is the demo app's command set.
 type DemoClient interface {
 	// Greet says hello.
-	Greet(ctx context.Context, in *GreetRequest, opts ...grpc.CallOption) (*GreetResponse, error)
+	Greet(ctx context.Context, in *GreetRequest, opts ...grpc.CallOption) (*wrapperspb.StringValue, error)
 	// ProcessData tags its input as processed.
-	ProcessData(ctx context.Context, in *ProcessDataRequest, opts ...grpc.CallOption) (*ProcessDataResponse, error)
+	ProcessData(ctx context.Context, in *ProcessDataRequest, opts ...grpc.CallOption) (*wrapperspb.StringValue, error)
 	// ReadFile reads a file below the demo's data folder.
-	ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (*ReadFileResponse, error)
+	ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (*wrapperspb.StringValue, error)
 	// Fail always fails with a command error that carries details.
-	Fail(ctx context.Context, in *FailRequest, opts ...grpc.CallOption) (*FailResponse, error)
+	Fail(ctx context.Context, in *FailRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// Count streams progress messages from 1 to `to`.
 	Count(ctx context.Context, in *CountRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CountResponse], error)
 }
@@ -52,9 +54,9 @@ func NewDemoClient(cc grpc.ClientConnInterface) DemoClient {
 	return &demoClient{cc}
 }
 
-func (c *demoClient) Greet(ctx context.Context, in *GreetRequest, opts ...grpc.CallOption) (*GreetResponse, error) {
+func (c *demoClient) Greet(ctx context.Context, in *GreetRequest, opts ...grpc.CallOption) (*wrapperspb.StringValue, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GreetResponse)
+	out := new(wrapperspb.StringValue)
 	err := c.cc.Invoke(ctx, Demo_Greet_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -62,9 +64,9 @@ func (c *demoClient) Greet(ctx context.Context, in *GreetRequest, opts ...grpc.C
 	return out, nil
 }
 
-func (c *demoClient) ProcessData(ctx context.Context, in *ProcessDataRequest, opts ...grpc.CallOption) (*ProcessDataResponse, error) {
+func (c *demoClient) ProcessData(ctx context.Context, in *ProcessDataRequest, opts ...grpc.CallOption) (*wrapperspb.StringValue, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ProcessDataResponse)
+	out := new(wrapperspb.StringValue)
 	err := c.cc.Invoke(ctx, Demo_ProcessData_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -72,9 +74,9 @@ func (c *demoClient) ProcessData(ctx context.Context, in *ProcessDataRequest, op
 	return out, nil
 }
 
-func (c *demoClient) ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (*ReadFileResponse, error) {
+func (c *demoClient) ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (*wrapperspb.StringValue, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReadFileResponse)
+	out := new(wrapperspb.StringValue)
 	err := c.cc.Invoke(ctx, Demo_ReadFile_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -82,9 +84,9 @@ func (c *demoClient) ReadFile(ctx context.Context, in *ReadFileRequest, opts ...
 	return out, nil
 }
 
-func (c *demoClient) Fail(ctx context.Context, in *FailRequest, opts ...grpc.CallOption) (*FailResponse, error) {
+func (c *demoClient) Fail(ctx context.Context, in *FailRequest, opts ...grpc.CallOption) (*emptypb.Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(FailResponse)
+	out := new(emptypb.Empty)
 	err := c.cc.Invoke(ctx, Demo_Fail_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -118,13 +120,13 @@ type Demo_CountClient = grpc.ServerStreamingClient[CountResponse]
 // Demo is the demo app's command set.
 type DemoServer interface {
 	// Greet says hello.
-	Greet(context.Context, *GreetRequest) (*GreetResponse, error)
+	Greet(context.Context, *GreetRequest) (*wrapperspb.StringValue, error)
 	// ProcessData tags its input as processed.
-	ProcessData(context.Context, *ProcessDataRequest) (*ProcessDataResponse, error)
+	ProcessData(context.Context, *ProcessDataRequest) (*wrapperspb.StringValue, error)
 	// ReadFile reads a file below the demo's data folder.
-	ReadFile(context.Context, *ReadFileRequest) (*ReadFileResponse, error)
+	ReadFile(context.Context, *ReadFileRequest) (*wrapperspb.StringValue, error)
 	// Fail always fails with a command error that carries details.
-	Fail(context.Context, *FailRequest) (*FailResponse, error)
+	Fail(context.Context, *FailRequest) (*emptypb.Empty, error)
 	// Count streams progress messages from 1 to `to`.
 	Count(*CountRequest, grpc.ServerStreamingServer[CountResponse]) error
 	mustEmbedUnimplementedDemoServer()
@@ -137,16 +139,16 @@ type DemoServer interface {
 // pointer dereference when methods are called.
 type UnimplementedDemoServer struct{}
 
-func (UnimplementedDemoServer) Greet(context.Context, *GreetRequest) (*GreetResponse, error) {
+func (UnimplementedDemoServer) Greet(context.Context, *GreetRequest) (*wrapperspb.StringValue, error) {
 	return nil, status.Error(codes.Unimplemented, "method Greet not implemented")
 }
-func (UnimplementedDemoServer) ProcessData(context.Context, *ProcessDataRequest) (*ProcessDataResponse, error) {
+func (UnimplementedDemoServer) ProcessData(context.Context, *ProcessDataRequest) (*wrapperspb.StringValue, error) {
 	return nil, status.Error(codes.Unimplemented, "method ProcessData not implemented")
 }
-func (UnimplementedDemoServer) ReadFile(context.Context, *ReadFileRequest) (*ReadFileResponse, error) {
+func (UnimplementedDemoServer) ReadFile(context.Context, *ReadFileRequest) (*wrapperspb.StringValue, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadFile not implemented")
 }
-func (UnimplementedDemoServer) Fail(context.Context, *FailRequest) (*FailResponse, error) {
+func (UnimplementedDemoServer) Fail(context.Context, *FailRequest) (*emptypb.Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Fail not implemented")
 }
 func (UnimplementedDemoServer) Count(*CountRequest, grpc.ServerStreamingServer[CountResponse]) error {

@@ -1,0 +1,85 @@
+// Package netaddr parses the addresses Tether listens on and dials:
+// "host:port" for TCP and "unix:///abs/path" (or "unix:rel/path") for Unix
+// sockets.
+package netaddr
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Parse splits addr into a network ("tcp" or "unix") and an address.
+func Parse(addr string) (network, address string, err error) {
+	switch {
+	case strings.HasPrefix(addr, "unix://"):
+		address = strings.TrimPrefix(addr, "unix://")
+	case strings.HasPrefix(addr, "unix:"):
+		address = strings.TrimPrefix(addr, "unix:")
+	default:
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return "", "", fmt.Errorf("address %q: want host:port or unix:///path: %v", addr, err)
+		}
+		return "tcp", addr, nil
+	}
+	if address == "" {
+		return "", "", fmt.Errorf("address %q: empty Unix socket path", addr)
+	}
+	return "unix", address, nil
+}
+
+var umaskMu sync.Mutex
+
+// Listen listens on addr. A Unix socket is created with mode 0600 (the
+// umask is narrowed while it is bound, so it is never reachable by others)
+// and removed when the listener closes. A stale socket file left by a dead
+// process is replaced; any other existing file is an error.
+func Listen(addr string) (net.Listener, error) {
+	network, address, err := Parse(addr)
+	if err != nil {
+		return nil, err
+	}
+	if network == "tcp" {
+		return net.Listen("tcp", address)
+	}
+	if fi, err := os.Lstat(address); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen %s: a file that is not a socket is in the way", address)
+		}
+		if c, err := net.Dial("unix", address); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen %s: another server is listening there", address)
+		}
+		if err := os.Remove(address); err != nil {
+			return nil, fmt.Errorf("listen %s: removing stale socket: %w", address, err)
+		}
+	}
+	umaskMu.Lock()
+	old := syscall.Umask(0o177)
+	l, err := net.Listen("unix", address)
+	syscall.Umask(old)
+	umaskMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(address, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// GRPCTarget turns addr into a target for grpc.NewClient.
+func GRPCTarget(addr string) (string, error) {
+	network, address, err := Parse(addr)
+	if err != nil {
+		return "", err
+	}
+	if network == "unix" {
+		return "unix://" + address, nil
+	}
+	return "passthrough:///" + address, nil
+}

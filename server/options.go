@@ -1,0 +1,158 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+
+	"github.com/tether-ipc/tether"
+)
+
+// Option configures a Server.
+type Option func(*options)
+
+type options struct {
+	unary        []grpc.UnaryServerInterceptor
+	stream       []grpc.StreamServerInterceptor
+	wireUnary    []grpc.UnaryServerInterceptor
+	wireStream   []grpc.StreamServerInterceptor
+	grpcOpts     []grpc.ServerOption
+	identity     IdentityFunc
+	logger       *slog.Logger
+	limits       Limits
+	noReflection bool
+}
+
+// Limits bound what one call may carry. Zero fields take the defaults.
+type Limits struct {
+	// MaxMessageBytes bounds one received gRPC message (default 4 MiB, as
+	// grpc-go); larger ones fail with resource_exhausted.
+	MaxMessageBytes int
+	// MaxSendBytes bounds one sent message (default 256 MiB, so commands may
+	// return large raw results).
+	MaxSendBytes int
+	// MaxDepth bounds the nesting of JSON args (default 64).
+	MaxDepth int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxMessageBytes <= 0 {
+		l.MaxMessageBytes = 4 << 20
+	}
+	if l.MaxSendBytes <= 0 {
+		l.MaxSendBytes = 256 << 20
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = 64
+	}
+	return l
+}
+
+// WithInterceptors appends unary interceptors to the command chain. The chain
+// runs once for every unary command call, however it arrived — a typed gRPC
+// call, Invoke by name with JSON or proto args, the gateway, or in-process —
+// with info.FullMethod set to the command's method and the request already
+// decoded to the command's argument type. It also runs for Emit. The first
+// interceptor is outermost.
+func WithInterceptors(i ...grpc.UnaryServerInterceptor) Option {
+	return func(o *options) { o.unary = append(o.unary, i...) }
+}
+
+// WithStreamInterceptors appends stream interceptors to the chain that runs
+// for channel commands (typed server-streaming calls and Channel by name) and
+// for Listen.
+func WithStreamInterceptors(i ...grpc.StreamServerInterceptor) Option {
+	return func(o *options) { o.stream = append(o.stream, i...) }
+}
+
+// WithWireInterceptors adds interceptors that run on each gRPC call as it
+// arrives, before the command is resolved or its arguments decoded: the
+// place for transport-level gates such as isolation's open-and-verify. They
+// see the IPC method itself ("/tether.v1.IPC/Invoke") and its raw request.
+// In-process calls (Server.Invoke) do not pass through them.
+func WithWireInterceptors(unary grpc.UnaryServerInterceptor, stream grpc.StreamServerInterceptor) Option {
+	return func(o *options) {
+		if unary != nil {
+			o.wireUnary = append(o.wireUnary, unary)
+		}
+		if stream != nil {
+			o.wireStream = append(o.wireStream, stream)
+		}
+	}
+}
+
+// WithGRPCOptions passes options to the underlying grpc.Server.
+func WithGRPCOptions(opts ...grpc.ServerOption) Option {
+	return func(o *options) { o.grpcOpts = append(o.grpcOpts, opts...) }
+}
+
+// WithLogger sets the logger; the default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// WithLimits sets message and argument limits.
+func WithLimits(l Limits) Option {
+	return func(o *options) { o.limits = l }
+}
+
+// WithoutReflection turns off the gRPC reflection service, which is on by
+// default so that grpcurl can list and call every command.
+func WithoutReflection() Option {
+	return func(o *options) { o.noReflection = true }
+}
+
+// IdentityFunc establishes who is calling: the client label and the origin
+// the core believes. It runs once per call, before the chain; an error
+// refuses the call.
+type IdentityFunc func(ctx context.Context) (label, origin string, err error)
+
+// WithIdentity replaces how the client label and origin of a call are
+// established. The default is TrustedFrontIdentity.
+func WithIdentity(f IdentityFunc) Option {
+	return func(o *options) { o.identity = f }
+}
+
+// TrustedFrontIdentity believes the tether-client-label and tether-origin
+// metadata only from peers that are as trusted as the core itself: Unix
+// socket peers (the socket is mode 0600, so only the same user can connect)
+// and in-process connections. Calls from TCP peers carry no label; give such
+// callers one with a token-aware IdentityFunc.
+func TrustedFrontIdentity(ctx context.Context) (label, origin string, err error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok || !trustedPeer(p.Addr) {
+		return "", "", nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	return first(md, tether.MetadataClientLabel), first(md, tether.MetadataOrigin), nil
+}
+
+// InProcessAddr is the address of in-process connections (see
+// Server.InProcessListener), which TrustedFrontIdentity trusts.
+type InProcessAddr struct{}
+
+func (InProcessAddr) Network() string { return "tether-inprocess" }
+func (InProcessAddr) String() string  { return "in-process" }
+
+func trustedPeer(a net.Addr) bool {
+	if a == nil {
+		return false
+	}
+	switch a.Network() {
+	case "unix", "tether-inprocess":
+		return true
+	}
+	return false
+}
+
+func first(md metadata.MD, key string) string {
+	if v := md.Get(key); len(v) > 0 {
+		return strings.TrimSpace(v[0])
+	}
+	return ""
+}

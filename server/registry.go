@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/tether-ipc/tether"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/jsonargs"
+)
+
+// command is one entry of the registry: a unary command (invoke) or a
+// channel command (channel). The closures hide whether it is a method of a
+// registered proto service or a Go function.
+type command struct {
+	name        string
+	method      string
+	kind        tether.Kind
+	description string
+	argsSchema  json.RawMessage
+	resSchema   json.RawMessage
+
+	// invoke decodes args, runs the chain and the handler, and encodes the
+	// result. Set for kind invoke.
+	invoke func(ctx context.Context, args *tetherv1.Payload) (*tetherv1.Payload, error)
+	// open runs a channel command, sending each message through send. Set
+	// for kind channel.
+	open func(ctx context.Context, args *tetherv1.Payload, send func(*tetherv1.Payload) error) error
+}
+
+type registry struct {
+	mu       sync.RWMutex
+	byName   map[string]*command
+	byMethod map[string]*command
+}
+
+func newRegistry() *registry {
+	return &registry{byName: map[string]*command{}, byMethod: map[string]*command{}}
+}
+
+func (r *registry) add(c *command) {
+	if err := validCommandName(c.name); err != nil {
+		panic(fmt.Sprintf("tether/server: %v", err))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, dup := r.byName[c.name]; dup {
+		panic(fmt.Sprintf("tether/server: command %q registered twice (%s and %s)", c.name, old.method, c.method))
+	}
+	r.byName[c.name] = c
+	r.byMethod[c.method] = c
+}
+
+func (r *registry) lookup(name string) (*command, bool) {
+	r.mu.RLock()
+	c, ok := r.byName[name]
+	r.mu.RUnlock()
+	return c, ok
+}
+
+func (r *registry) lookupMethod(method string) (*command, bool) {
+	r.mu.RLock()
+	c, ok := r.byMethod[method]
+	r.mu.RUnlock()
+	return c, ok
+}
+
+func (r *registry) list() []*command {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*command, 0, len(r.byName))
+	for _, c := range r.byName {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// validCommandName applies Tauri's rule for names (letters, digits, '-',
+// '/', ':', '_'), with a length bound.
+func validCommandName(name string) error {
+	if name == "" {
+		return tether.NewError(tether.CodeInvalidArgument, "empty command name")
+	}
+	if len(name) > 256 {
+		return tether.Errorf(tether.CodeInvalidArgument, "command name longer than 256 bytes")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '/' || c == ':' || c == '_') {
+			return tether.Errorf(tether.CodeInvalidArgument, "invalid command name %q: only letters, digits, '-', '/', ':' and '_' are allowed", name)
+		}
+	}
+	return nil
+}
+
+// commandName returns the command name of a proto method: the
+// tether.v1.command option when set, else the method name in snake_case.
+func commandName(svc protoreflect.ServiceDescriptor, method string) (string, protoreflect.MethodDescriptor) {
+	if svc != nil {
+		if md := svc.Methods().ByName(protoreflect.Name(method)); md != nil {
+			if opts := md.Options(); opts != nil && proto.HasExtension(opts, tetherv1.E_Command) {
+				if n, _ := proto.GetExtension(opts, tetherv1.E_Command).(string); n != "" {
+					return n, md
+				}
+			}
+			return jsonargs.Snake(method), md
+		}
+	}
+	return jsonargs.Snake(method), nil
+}
+
+func serviceDescriptor(desc *grpc.ServiceDesc) protoreflect.ServiceDescriptor {
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(desc.ServiceName))
+	if err != nil {
+		return nil
+	}
+	sd, _ := d.(protoreflect.ServiceDescriptor)
+	return sd
+}

@@ -1,0 +1,331 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/tether-ipc/tether"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/netaddr"
+)
+
+// Server is the Tether core: a gRPC server whose registered services double
+// as a registry of commands, reachable by their typed gRPC methods, by name
+// through the tether.v1.IPC service, through the gateway, and in-process, all
+// through one interceptor chain.
+//
+// Register services and commands before serving. A Server is safe for
+// concurrent use once serving.
+type Server struct {
+	opts   options
+	grpc   *grpc.Server
+	health *health.Server
+	reg    *registry
+	log    *slog.Logger
+
+	unary  grpc.UnaryServerInterceptor  // the command chain, nil if empty
+	stream grpc.StreamServerInterceptor // the channel/listen chain, nil if empty
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	inproc    *bufconn.Listener
+}
+
+// New returns a Server. The zero configuration serves brownfield: every
+// command is open, commands validate their own input.
+func New(opts ...Option) *Server {
+	s := &Server{reg: newRegistry()}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	s.opts.limits = s.opts.limits.withDefaults()
+	if s.opts.identity == nil {
+		s.opts.identity = TrustedFrontIdentity
+	}
+	s.log = s.opts.logger
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.unary = chainUnary(s.opts.unary)
+	s.stream = chainStream(s.opts.stream)
+
+	gopts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.opts.limits.MaxMessageBytes),
+		grpc.MaxSendMsgSize(s.opts.limits.MaxSendBytes),
+		grpc.ChainUnaryInterceptor(append(append([]grpc.UnaryServerInterceptor{}, s.opts.wireUnary...), s.unaryEntry)...),
+		grpc.ChainStreamInterceptor(append(append([]grpc.StreamServerInterceptor{}, s.opts.wireStream...), s.streamEntry)...),
+	}
+	s.grpc = grpc.NewServer(append(gopts, s.opts.grpcOpts...)...)
+	tetherv1.RegisterIPCServer(s.grpc, &ipcService{s: s})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	if !s.opts.noReflection {
+		reflection.Register(s.grpc)
+	}
+	return s
+}
+
+// RegisterService registers a gRPC service, as any grpc.ServiceRegistrar
+// does, so generated registrations work unchanged:
+//
+//	demov1.RegisterDemoServer(srv, impl)
+//
+// Every unary method also becomes a command, named by the tether.v1.command
+// method option or else by the method name in snake_case (Greet → greet);
+// every server-streaming method becomes a channel command. Registering two
+// commands with one name panics, as registering a service twice does.
+func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	s.grpc.RegisterService(desc, impl)
+	svc := serviceDescriptor(desc)
+	for i := range desc.Methods {
+		md := &desc.Methods[i]
+		name, mdesc := commandName(svc, md.MethodName)
+		s.reg.add(s.protoUnaryCommand(desc.ServiceName, name, md, mdesc, impl))
+	}
+	for i := range desc.Streams {
+		sd := &desc.Streams[i]
+		if !sd.ServerStreams || sd.ClientStreams {
+			continue // client and bidi streams are gRPC-only
+		}
+		name, mdesc := commandName(svc, sd.StreamName)
+		s.reg.add(s.protoChannelCommand(desc.ServiceName, name, sd, mdesc, impl))
+	}
+}
+
+// GetServiceInfo reports the registered gRPC services (grpc.ServiceInfoProvider).
+func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo { return s.grpc.GetServiceInfo() }
+
+// Serve accepts connections on l until Stop or Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	err := s.grpc.Serve(l)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Listen opens addr ("host:port" or "unix:///path"; Unix sockets are created
+// mode 0600 and removed on close) and returns the listener, for Serve.
+func Listen(addr string) (net.Listener, error) { return netaddr.Listen(addr) }
+
+// ListenAndServe listens on addr and serves until Stop or Shutdown.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := Listen(addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// InProcessListener returns a listener served in memory, started on first
+// use; DialInProcess connects to it. Peers on it are trusted fronts (see
+// TrustedFrontIdentity): this is how a gateway in the same process reaches
+// the core without a socket.
+func (s *Server) inProcess() *bufconn.Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inproc == nil {
+		s.inproc = bufconn.Listen(1 << 20)
+		go s.grpc.Serve(inprocListener{s.inproc}) //nolint:errcheck // ends with the server
+	}
+	return s.inproc
+}
+
+// DialInProcess returns a connection to the server that needs no socket.
+// Close it before stopping the server.
+func (s *Server) DialInProcess(opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	l := s.inProcess()
+	base := []grpc.DialOption{
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return l.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecureCreds()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(s.opts.limits.MaxSendBytes)),
+	}
+	return grpc.NewClient("passthrough:///tether-inprocess", append(base, opts...)...)
+}
+
+type inprocListener struct{ *bufconn.Listener }
+
+func (l inprocListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return inprocConn{c}, nil
+}
+
+type inprocConn struct{ net.Conn }
+
+func (inprocConn) RemoteAddr() net.Addr { return InProcessAddr{} }
+func (inprocConn) LocalAddr() net.Addr  { return InProcessAddr{} }
+
+// Shutdown stops accepting calls, marks the health service NOT_SERVING, and
+// waits for in-flight calls to finish until ctx is done; then it cancels
+// what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Stop stops the server at once, cancelling calls in flight.
+func (s *Server) Stop() { s.grpc.Stop() }
+
+// GRPCServer returns the underlying grpc.Server, for registering services
+// that must not become commands.
+func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+
+// Health returns the gRPC health service, for reporting readiness.
+func (s *Server) Health() *health.Server { return s.health }
+
+// newCall builds the Call for ctx and establishes the caller's identity.
+func (s *Server) newCall(ctx context.Context, kind tether.Kind, name, method string) (*tether.Call, error) {
+	c := &tether.Call{Kind: kind, Name: name, Method: method}
+	if p, ok := peer.FromContext(ctx); ok {
+		c.Peer = p.Addr
+	}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		c.Header = md
+	}
+	label, origin, err := s.opts.identity(ctx)
+	if err != nil {
+		return nil, tether.FromError(err)
+	}
+	c.ClientLabel, c.Origin = label, origin
+	return c, nil
+}
+
+// recoverTo turns a panic into an internal error in *err and logs it.
+func (s *Server) recoverTo(err *error, what string) {
+	if r := recover(); r != nil {
+		s.log.Error("tether: panic in "+what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = tether.Errorf(tether.CodeInternal, "%s panicked", what)
+	}
+}
+
+// unaryEntry is the innermost wire interceptor. Typed calls of registered
+// services go through the command chain here; IPC calls resolve their
+// command themselves and run the same chain in ipcService.
+func (s *Server) unaryEntry(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	if bypassChain(info.FullMethod) {
+		return handler(ctx, req)
+	}
+	defer s.recoverTo(&err, "command "+info.FullMethod)
+	name := ""
+	if cmd, ok := s.reg.lookupMethod(info.FullMethod); ok {
+		name = cmd.name
+	}
+	call, err := s.newCall(ctx, tether.KindInvoke, name, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	ctx = tether.WithCall(ctx, call)
+	if s.unary == nil {
+		return handler(ctx, req)
+	}
+	return s.unary(ctx, req, info, handler)
+}
+
+func (s *Server) streamEntry(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	if bypassChain(info.FullMethod) {
+		return handler(srv, ss)
+	}
+	defer s.recoverTo(&err, "stream "+info.FullMethod)
+	name := ""
+	if cmd, ok := s.reg.lookupMethod(info.FullMethod); ok {
+		name = cmd.name
+	}
+	call, err := s.newCall(ss.Context(), tether.KindChannel, name, info.FullMethod)
+	if err != nil {
+		return err
+	}
+	ss = &ctxStream{ServerStream: ss, ctx: tether.WithCall(ss.Context(), call)}
+	if s.stream == nil {
+		return handler(srv, ss)
+	}
+	return s.stream(srv, ss, info, handler)
+}
+
+// bypassChain reports the methods that carry no command: the IPC methods
+// (which run the chain per command), health and reflection.
+func bypassChain(method string) bool {
+	return strings.HasPrefix(method, "/tether.v1.IPC/") ||
+		strings.HasPrefix(method, "/grpc.health.v1.Health/") ||
+		strings.HasPrefix(method, "/grpc.reflection.")
+}
+
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxStream) Context() context.Context { return s.ctx }
+
+func chainUnary(is []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	switch len(is) {
+	case 0:
+		return nil
+	case 1:
+		return is[0]
+	}
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return is[0](ctx, req, info, unaryNext(is, 1, info, handler))
+	}
+}
+
+func unaryNext(is []grpc.UnaryServerInterceptor, i int, info *grpc.UnaryServerInfo, final grpc.UnaryHandler) grpc.UnaryHandler {
+	if i == len(is) {
+		return final
+	}
+	return func(ctx context.Context, req any) (any, error) {
+		return is[i](ctx, req, info, unaryNext(is, i+1, info, final))
+	}
+}
+
+func chainStream(is []grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	switch len(is) {
+	case 0:
+		return nil
+	case 1:
+		return is[0]
+	}
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return is[0](srv, ss, info, streamNext(is, 1, info, handler))
+	}
+}
+
+func streamNext(is []grpc.StreamServerInterceptor, i int, info *grpc.StreamServerInfo, final grpc.StreamHandler) grpc.StreamHandler {
+	if i == len(is) {
+		return final
+	}
+	return func(srv any, ss grpc.ServerStream) error {
+		return is[i](srv, ss, info, streamNext(is, i+1, info, final))
+	}
+}
