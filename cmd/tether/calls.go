@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/tether-ipc/tether"
-	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/client"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 )
 
 var errUsage = errors.New("usage")

@@ -8,8 +8,8 @@ import (
 	"io"
 
 	"github.com/tether-ipc/tether"
-	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/client"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 )
 
 // emitCmd: tether emit [--addr ADDR] [--target LABEL] EVENT [JSON]

@@ -126,4 +126,3 @@ func (a *App) Count(r *demov1.CountRequest, stream demov1.Demo_CountServer) erro
 	}
 	return nil
 }
-
