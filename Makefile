@@ -2,10 +2,18 @@
 SHELL := /bin/bash
 GO    ?= go
 BUF   := $(GO) tool -modfile=tools/go.mod buf
+FUZZTIME ?= 10m
 
-.PHONY: all generate check-generate lint test build
+.PHONY: all run build generate check-generate lint test test-go fuzz-short fuzz bench-core clean
 
 all: build
+
+## run: build and serve the demo app (gRPC on 127.0.0.1:7401)
+run: build
+	./bin/tether serve --data examples/demo/data
+
+build:
+	$(GO) build -o bin/tether ./cmd/tether
 
 ## generate: regenerate gen/ from proto/ with the pinned buf and plugins
 generate:
@@ -17,12 +25,23 @@ check-generate: generate
 	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run 'make generate' and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked files" >&2; exit 1; }
 
-build:
-	$(GO) build ./...
-
+## lint: gofmt and go vet
 lint:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); exit 1; }
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); test -z "$$out" || { echo "gofmt would change: $$out" >&2; exit 1; }
 	$(GO) vet ./...
 
-test: lint
+## test: everything CI runs (lint, race tests with leak checks, short fuzzing)
+test: lint test-go fuzz-short
+
+test-go:
 	$(GO) test -race -count=1 ./...
+
+fuzz-short:
+	scripts/fuzz.sh 5s
+
+## fuzz: every fuzz target for FUZZTIME (default 10m) each
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin
