@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tether-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "tether")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// serve starts `tether serve` and returns the gRPC address it printed.
+func serve(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, binary, append([]string{"serve", "--data", t.TempDir()}, args...)...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		// SIGINT is a graceful shutdown: the process exits 0.
+		if code := cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("serve exited %d after SIGINT\n%s", code, stderr.String())
+		}
+	})
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if addr, ok := strings.CutPrefix(sc.Text(), "tether: gRPC on "); ok {
+				lines <- addr
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case addr := <-lines:
+		return addr
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve did not start:\n%s", stderr.String())
+	}
+	return ""
+}
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func TestServeThenInvoke(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "core.sock")
+	for _, tc := range []struct{ name, listen string }{
+		{"tcp", "127.0.0.1:0"},
+		{"unix", "unix://" + sock},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := serve(t, "--grpc", tc.listen)
+			out, errOut, code := runCLI(t, "invoke", "--addr", addr, "greet", `{"name":"World"}`)
+			if code != 0 || out != "Hello, World!\n" {
+				t.Fatalf("invoke greet: exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+			out, _, _ = runCLI(t, "invoke", "--addr", addr, "process_data", `{"input":"test"}`)
+			if out != "Processed: test\n" {
+				t.Fatalf("process_data: %q", out)
+			}
+		})
+	}
+}
+
+func TestInvokeFailuresAreOneLine(t *testing.T) {
+	addr := serve(t, "--grpc", "127.0.0.1:0")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"invoke", "--addr", addr, "nope"}, `tether invoke: not_found: unknown command "nope"`},
+		{[]string{"invoke", "--addr", addr, "greet", `{"name":`}, `tether invoke: invalid_argument: args are not valid JSON`},
+		{[]string{"invoke", "--addr", addr, "read_file", `{"path":"../x"}`}, `permission_denied`},
+		{[]string{"invoke", "--addr", "127.0.0.1:1", "greet"}, `tether invoke: unavailable`},
+	} {
+		_, errOut, code := runCLI(t, tc.args...)
+		if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want one line containing %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	out, _, code := runCLI(t, "invoke", "--json", "--addr", addr, "fail")
+	var body struct {
+		Code    string          `json:"code"`
+		Details json.RawMessage `json:"details"`
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &body) != nil || body.Code != "failed_precondition" || len(body.Details) == 0 {
+		t.Fatalf("--json fail: exit %d, %q", code, out)
+	}
+	_, _, code = runCLI(t, "bogus")
+	if code != 2 {
+		t.Fatalf("unknown subcommand exit %d, want 2", code)
+	}
+}
+
+func TestCommandsListsShapes(t *testing.T) {
+	addr := serve(t, "--grpc", "127.0.0.1:0")
+	out, _, code := runCLI(t, "commands", "--addr", addr)
+	if code != 0 || !strings.Contains(out, "greet") || !strings.Contains(out, "{name: string}") || !strings.Contains(out, "channel") {
+		t.Fatalf("commands: %d\n%s", code, out)
+	}
+	out, _, _ = runCLI(t, "commands", "--json", "--addr", addr)
+	var list []struct {
+		Name string          `json:"name"`
+		Args json.RawMessage `json:"args"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) < 6 {
+		t.Fatalf("commands --json: %v\n%s", err, out)
+	}
+}
