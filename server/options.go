@@ -26,6 +26,7 @@ type options struct {
 	logger       *slog.Logger
 	limits       Limits
 	noReflection bool
+	noValidation bool
 }
 
 // Limits bound what one call may carry. Zero fields take the defaults.
@@ -105,6 +106,13 @@ func WithLimits(l Limits) Option {
 // default so that grpcurl can list and call every command.
 func WithoutReflection() Option {
 	return func(o *options) { o.noReflection = true }
+}
+
+// WithoutValidation turns off the protovalidate rules of proto arguments,
+// which are otherwise enforced as the innermost link of the chain, after
+// the interceptors given with WithInterceptors.
+func WithoutValidation() Option {
+	return func(o *options) { o.noValidation = true }
 }
 
 // IdentityFunc establishes who is calling: the client label and the origin

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/interceptors/validate"
 	"github.com/tether-ipc/tether/internal/netaddr"
 )
 
@@ -60,8 +61,19 @@ func New(opts ...Option) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.unary = chainUnary(s.opts.unary)
-	s.stream = chainStream(s.opts.stream)
+	unary, stream := s.opts.unary, s.opts.stream
+	if !s.opts.noValidation {
+		v, err := validate.New()
+		if err != nil {
+			// protovalidate fails here only if its CEL environment cannot
+			// be built, which no input can cause.
+			panic(fmt.Sprintf("tether/server: protovalidate: %v", err))
+		}
+		unary = append(append([]grpc.UnaryServerInterceptor{}, unary...), v.UnaryServerInterceptor())
+		stream = append(append([]grpc.StreamServerInterceptor{}, stream...), v.StreamServerInterceptor())
+	}
+	s.unary = chainUnary(unary)
+	s.stream = chainStream(stream)
 
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.opts.limits.MaxMessageBytes),

@@ -7,6 +7,7 @@
 package demov1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/tether-ipc/tether/gen/tether/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -345,17 +346,19 @@ var File_demo_v1_demo_proto protoreflect.FileDescriptor
 
 const file_demo_v1_demo_proto_rawDesc = "" +
 	"\n" +
-	"\x12demo/v1/demo.proto\x12\ademo.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x17tether/v1/options.proto\"\"\n" +
-	"\fGreetRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"*\n" +
+	"\x12demo/v1/demo.proto\x12\ademo.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x17tether/v1/options.proto\".\n" +
+	"\fGreetRequest\x12\x1e\n" +
+	"\x04name\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x04name\"*\n" +
 	"\x12ProcessDataRequest\x12\x14\n" +
-	"\x05input\x18\x01 \x01(\tR\x05input\"%\n" +
-	"\x0fReadFileRequest\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\"%\n" +
+	"\x05input\x18\x01 \x01(\tR\x05input\"1\n" +
+	"\x0fReadFileRequest\x12\x1e\n" +
+	"\x04path\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80 R\x04path\"%\n" +
 	"\vFailRequest\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x1e\n" +
-	"\fCountRequest\x12\x0e\n" +
-	"\x02to\x18\x01 \x01(\rR\x02to\"-\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"+\n" +
+	"\fCountRequest\x12\x1b\n" +
+	"\x02to\x18\x01 \x01(\rB\v\xbaH\b*\x06\x18\xc0\x84=(\x01R\x02to\"-\n" +
 	"\rCountResponse\x12\f\n" +
 	"\x01n\x18\x01 \x01(\rR\x01n\x12\x0e\n" +
 	"\x02of\x18\x02 \x01(\rR\x02of\"=\n" +
