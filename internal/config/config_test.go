@@ -1,0 +1,99 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "dist-isolation"), 0o755)
+	os.Mkdir(filepath.Join(dir, "caps"), 0o755)
+	cases := []struct {
+		name, json, wantErr string
+		check               func(Config) bool
+	}{
+		{"empty object is brownfield", `{}`, "", func(c Config) bool { return c.App.Security.Pattern.Use == Brownfield && c.GRPC == "127.0.0.1:7401" }},
+		{"Tauri isolation block pasted in", `{"app":{"security":{"csp":null,"freezePrototype":true,"pattern":{"use":"isolation","options":{"dir":"./dist-isolation"}}}}}`, "",
+			func(c Config) bool {
+				return c.App.Security.Pattern.Use == IsolationPattern && c.App.Security.Pattern.Options.Dir == filepath.Join(dir, "dist-isolation")
+			}},
+		{"brownfield block", `{"app":{"security":{"pattern":{"use":"brownfield"}}}}`, "", func(c Config) bool { return c.App.Security.Pattern.Use == Brownfield }},
+		{"everything", `{"grpc":"unix:///tmp/x.sock","http":"off","capabilities":"caps","events":{"queue":8,"window":16,"nats":"nats://127.0.0.1:4222"},"isolation":{"hook_timeout":"250ms"},"gateway":{"origins":{"http://localhost:5173":["main","settings"]}},"shutdown_timeout":"3s"}`, "",
+			func(c Config) bool {
+				return c.Events.Queue == 8 && c.Isolation.HookTimeout.Duration == 250*time.Millisecond && c.ShutdownTimeout.Duration == 3*time.Second &&
+					c.Capabilities == filepath.Join(dir, "caps") && c.Gateway.Origins["http://localhost:5173"][1] == "settings"
+			}},
+		{"unknown field", `{"grcp":"x"}`, `unknown field "grcp"`, nil},
+		{"unknown nested field", `{"app":{"security":{"patern":{}}}}`, `unknown field "patern"`, nil},
+		{"wrong type", `{"events":{"queue":"big"}}`, `field "events.queue": expected int`, nil},
+		{"bad pattern", `{"app":{"security":{"pattern":{"use":"fortress"}}}}`, `field "app.security.pattern.use"`, nil},
+		{"isolation without dir", `{"app":{"security":{"pattern":{"use":"isolation"}}}}`, `field "app.security.pattern.options.dir"`, nil},
+		{"isolation dir missing", `{"app":{"security":{"pattern":{"use":"isolation","options":{"dir":"nope"}}}}}`, `is not a folder`, nil},
+		{"bad address", `{"grpc":"localhost"}`, `field "grpc"`, nil},
+		{"bad duration", `{"isolation":{"hook_timeout":"soon"}}`, `hook_timeout`, nil},
+		{"queue out of range", `{"events":{"queue":0}}`, `field "events.queue"`, nil},
+		{"bad origin", `{"gateway":{"origins":{"localhost":["main"]}}}`, `field "gateway.origins"`, nil},
+		{"malformed", "{\n\"grpc\": ,}", `malformed JSON at line 2`, nil},
+		{"trailing data", `{} {}`, `trailing data`, nil},
+		{"bad log level", `{"log":{"level":"loud"}}`, `field "log.level"`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse(strings.NewReader(tc.json), "tether.json", dir)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.HasPrefix(err.Error(), "tether.json: ") && !strings.HasPrefix(err.Error(), "field") {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("unexpected config %+v", c)
+			}
+		})
+	}
+}
+
+func TestFlagsOverFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tether.json")
+	os.WriteFile(path, []byte(`{"grpc":"127.0.0.1:9000","http":"127.0.0.1:9001","events":{"queue":5}}`), 0o600)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	f := BindFlags(fs)
+	if err := fs.Parse([]string{"--grpc", "unix:///tmp/t.sock", "--allow-origin", "http://localhost:5173=main,aux"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Resolve(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GRPC != "unix:///tmp/t.sock" || c.HTTP != "127.0.0.1:9001" || c.Events.Queue != 5 || len(c.Gateway.Origins["http://localhost:5173"]) != 2 {
+		t.Fatalf("got %+v", c)
+	}
+	// A flag value that is bad is named too.
+	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+	f = BindFlags(fs)
+	fs.Parse([]string{"--pattern", "open"})
+	if _, err := f.Resolve(""); err == nil || !strings.Contains(err.Error(), "app.security.pattern.use") {
+		t.Fatalf("bad --pattern: %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{`{}`, `{"app":{"security":{"pattern":{"use":"isolation","options":{"dir":"."}}}}}`, `{"events":{"queue":1}}`, `[`, `{"isolation":{"hook_timeout":5}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Parse(strings.NewReader(s), "f.json", t.TempDir())
+		if err == nil && c.App.Security.Pattern.Use != Brownfield && c.App.Security.Pattern.Use != IsolationPattern {
+			t.Fatalf("accepted pattern %q", c.App.Security.Pattern.Use)
+		}
+	})
+}
