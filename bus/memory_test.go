@@ -510,3 +510,7 @@ func TestListenAndOnce(t *testing.T) {
 		t.Fatalf("once got %v, want [1]", once)
 	}
 }
+
+func rawPayload(b []byte) *tetherv1.Payload {
+	return &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: b}}
+}
