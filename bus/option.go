@@ -1,0 +1,36 @@
+package bus
+
+// Defaults of a Memory bus.
+const (
+	DefaultQueueSize      = 1024
+	DefaultWindowSize     = 4096
+	DefaultMaxSubscribers = 4096
+)
+
+// Option configures a Memory bus.
+type Option func(*config)
+
+type config struct {
+	queue, window, maxSubs int
+}
+
+// WithQueueSize sets how many messages each subscriber's queue holds
+// (default 1024). Values below 2 are raised to 2: a queue needs room for a
+// Lagged notice and the event after it.
+func WithQueueSize(n int) Option {
+	return func(c *config) { c.queue = max(n, 2) }
+}
+
+// WithWindowSize sets how many recent events the bus keeps for resuming
+// subscribers (default 4096). 0 turns resuming off; negative values count
+// as 0.
+func WithWindowSize(n int) Option {
+	return func(c *config) { c.window = max(n, 0) }
+}
+
+// WithMaxSubscribers limits the number of live subscriptions, backend
+// listeners included (default 4096). Values below 1 are raised to 1.
+// Subscribing beyond the limit fails with code resource_exhausted.
+func WithMaxSubscribers(n int) Option {
+	return func(c *config) { c.maxSubs = max(n, 1) }
+}
