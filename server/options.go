@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/bus"
 )
 
 // Option configures a Server.
@@ -27,6 +28,7 @@ type options struct {
 	limits       Limits
 	noReflection bool
 	noValidation bool
+	bus          bus.Bus
 }
 
 // Limits bound what one call may carry. Zero fields take the defaults.

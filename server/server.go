@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/bus"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/interceptors/validate"
 	"github.com/tether-ipc/tether/internal/netaddr"
@@ -41,9 +42,15 @@ type Server struct {
 	unary  grpc.UnaryServerInterceptor  // the command chain, nil if empty
 	stream grpc.StreamServerInterceptor // the channel/listen chain, nil if empty
 
-	mu        sync.Mutex
-	listeners []net.Listener
-	inproc    *bufconn.Listener
+	bus       bus.Bus
+	listeners labelSet
+	// draining is cancelled when shutdown starts: listen streams end with
+	// unavailable so that clients reconnect elsewhere and resume.
+	draining     context.Context
+	stopDraining context.CancelFunc
+
+	mu     sync.Mutex
+	inproc *bufconn.Listener
 }
 
 // New returns a Server. The zero configuration serves brownfield: every
@@ -53,6 +60,11 @@ func New(opts ...Option) *Server {
 	for _, o := range opts {
 		o(&s.opts)
 	}
+	s.bus = s.opts.bus
+	if s.bus == nil {
+		s.bus = bus.NewMemory()
+	}
+	s.draining, s.stopDraining = context.WithCancel(context.Background())
 	s.opts.limits = s.opts.limits.withDefaults()
 	if s.opts.identity == nil {
 		s.opts.identity = TrustedFrontIdentity
@@ -123,9 +135,6 @@ func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo { return s.grpc.Ge
 
 // Serve accepts connections on l until Stop or Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	s.listeners = append(s.listeners, l)
-	s.mu.Unlock()
 	err := s.grpc.Serve(l)
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
@@ -187,28 +196,37 @@ type inprocConn struct{ net.Conn }
 func (inprocConn) RemoteAddr() net.Addr { return InProcessAddr{} }
 func (inprocConn) LocalAddr() net.Addr  { return InProcessAddr{} }
 
-// Shutdown stops accepting calls, marks the health service NOT_SERVING, and
-// waits for in-flight calls to finish until ctx is done; then it cancels
-// what is left.
+// Shutdown stops accepting calls, marks the health service NOT_SERVING,
+// ends listen streams with unavailable (clients reconnect and resume), and
+// waits for in-flight commands to finish until ctx is done; then it cancels
+// what is left and closes the event bus.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.health.Shutdown()
+	s.stopDraining()
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		s.grpc.Stop()
 		<-done
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	s.bus.Close()
+	return err
 }
 
-// Stop stops the server at once, cancelling calls in flight.
-func (s *Server) Stop() { s.grpc.Stop() }
+// Stop stops the server at once, cancelling calls in flight, and closes the
+// event bus.
+func (s *Server) Stop() {
+	s.stopDraining()
+	s.grpc.Stop()
+	s.bus.Close()
+}
 
 // GRPCServer returns the underlying grpc.Server, for registering services
 // that must not become commands.

@@ -1,0 +1,323 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tether-ipc/tether"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/payload"
+)
+
+// Event is an event delivered to a listener.
+type Event struct {
+	ID      uint64
+	Name    string
+	Target  string
+	Source  string
+	Payload *tetherv1.Payload
+}
+
+// Decode decodes the payload into out: a proto message, *[]byte for raw
+// payloads, or anything encoding/json decodes into.
+func (e Event) Decode(out any) error { return decodePayload(e.Payload, out) }
+
+func decodePayload(p *tetherv1.Payload, out any) error {
+	if m, ok := out.(proto.Message); ok {
+		if j, isJSON := p.GetBody().(*tetherv1.Payload_Json); isJSON {
+			return protojson.Unmarshal(j.Json, m)
+		}
+	}
+	if p.GetBody() == nil {
+		return json.Unmarshal([]byte("null"), out)
+	}
+	return payload.Decode(p, out)
+}
+
+// Handler receives the events of a listener, one at a time and in order, on
+// the listener's own goroutine.
+type Handler func(Event)
+
+// ListenOption configures Listen.
+type ListenOption func(*listenOptions)
+
+type listenOptions struct {
+	afterID    uint64
+	onLag      func(dropped, resumeAfter uint64)
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	once       bool
+}
+
+// AfterID starts the listener after an event id it already saw, replaying
+// what the server still holds.
+func AfterID(id uint64) ListenOption { return func(o *listenOptions) { o.afterID = id } }
+
+// OnLag sets a function told when events were dropped because the listener
+// fell behind (or were lost while it was away): dropped is their number, 0
+// if unknown.
+func OnLag(f func(dropped, resumeAfter uint64)) ListenOption {
+	return func(o *listenOptions) { o.onLag = f }
+}
+
+// Backoff bounds the wait between reconnection attempts (default 50ms to 2s,
+// doubling, with jitter).
+func Backoff(min, max time.Duration) ListenOption {
+	return func(o *listenOptions) { o.minBackoff, o.maxBackoff = min, max }
+}
+
+// Emit publishes an event to every listener. payload may be a proto message,
+// []byte (raw), json.RawMessage, nil, or any value encoding/json accepts.
+func (c *Client) Emit(ctx context.Context, event string, payload any) (uint64, error) {
+	return c.EmitTo(ctx, "", event, payload)
+}
+
+// EmitTo publishes an event that only listeners of client label target receive.
+func (c *Client) EmitTo(ctx context.Context, target, event string, v any) (uint64, error) {
+	p, err := eventPayload(v)
+	if err != nil {
+		return 0, err
+	}
+	res, err := c.ipc.Emit(ctx, &tetherv1.EmitRequest{Event: event, Target: target, Payload: p})
+	if err != nil {
+		return 0, tether.FromError(err)
+	}
+	return res.GetId(), nil
+}
+
+func eventPayload(v any) (*tetherv1.Payload, error) {
+	if m, ok := v.(proto.Message); ok {
+		if p, isPayload := m.(*tetherv1.Payload); isPayload {
+			return p, nil
+		}
+		b, err := protojson.Marshal(m)
+		if err != nil {
+			return nil, tether.Errorf(tether.CodeInvalidArgument, "encoding payload: %v", err)
+		}
+		return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: b}}, nil
+	}
+	if v == nil {
+		return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: []byte("null")}}, nil
+	}
+	return payload.Of(v)
+}
+
+// Subscription is a running listener. It reconnects by itself when the
+// core goes away (for instance across a restart) and resumes after the last
+// event it delivered, so nothing the core still holds is missed.
+type Subscription struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	lastID atomic.Uint64
+	mu     sync.Mutex
+	err    error
+}
+
+// Unlisten stops the listener; it returns once the handler will not be
+// called again. It is safe to call more than once and from the handler.
+func (s *Subscription) Unlisten() {
+	s.cancel()
+}
+
+// Done is closed when the listener has stopped.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err says why the listener stopped: nil after Unlisten or the end of its
+// context, else the error that could not be retried (e.g. permission_denied).
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// LastID is the id of the last event delivered.
+func (s *Subscription) LastID() uint64 { return s.lastID.Load() }
+
+// Listen calls h for every event with one of the given names (targeted
+// events only when aimed at this client's label). It returns once the
+// subscription exists on the core, so events emitted after Listen returns
+// are delivered; errors that retrying cannot fix are returned at once.
+// The listener runs until Unlisten, the end of ctx, or such an error.
+func (c *Client) Listen(ctx context.Context, events []string, h Handler, opts ...ListenOption) (*Subscription, error) {
+	o := listenOptions{minBackoff: 50 * time.Millisecond, maxBackoff: 2 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Subscription{cancel: cancel, done: make(chan struct{})}
+	s.lastID.Store(o.afterID)
+	// The first connection is made here, so that bad requests fail Listen
+	// itself and the subscription exists when Listen returns.
+	stream, err := c.openListen(ctx, events, o.afterID)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	go s.run(ctx, c, events, h, &o, stream)
+	return s, nil
+}
+
+// Once calls h for the first event named event, then stops.
+func (c *Client) Once(ctx context.Context, event string, h Handler) (*Subscription, error) {
+	var sub *Subscription
+	var once sync.Once
+	ready := make(chan struct{})
+	sub, err := c.Listen(ctx, []string{event}, func(e Event) {
+		once.Do(func() {
+			<-ready
+			h(e)
+			sub.Unlisten()
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	close(ready)
+	return sub, nil
+}
+
+func (c *Client) openListen(ctx context.Context, events []string, after uint64) (tetherv1.IPC_ListenClient, error) {
+	stream, err := c.ipc.Listen(ctx, &tetherv1.ListenRequest{Events: events, AfterId: after})
+	if err != nil {
+		return nil, tether.FromError(err)
+	}
+	// The server sends its header once the subscription exists, or ends
+	// the call with the reason it refused.
+	md, err := stream.Header()
+	if err != nil {
+		return nil, tether.FromError(err)
+	}
+	if len(md.Get("tether-subscribed")) == 0 {
+		_, err := stream.Recv()
+		if err == nil || err == io.EOF {
+			err = tether.NewError(tether.CodeUnavailable, "listen ended before it started")
+		}
+		return nil, tether.FromError(err)
+	}
+	return stream, nil
+}
+
+func (s *Subscription) run(ctx context.Context, c *Client, events []string, h Handler, o *listenOptions, stream tetherv1.IPC_ListenClient) {
+	defer close(s.done)
+	defer s.cancel()
+	backoff := o.minBackoff
+	for {
+		if stream != nil {
+			err := s.receive(stream, h, o)
+			if ctx.Err() != nil {
+				return
+			}
+			if !retryable(err) {
+				s.setErr(err)
+				return
+			}
+			backoff = o.minBackoff // the connection had worked
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, o.maxBackoff)
+		var err error
+		stream, err = c.openListen(ctx, events, s.lastID.Load())
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !retryable(err) {
+				s.setErr(err)
+				return
+			}
+			stream = nil
+		}
+	}
+}
+
+func (s *Subscription) receive(stream tetherv1.IPC_ListenClient, h Handler, o *listenOptions) error {
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			if err == io.EOF {
+				return tether.NewError(tether.CodeUnavailable, "listen stream ended")
+			}
+			return tether.FromError(err)
+		}
+		switch m := msg.GetKind().(type) {
+		case *tetherv1.ListenResponse_Event:
+			e := m.Event
+			s.lastID.Store(e.GetId())
+			h(Event{ID: e.GetId(), Name: e.GetName(), Target: e.GetTarget(), Source: e.GetSource(), Payload: e.GetPayload()})
+		case *tetherv1.ListenResponse_Lagged:
+			if o.onLag != nil {
+				o.onLag(m.Lagged.GetDropped(), m.Lagged.GetResumeAfter())
+			}
+		}
+	}
+}
+
+func (s *Subscription) setErr(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+// retryable reports the errors after which a listener reconnects.
+func retryable(err error) bool {
+	switch tether.CodeOf(err) {
+	case tether.CodeUnavailable, tether.CodeAborted, tether.CodeResourceExhausted,
+		tether.CodeInternal, tether.CodeUnknown, tether.CodeCanceled, tether.CodeDeadlineExceeded:
+		return true
+	}
+	return false
+}
+
+// ChannelMessage is one message of a channel command.
+type ChannelMessage struct {
+	Index   uint64
+	Payload *tetherv1.Payload
+}
+
+// Decode decodes the message (see Event.Decode).
+func (m ChannelMessage) Decode(out any) error { return decodePayload(m.Payload, out) }
+
+// Channel runs a channel command (Tauri's Channel) and calls onMessage for
+// each message, in order. It returns nil after the end marker, the
+// command's error if it failed midway, or onMessage's error (which cancels
+// the command). Cancelling ctx stops the command on the server.
+func (c *Client) Channel(ctx context.Context, command string, args any, onMessage func(ChannelMessage) error) error {
+	p, err := payload.Of(args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.ipc.Channel(ctx, &tetherv1.InvokeRequest{Command: command, Args: p})
+	if err != nil {
+		return tether.FromError(err)
+	}
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			return tether.NewError(tether.CodeDataLoss, "channel ended without its end marker")
+		}
+		if err != nil {
+			return tether.FromError(err)
+		}
+		if m.GetEnd() {
+			return nil
+		}
+		if err := onMessage(ChannelMessage{Index: m.GetIndex(), Payload: m.GetMessage()}); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,294 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/bus"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+)
+
+// Full methods of the IPC event calls, as interceptors see them.
+const (
+	EmitMethod   = "/tether.v1.IPC/Emit"
+	ListenMethod = "/tether.v1.IPC/Listen"
+)
+
+// SubscribedHeader is the response header a Listen call sends once its
+// subscription exists.
+const SubscribedHeader = "tether-subscribed"
+
+// maxListenNames bounds the event names of one Listen call.
+const maxListenNames = 64
+
+// WithBus sets the event bus (for instance natsbus, to span core
+// replicas). The default is an in-memory bus; the server closes whichever
+// it uses when it stops.
+func WithBus(b bus.Bus) Option {
+	return func(o *options) { o.bus = b }
+}
+
+// Bus returns the server's event bus.
+func (s *Server) Bus() bus.Bus { return s.bus }
+
+// Emit publishes an event from the backend to every listener. payload may
+// be a proto message (sent as its JSON form, so that JSON listeners read it
+// and Go listeners decode it with DecodeEvent), []byte (raw), a
+// json.RawMessage, nil, or any value encoding/json accepts.
+func (s *Server) Emit(ctx context.Context, event string, payload any) (uint64, error) {
+	return s.EmitTo(ctx, "", event, payload)
+}
+
+// EmitTo publishes an event that only listeners with the client label
+// target receive.
+func (s *Server) EmitTo(ctx context.Context, target, event string, payload any) (uint64, error) {
+	p, err := eventPayload(payload)
+	if err != nil {
+		return 0, err
+	}
+	return s.bus.Publish(ctx, bus.Event{Name: event, Payload: p, Target: target})
+}
+
+// EmitFilter publishes an event to each client label, among those with a
+// listener on this server, for which keep returns true (Tauri's
+// emit_filter). It returns the ids given, one per label.
+func (s *Server) EmitFilter(ctx context.Context, event string, payload any, keep func(label string) bool) ([]uint64, error) {
+	p, err := eventPayload(payload)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint64
+	for _, label := range s.listeners.labels() {
+		if !keep(label) {
+			continue
+		}
+		id, err := s.bus.Publish(ctx, bus.Event{Name: event, Payload: p, Target: label})
+		if err != nil {
+			return ids, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// Listen calls h, on a goroutine of the bus (never the emitter's), for
+// every untargeted event named event — emitted by frontends, services or
+// the backend — until unlisten is called. bus.Wildcard listens to all.
+func (s *Server) Listen(event string, h bus.Handler) (unlisten func(), err error) {
+	return s.bus.Listen(event, h)
+}
+
+// Once is Listen for the first such event only.
+func (s *Server) Once(event string, h bus.Handler) (unlisten func(), err error) {
+	return s.bus.Once(event, h)
+}
+
+// DecodeEvent decodes an event's JSON payload into out: a proto message
+// (with protojson) or anything encoding/json decodes into; a raw payload
+// decodes into *[]byte.
+func DecodeEvent(ev bus.Event, out any) error {
+	switch b := ev.Payload.GetBody().(type) {
+	case *tetherv1.Payload_Raw:
+		if bp, ok := out.(*[]byte); ok {
+			*bp = b.Raw
+			return nil
+		}
+		return tether.NewError(tether.CodeInvalidArgument, "event payload is raw bytes: decode into *[]byte")
+	case *tetherv1.Payload_Json:
+		if m, ok := out.(proto.Message); ok {
+			return protojson.Unmarshal(b.Json, m)
+		}
+		return json.Unmarshal(b.Json, out)
+	case *tetherv1.Payload_Proto:
+		if m, ok := out.(proto.Message); ok {
+			return proto.Unmarshal(b.Proto, m)
+		}
+		return tether.NewError(tether.CodeInvalidArgument, "event payload is proto: decode into a proto message")
+	}
+	return json.Unmarshal([]byte("null"), out)
+}
+
+func eventPayload(v any) (*tetherv1.Payload, error) {
+	switch p := v.(type) {
+	case *tetherv1.Payload:
+		return p, nil
+	case proto.Message:
+		b, err := protojson.Marshal(p)
+		if err != nil {
+			return nil, tether.Errorf(tether.CodeInvalidArgument, "encoding event payload: %v", err)
+		}
+		return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: b}}, nil
+	case []byte:
+		return &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: p}}, nil
+	case json.RawMessage:
+		return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: p}}, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, tether.Errorf(tether.CodeInvalidArgument, "encoding event payload: %v", err)
+	}
+	return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: b}}, nil
+}
+
+func (p *ipcService) Emit(ctx context.Context, req *tetherv1.EmitRequest) (*tetherv1.EmitResponse, error) {
+	s := p.s
+	if err := bus.ValidName(req.GetEvent()); err != nil {
+		return nil, err
+	}
+	call, err := s.newCall(ctx, tether.KindEmit, req.GetEvent(), EmitMethod)
+	if err != nil {
+		return nil, err
+	}
+	ctx = tether.WithCall(ctx, call)
+	handler := func(ctx context.Context, r any) (any, error) {
+		req := r.(*tetherv1.EmitRequest)
+		if err := bus.ValidName(req.GetEvent()); err != nil { // an interceptor may have changed it
+			return nil, err
+		}
+		if req.GetTarget() != "" {
+			if err := bus.ValidName(req.GetTarget()); err != nil {
+				return nil, tether.Errorf(tether.CodeInvalidArgument, "invalid target label %q", req.GetTarget())
+			}
+		}
+		id, err := s.bus.Publish(ctx, bus.Event{Name: req.GetEvent(), Payload: req.GetPayload(), Target: req.GetTarget(), Source: call.ClientLabel})
+		if err != nil {
+			return nil, err
+		}
+		return &tetherv1.EmitResponse{Id: id}, nil
+	}
+	if s.unary == nil {
+		res, err := handler(ctx, req)
+		return asEmit(res), err
+	}
+	res, err := s.unary(ctx, req, &grpc.UnaryServerInfo{Server: p, FullMethod: EmitMethod}, handler)
+	return asEmit(res), err
+}
+
+func asEmit(v any) *tetherv1.EmitResponse {
+	r, _ := v.(*tetherv1.EmitResponse)
+	return r
+}
+
+func (p *ipcService) Listen(req *tetherv1.ListenRequest, stream tetherv1.IPC_ListenServer) error {
+	s := p.s
+	if len(req.GetEvents()) == 0 {
+		return tether.NewError(tether.CodeInvalidArgument, "listen needs at least one event name")
+	}
+	if len(req.GetEvents()) > maxListenNames {
+		return tether.Errorf(tether.CodeInvalidArgument, "listen takes at most %d event names", maxListenNames)
+	}
+	for _, name := range req.GetEvents() {
+		if name == bus.Wildcard {
+			continue
+		}
+		if err := bus.ValidName(name); err != nil {
+			return err
+		}
+	}
+	call, err := s.newCall(stream.Context(), tether.KindListen, req.GetEvents()[0], ListenMethod)
+	if err != nil {
+		return err
+	}
+	call.Events = req.GetEvents()
+	ctx, cancel := context.WithCancel(tether.WithCall(stream.Context(), call))
+	defer cancel()
+	stopDrain := context.AfterFunc(s.draining, cancel)
+	defer stopDrain()
+
+	ss := &channelStream{
+		ctx: ctx,
+		recv: func(m any) error {
+			proto.Merge(m.(proto.Message), req)
+			return nil
+		},
+		send: func(m any) error { return stream.Send(m.(*tetherv1.ListenResponse)) },
+	}
+	handler := func(_ any, ss grpc.ServerStream) error {
+		r := &tetherv1.ListenRequest{}
+		if err := ss.RecvMsg(r); err != nil {
+			return err
+		}
+		// The header tells the caller its subscription exists: events
+		// emitted after that reach it.
+		ready := func() error { return stream.SendHeader(metadata.Pairs(SubscribedHeader, "1")) }
+		return s.serveListen(ss.Context(), call.ClientLabel, r, ready, ss.SendMsg)
+	}
+	if s.stream != nil {
+		err = s.stream(p, ss, &grpc.StreamServerInfo{FullMethod: ListenMethod, IsServerStream: true}, handler)
+	} else {
+		err = handler(nil, ss)
+	}
+	if s.draining.Err() != nil && stream.Context().Err() == nil {
+		return tether.NewError(tether.CodeUnavailable, "server is shutting down: reconnect and resume")
+	}
+	return err
+}
+
+func (s *Server) serveListen(ctx context.Context, label string, req *tetherv1.ListenRequest, ready func() error, send func(any) error) error {
+	sub, err := s.bus.Subscribe(ctx, bus.Filter{Names: req.GetEvents(), Label: label, AfterID: req.GetAfterId()})
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	if err := ready(); err != nil {
+		return err
+	}
+	s.listeners.add(label)
+	defer s.listeners.remove(label)
+	for {
+		msg, err := sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return tether.FromError(ctx.Err())
+			}
+			if errors.Is(err, bus.ErrClosed) {
+				return tether.NewError(tether.CodeUnavailable, "server is shutting down: reconnect and resume")
+			}
+			return err
+		}
+		if err := send(msg.Proto()); err != nil {
+			return err
+		}
+	}
+}
+
+// labelSet counts the live listeners of each client label, for EmitFilter.
+type labelSet struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (l *labelSet) add(label string) {
+	l.mu.Lock()
+	if l.n == nil {
+		l.n = map[string]int{}
+	}
+	l.n[label]++
+	l.mu.Unlock()
+}
+
+func (l *labelSet) remove(label string) {
+	l.mu.Lock()
+	if l.n[label]--; l.n[label] <= 0 {
+		delete(l.n, label)
+	}
+	l.mu.Unlock()
+}
+
+func (l *labelSet) labels() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.n))
+	for k := range l.n {
+		out = append(out, k)
+	}
+	return out
+}
