@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/bus"
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
 	"github.com/tether-ipc/tether/server"
 )
@@ -33,10 +34,36 @@ type App struct {
 // New returns the demo app; read_file serves files below dataDir only.
 func New(dataDir string) *App { return &App{dataDir: dataDir} }
 
-// Register registers the demo's commands on s.
+// Register registers the demo's commands on s, and a backend listener that
+// answers every frontend-event with a backend-event.
 func (a *App) Register(s *server.Server) {
 	demov1.RegisterDemoServer(s, a)
 	server.Handle(s, "echo_bytes", func(_ context.Context, b []byte) ([]byte, error) { return b, nil })
+	// The listener lives as long as the server's bus.
+	s.Listen("frontend-event", func(e bus.Event) { //nolint:errcheck // "frontend-event" is a valid name
+		var msg demov1.FrontendEvent
+		text := string(e.Payload.GetJson())
+		if server.DecodeEvent(e, &msg) == nil && msg.GetMessage() != "" {
+			text = msg.GetMessage()
+		}
+		s.Emit(context.Background(), "backend-event", map[string]any{ //nolint:errcheck
+			"kind": "reply", "message": "backend heard: " + text, "from": e.Source, "re": e.ID,
+		})
+	})
+}
+
+// Heartbeat emits a backend-event every interval until ctx ends.
+func (a *App) Heartbeat(ctx context.Context, s *server.Server, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.Emit(ctx, "backend-event", map[string]any{"kind": "heartbeat", "n": n, "time": now.UTC().Format(time.RFC3339)}) //nolint:errcheck
+		}
+	}
 }
 
 // Greet returns "Hello, <name>!".
