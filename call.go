@@ -64,6 +64,10 @@ type Call struct {
 	// Header holds the caller's request headers (gRPC metadata, or the
 	// headers of an Invoke request).
 	Header metadata.MD
+	// IdempotencyKey is the key an invoke carried, if any: a retried call
+	// with the same key should return the first result instead of running
+	// again (see interceptors/idempotency).
+	IdempotencyKey string
 	// Sealed reports whether the call's body arrived sealed by an isolation
 	// stage and was opened and verified.
 	Sealed bool

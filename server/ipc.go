@@ -60,6 +60,7 @@ func (s *Server) resolve(ctx context.Context, req *tetherv1.InvokeRequest, kind 
 	if err != nil {
 		return nil, nil, err
 	}
+	call.IdempotencyKey = req.GetIdempotencyKey()
 	if len(req.GetHeaders()) > 0 {
 		h := call.Header.Copy()
 		if h == nil {
