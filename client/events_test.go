@@ -283,3 +283,24 @@ func TestBackendListenerHearsClients(t *testing.T) {
 }
 
 type busEvent = bus.Event
+
+// frontend-event is declared in demo.proto as demov1.FrontendEvent: payloads
+// of another shape are refused; the declared shape passes.
+func TestDeclaredEventPayloadsAreChecked(t *testing.T) {
+	core := startCore(t, sockPath(t))
+	defer core.stop()
+	c := dial(t, core.addr)
+	ctx := context.Background()
+	for _, bad := range []any{map[string]int{"message": 5}, map[string]string{"msg": "x"}, []int{1}} {
+		if _, err := c.Emit(ctx, "frontend-event", bad); tether.CodeOf(err) != tether.CodeInvalidArgument {
+			t.Errorf("emit %v: %v, want invalid_argument", bad, err)
+		}
+	}
+	if _, err := c.Emit(ctx, "frontend-event", map[string]string{"message": "fine"}); err != nil {
+		t.Fatal(err)
+	}
+	// Undeclared events take any JSON.
+	if _, err := c.Emit(ctx, "anything-goes", []int{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/bus"
@@ -138,6 +141,54 @@ func eventPayload(v any) (*tetherv1.Payload, error) {
 	return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: b}}, nil
 }
 
+// DeclareEvent declares that events named name carry msg's type: emitted
+// payloads must decode into it (and pass its protovalidate rules), or the
+// emit fails with invalid_argument. Messages in the files of registered
+// services that set option (tether.v1.event) are declared by
+// RegisterService.
+func (s *Server) DeclareEvent(name string, msg proto.Message) {
+	if err := bus.ValidName(name); err != nil {
+		panic(fmt.Sprintf("tether/server: DeclareEvent: %v", err))
+	}
+	s.events.Store(name, msg.ProtoReflect().Type())
+}
+
+// declareEvents declares the event messages of the file of a service.
+func (s *Server) declareEvents(file protoreflect.FileDescriptor) {
+	msgs := file.Messages()
+	for i := 0; i < msgs.Len(); i++ {
+		md := msgs.Get(i)
+		name, _ := proto.GetExtension(md.Options(), tetherv1.E_Event).(string)
+		if name == "" {
+			continue
+		}
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName())
+		if err != nil {
+			continue
+		}
+		s.DeclareEvent(name, mt.New().Interface())
+	}
+}
+
+// checkEventPayload checks an emitted payload against its declared type.
+func (s *Server) checkEventPayload(name string, p *tetherv1.Payload) error {
+	v, ok := s.events.Load(name)
+	if !ok {
+		return nil
+	}
+	m := v.(protoreflect.MessageType).New().Interface()
+	if err := decodeProto(p, m, s.opts.limits.MaxDepth); err != nil {
+		return tether.Errorf(tether.CodeInvalidArgument, "payload of event %q: %s", name, tether.FromError(err).Message())
+	}
+	if s.validator != nil {
+		if err := s.validator.Check(m); err != nil {
+			te := tether.FromError(err)
+			return tether.Errorf(tether.CodeInvalidArgument, "payload of event %q: %s", name, te.Message()).WithDetails(te.Details())
+		}
+	}
+	return nil
+}
+
 func (p *ipcService) Emit(ctx context.Context, req *tetherv1.EmitRequest) (*tetherv1.EmitResponse, error) {
 	s := p.s
 	if err := bus.ValidName(req.GetEvent()); err != nil {
@@ -157,6 +208,9 @@ func (p *ipcService) Emit(ctx context.Context, req *tetherv1.EmitRequest) (*teth
 			if err := bus.ValidName(req.GetTarget()); err != nil {
 				return nil, tether.Errorf(tether.CodeInvalidArgument, "invalid target label %q", req.GetTarget())
 			}
+		}
+		if err := s.checkEventPayload(req.GetEvent(), req.GetPayload()); err != nil {
+			return nil, err
 		}
 		id, err := s.bus.Publish(ctx, bus.Event{Name: req.GetEvent(), Payload: req.GetPayload(), Target: req.GetTarget(), Source: call.ClientLabel})
 		if err != nil {

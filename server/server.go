@@ -44,6 +44,8 @@ type Server struct {
 
 	bus       bus.Bus
 	listeners labelSet
+	events    sync.Map // event name -> protoreflect.MessageType of declared events
+	validator *validate.Validator
 	// draining is cancelled when shutdown starts: listen streams end with
 	// unavailable so that clients reconnect elsewhere and resume.
 	draining     context.Context
@@ -76,6 +78,7 @@ func New(opts ...Option) *Server {
 	unary, stream := s.opts.unary, s.opts.stream
 	if !s.opts.noValidation {
 		v, err := validate.New()
+		s.validator = v
 		if err != nil {
 			// protovalidate fails here only if its CEL environment cannot
 			// be built, which no input can cause.
@@ -115,6 +118,9 @@ func New(opts ...Option) *Server {
 func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	s.grpc.RegisterService(desc, impl)
 	svc := serviceDescriptor(desc)
+	if svc != nil {
+		s.declareEvents(svc.ParentFile())
+	}
 	for i := range desc.Methods {
 		md := &desc.Methods[i]
 		name, mdesc := commandName(svc, md.MethodName)
