@@ -22,6 +22,7 @@ type Memory struct {
 
 	mu     sync.Mutex
 	closed bool
+	base   uint64   // the id before the first one this bus gives
 	last   uint64   // last id assigned
 	ring   []*Event // the window: event id i sits at ring[(i-1)%len(ring)]
 	held   int      // events in the window
@@ -36,7 +37,7 @@ var _ Bus = (*Memory)(nil)
 // for resuming, gives each subscriber a queue of 1024 messages and accepts
 // up to 4096 subscribers.
 func NewMemory(opts ...Option) *Memory {
-	c := config{queue: DefaultQueueSize, window: DefaultWindowSize, maxSubs: DefaultMaxSubscribers}
+	c := config{queue: DefaultQueueSize, window: DefaultWindowSize, maxSubs: DefaultMaxSubscribers, firstID: 1}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -46,6 +47,8 @@ func NewMemory(opts ...Option) *Memory {
 		queue:   c.queue,
 		window:  c.window,
 		maxSubs: c.maxSubs,
+		base:    c.firstID - 1,
+		last:    c.firstID - 1,
 		ring:    make([]*Event, c.window),
 		byName:  make(map[string][]*Subscription),
 	}
@@ -159,7 +162,12 @@ func (s *Subscription) replayLocked(m *Memory, after uint64) {
 	}
 	oldest := m.last - uint64(m.held) + 1
 	from := after + 1
-	if from < oldest {
+	if after < m.base {
+		// An id from before this bus existed (a previous run): what
+		// happened in between is unknown. Deliver all that is held.
+		s.lag = &Lagged{ResumeAfter: after}
+		from = oldest
+	} else if from < oldest {
 		s.lag = &Lagged{Dropped: oldest - from, ResumeAfter: after}
 		from = oldest
 	}

@@ -12,6 +12,17 @@ type Option func(*config)
 
 type config struct {
 	queue, window, maxSubs int
+	firstID                uint64
+}
+
+// WithFirstID sets the id of the first event (default 1). Give each run of a
+// process a larger first id than the last — such as the start time in
+// microseconds, as server.New does — and a listener that resumes across a
+// restart with an id from the previous run gets the new run's held events
+// after a Lagged notice whose Dropped is 0 (unknown), instead of being
+// taken for a listener from the future.
+func WithFirstID(id uint64) Option {
+	return func(c *config) { c.firstID = max(id, 1) }
 }
 
 // WithQueueSize sets how many messages each subscriber's queue holds

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -64,7 +65,7 @@ func New(opts ...Option) *Server {
 	}
 	s.bus = s.opts.bus
 	if s.bus == nil {
-		s.bus = bus.NewMemory()
+		s.bus = bus.NewMemory(bus.WithFirstID(FirstEventID()))
 	}
 	s.draining, s.stopDraining = context.WithCancel(context.Background())
 	s.opts.limits = s.opts.limits.withDefaults()
@@ -105,6 +106,12 @@ func New(opts ...Option) *Server {
 	}
 	return s
 }
+
+// FirstEventID is a first event id for a bus made now: the time in
+// microseconds, so that each run of a process numbers its events above the
+// previous run's and listeners resume across restarts (see bus.WithFirstID).
+// It stays below 2^53, so JavaScript numbers hold it exactly.
+func FirstEventID() uint64 { return uint64(time.Now().UnixMicro()) }
 
 // RegisterService registers a gRPC service, as any grpc.ServiceRegistrar
 // does, so generated registrations work unchanged:
