@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tether-ipc/tether"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/interceptors/isolation"
 	"github.com/tether-ipc/tether/interceptors/isolation/jshook"
 )
@@ -346,5 +347,55 @@ func TestExampleHooks(t *testing.T) {
 				t.Errorf("logger hook logged:\n%s", buf.String())
 			}
 		})
+	}
+}
+
+// FuzzPayloadFromJS makes a hook return arbitrary JSON (parsed in JS, then
+// serialized back) and applies it to an invoke request: no panic, and
+// anything accepted keeps the command name.
+func FuzzPayloadFromJS(f *testing.F) {
+	r, err := jshook.New([]jshook.Source{{Name: "fuzz.js", Code: `window.__TAURI_ISOLATION_HOOK__ = (p) => JSON.parse(p.message.args.out);`}}, jshook.Options{PoolSize: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(r.Close)
+	f.Add(`{"cmd":"invoke","message":{"cmd":"greet","args":{"a":1}},"client":{"label":"main","origin":"o"}}`)
+	f.Add(`{"cmd":"invoke","message":{"cmd":"greet","args":{"$bytes":"AAE="}},"client":{"label":"main","origin":"o"}}`)
+	f.Add(`null`)
+	f.Add(`[1,2]`)
+	f.Add(`{"cmd":"emit"}`)
+	f.Fuzz(func(t *testing.T, out string) {
+		args, _ := json.Marshal(map[string]string{"out": out})
+		orig := invokePayload("greet", string(args))
+		got, err := r.Run(context.Background(), orig)
+		if err != nil {
+			if tether.CodeOf(err) != tether.CodePermissionDenied {
+				t.Fatalf("code %v", err)
+			}
+			return
+		}
+		req := &tetherv1.InvokeRequest{Command: "greet"}
+		if err := isolation.ApplyPayload(req, orig, got); err == nil && req.Command != "greet" {
+			t.Fatalf("command changed to %q", req.Command)
+		}
+	})
+}
+
+// BenchmarkJSHook1KiB runs a 1 KiB invoke payload through a JS hook that
+// checks args.path (the block-paths example).
+func BenchmarkJSHook1KiB(b *testing.B) {
+	r, err := jshook.Load(filepath.Join("..", "..", "..", "examples", "isolation", "block-paths"), jshook.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	args, _ := json.Marshal(map[string]string{"path": "docs/readme.md", "text": strings.Repeat("x", 960)})
+	p := invokePayload("save", string(args))
+	b.SetBytes(int64(len(args)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Run(context.Background(), p); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
