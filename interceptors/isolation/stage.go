@@ -1,0 +1,199 @@
+package isolation
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tether-ipc/tether"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+)
+
+// Stage is the isolation stage: it runs the hook chain on each request and
+// seals the result for the core. The gateway runs one in-process; a Go
+// client installs it with UnaryClientInterceptor and StreamClientInterceptor.
+// A Stage is safe for concurrent use.
+type Stage struct {
+	sealer *Sealer
+	hook   Hook
+}
+
+// NewStage returns a stage that seals with key after running hooks in order
+// (see Chain). With no hooks every request passes the stage unchanged.
+func NewStage(key *Key, hooks ...Hook) (*Stage, error) {
+	s, err := NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	return &Stage{sealer: s, hook: Chain(hooks...)}, nil
+}
+
+// Session returns the stage's session id.
+func (s *Stage) Session() string { return s.sealer.Session() }
+
+// Process runs the hooks on req (an *InvokeRequest, *EmitRequest or
+// *ListenRequest of the given kind) for client, applies their changes and
+// seals it in place. A blocked call returns a permission_denied
+// *tether.Error and leaves req unsealed.
+func (s *Stage) Process(ctx context.Context, kind tether.Kind, req proto.Message, client Client) error {
+	ps, err := PayloadsOf(kind, req, client)
+	if err != nil {
+		return err
+	}
+	if kind == tether.KindListen && len(ps) == 0 {
+		return refuse(ReasonBlocked, "listen names no event")
+	}
+	for _, p := range ps {
+		got, err := s.hook(ctx, p.Clone())
+		if err != nil {
+			return blocked(err)
+		}
+		if err := ApplyPayload(req, p, got); err != nil {
+			return err
+		}
+	}
+	return s.sealer.Seal(kind, client.Label, req)
+}
+
+// The methods of the IPC service.
+const (
+	methodInvoke       = tetherv1.IPC_Invoke_FullMethodName
+	methodChannel      = tetherv1.IPC_Channel_FullMethodName
+	methodEmit         = tetherv1.IPC_Emit_FullMethodName
+	methodListen       = tetherv1.IPC_Listen_FullMethodName
+	methodListCommands = tetherv1.IPC_ListCommands_FullMethodName
+)
+
+func kindOf(fullMethod string) (tether.Kind, bool) {
+	switch fullMethod {
+	case methodInvoke:
+		return tether.KindInvoke, true
+	case methodChannel:
+		return tether.KindChannel, true
+	case methodEmit:
+		return tether.KindEmit, true
+	case methodListen:
+		return tether.KindListen, true
+	}
+	return 0, false
+}
+
+// passes reports whether a method needs no seal: ListCommands, health and
+// reflection.
+func passes(fullMethod string) bool {
+	return fullMethod == methodListCommands ||
+		strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") ||
+		strings.HasPrefix(fullMethod, "/grpc.reflection.")
+}
+
+func errTyped(fullMethod string) error {
+	return refuse(ReasonMethod, "typed methods are not available in isolation mode through this stage: "+fullMethod)
+}
+
+func outgoingClient(ctx context.Context) Client {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	return Client{Label: first(md, tether.MetadataClientLabel), Origin: first(md, tether.MetadataOrigin)}
+}
+
+func first(md metadata.MD, key string) string {
+	if v := md.Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// UnaryClientInterceptor returns a client interceptor that puts Invoke and
+// Emit calls through stage: hooks, then seal. The client label and origin
+// come from the outgoing metadata keys tether.MetadataClientLabel and
+// tether.MetadataOrigin. ListCommands, health and reflection pass; any other
+// method (a typed user method) is refused with permission_denied. The
+// caller's request is never modified: the stage works on a copy.
+func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if passes(method) {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		kind, ok := kindOf(method)
+		if !ok {
+			return errTyped(method)
+		}
+		msg, ok := req.(proto.Message)
+		if !ok {
+			return errTyped(method)
+		}
+		msg = proto.Clone(msg)
+		if err := stage.Process(ctx, kind, msg, outgoingClient(ctx)); err != nil {
+			return err
+		}
+		return invoker(ctx, method, msg, reply, cc, opts...)
+	}
+}
+
+// StreamClientInterceptor returns a client interceptor that puts the request
+// of Channel and Listen calls through stage. The stream is opened at once;
+// the hooks run when the request is sent, and a blocked request fails that
+// SendMsg (and so the generated client method) with permission_denied and
+// cancels the stream. Other streaming methods are refused, except health and
+// reflection.
+func StreamClientInterceptor(stage *Stage) grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		if passes(method) {
+			return streamer(ctx, desc, cc, method, opts...)
+		}
+		kind, ok := kindOf(method)
+		if !ok || (kind != tether.KindChannel && kind != tether.KindListen) {
+			return nil, errTyped(method)
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		cs, err := streamer(ctx, desc, cc, method, opts...)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		return &sealingStream{ClientStream: cs, ctx: ctx, cancel: cancel, stage: stage, kind: kind}, nil
+	}
+}
+
+type sealingStream struct {
+	grpc.ClientStream
+	ctx    context.Context
+	cancel context.CancelFunc
+	stage  *Stage
+	kind   tether.Kind
+
+	mu   sync.Mutex
+	sent bool
+}
+
+func (s *sealingStream) SendMsg(m any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sent {
+		s.cancel()
+		return refuse(ReasonMethod, "isolation stage sends one request per stream")
+	}
+	s.sent = true
+	msg, ok := m.(proto.Message)
+	if !ok {
+		s.cancel()
+		return refuse(ReasonMalformed, "request is not a proto message")
+	}
+	msg = proto.Clone(msg)
+	if err := s.stage.Process(s.ctx, s.kind, msg, outgoingClient(s.ctx)); err != nil {
+		s.cancel()
+		return err
+	}
+	return s.ClientStream.SendMsg(msg)
+}
+
+func (s *sealingStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err != nil {
+		s.cancel()
+	}
+	return err
+}
