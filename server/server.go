@@ -22,6 +22,7 @@ import (
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/bus"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/interceptors/isolation"
 	"github.com/tether-ipc/tether/interceptors/validate"
 	"github.com/tether-ipc/tether/internal/netaddr"
 )
@@ -262,6 +263,7 @@ func (s *Server) newCall(ctx context.Context, kind tether.Kind, name, method str
 		return nil, tether.FromError(err)
 	}
 	c.ClientLabel, c.Origin = label, origin
+	c.Sealed = isolation.FromSealed(ctx)
 	return c, nil
 }
 
