@@ -94,6 +94,11 @@ function toTetherError(err) {
 // src/channel.ts
 var nextChannelId = 1;
 function rethrowLater(err) {
+  const report = globalThis.reportError;
+  if (typeof report === "function") {
+    report(err);
+    return;
+  }
   queueMicrotask(() => {
     throw err;
   });
@@ -324,18 +329,27 @@ var SSEParser = class {
     if (hasData) this.handlers.onMessage(msg);
   }
 };
-async function readSSE(body, parser) {
+async function readSSE(body, parser, stop) {
   const reader = body.getReader();
   const decoder = new TextDecoder("utf-8");
+  const cancel = () => {
+    reader.cancel().catch(() => {
+    });
+  };
+  stop?.addEventListener("abort", cancel, { once: true });
   try {
     for (; ; ) {
+      if (stop?.aborted) return;
       const { done, value } = await reader.read();
       if (done) break;
       parser.feed(decoder.decode(value, { stream: true }));
     }
+    if (stop?.aborted) return;
     parser.feed(decoder.decode());
     parser.end();
   } finally {
+    stop?.removeEventListener("abort", cancel);
+    if (stop?.aborted) cancel();
     try {
       reader.releaseLock();
     } catch {
@@ -445,7 +459,7 @@ async function readChannel(body, sink, ctrl) {
     }
   });
   try {
-    await readSSE(body, parser);
+    await readSSE(body, parser, ctrl.signal);
   } catch (err) {
     if (!ctrl.signal.aborted) throw toTetherError(err);
   }
@@ -567,7 +581,7 @@ var Conn = class {
           },
           this.hub.lastId
         );
-        await readSSE(res.body, parser);
+        await readSSE(res.body, parser, attemptCtrl.signal);
       } catch {
       } finally {
         this.ctrl.signal.removeEventListener("abort", stopAttempt);
@@ -602,6 +616,8 @@ var Hub = class {
     __publicField(this, "lastId", "");
     /** The last id delivered per event name: duplicates and stale replays stop here. */
     __publicField(this, "lastByName", /* @__PURE__ */ new Map());
+    /** Set when a connection came back: the next id is taken as is (the server may have restarted). */
+    __publicField(this, "restarted", false);
   }
   /** add registers a listener; its promise settles when its events are flowing (or cannot). */
   add(name, handler, opts) {
@@ -637,6 +653,8 @@ var Hub = class {
     else s.resolve();
   }
   closeAll() {
+    this.lastId = "";
+    this.lastByName.clear();
     this.finishHandoff(false);
     this.next?.close();
     this.current?.close();
@@ -660,7 +678,7 @@ var Hub = class {
       for (const l of this.listeners.values()) if (l.settle) serving.live ? this.settle(l) : serving.waiting.add(l);
       return;
     }
-    const resume = !(this.current?.live ?? false);
+    const resume = this.current !== null && !this.current.live;
     const conn = new Conn(this, names, resume);
     for (const l of this.listeners.values()) if (l.settle) conn.waiting.add(l);
     if (this.next) {
@@ -672,6 +690,10 @@ var Hub = class {
   }
   // connLive is called each time a connection (re)connects.
   connLive(conn) {
+    if (conn === this.current && !this.handoff) {
+      this.lastByName.clear();
+      this.restarted = true;
+    }
     if (conn === this.next) {
       this.next = null;
       const old = this.current;
@@ -758,7 +780,8 @@ var Hub = class {
       const prev = this.lastByName.get(m.event);
       if (prev !== void 0 && compareIds(id, prev) <= 0) return;
       this.lastByName.set(m.event, id);
-      if (this.lastId === "" || compareIds(id, this.lastId) > 0) this.lastId = id;
+      if (this.lastId === "" || this.restarted || compareIds(id, this.lastId) > 0) this.lastId = id;
+      this.restarted = false;
     }
     let payload;
     try {

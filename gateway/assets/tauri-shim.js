@@ -137,6 +137,11 @@
 
   // src/channel.ts
   function rethrowLater(err) {
+    const report = globalThis.reportError;
+    if (typeof report === "function") {
+      report(err);
+      return;
+    }
     queueMicrotask(() => {
       throw err;
     });
@@ -242,18 +247,27 @@
       if (hasData) this.handlers.onMessage(msg);
     }
   };
-  async function readSSE(body, parser) {
+  async function readSSE(body, parser, stop) {
     const reader = body.getReader();
     const decoder = new TextDecoder("utf-8");
+    const cancel = () => {
+      reader.cancel().catch(() => {
+      });
+    };
+    stop?.addEventListener("abort", cancel, { once: true });
     try {
       for (; ; ) {
+        if (stop?.aborted) return;
         const { done, value } = await reader.read();
         if (done) break;
         parser.feed(decoder.decode(value, { stream: true }));
       }
+      if (stop?.aborted) return;
       parser.feed(decoder.decode());
       parser.end();
     } finally {
+      stop?.removeEventListener("abort", cancel);
+      if (stop?.aborted) cancel();
       try {
         reader.releaseLock();
       } catch {
@@ -372,7 +386,7 @@
             },
             this.hub.lastId
           );
-          await readSSE(res.body, parser);
+          await readSSE(res.body, parser, attemptCtrl.signal);
         } catch {
         } finally {
           this.ctrl.signal.removeEventListener("abort", stopAttempt);
@@ -407,6 +421,8 @@
       __publicField(this, "lastId", "");
       /** The last id delivered per event name: duplicates and stale replays stop here. */
       __publicField(this, "lastByName", /* @__PURE__ */ new Map());
+      /** Set when a connection came back: the next id is taken as is (the server may have restarted). */
+      __publicField(this, "restarted", false);
     }
     /** add registers a listener; its promise settles when its events are flowing (or cannot). */
     add(name, handler, opts) {
@@ -442,6 +458,8 @@
       else s.resolve();
     }
     closeAll() {
+      this.lastId = "";
+      this.lastByName.clear();
       this.finishHandoff(false);
       this.next?.close();
       this.current?.close();
@@ -465,7 +483,7 @@
         for (const l of this.listeners.values()) if (l.settle) serving.live ? this.settle(l) : serving.waiting.add(l);
         return;
       }
-      const resume = !(this.current?.live ?? false);
+      const resume = this.current !== null && !this.current.live;
       const conn = new Conn(this, names, resume);
       for (const l of this.listeners.values()) if (l.settle) conn.waiting.add(l);
       if (this.next) {
@@ -477,6 +495,10 @@
     }
     // connLive is called each time a connection (re)connects.
     connLive(conn) {
+      if (conn === this.current && !this.handoff) {
+        this.lastByName.clear();
+        this.restarted = true;
+      }
       if (conn === this.next) {
         this.next = null;
         const old = this.current;
@@ -563,7 +585,8 @@
         const prev = this.lastByName.get(m.event);
         if (prev !== void 0 && compareIds(id, prev) <= 0) return;
         this.lastByName.set(m.event, id);
-        if (this.lastId === "" || compareIds(id, this.lastId) > 0) this.lastId = id;
+        if (this.lastId === "" || this.restarted || compareIds(id, this.lastId) > 0) this.lastId = id;
+        this.restarted = false;
       }
       let payload;
       try {
@@ -729,7 +752,7 @@
       }
     });
     try {
-      await readSSE(body, parser);
+      await readSSE(body, parser, ctrl.signal);
     } catch (err) {
       if (!ctrl.signal.aborted) throw toTetherError(err);
     }

@@ -5,8 +5,15 @@ import type { ChannelFrame, StreamSink } from './invoke';
 
 let nextChannelId = 1;
 
-// rethrowLater reports a handler's exception without stalling delivery.
+// rethrowLater reports a handler's exception without stalling delivery:
+// through reportError where there is one (browsers: window 'error' event),
+// else thrown from a microtask, as an uncaught exception.
 export function rethrowLater(err: unknown): void {
+  const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+  if (typeof report === 'function') {
+    report(err);
+    return;
+  }
   queueMicrotask(() => {
     throw err;
   });

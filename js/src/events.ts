@@ -194,7 +194,7 @@ class Conn {
           },
           this.hub.lastId,
         );
-        await readSSE(res.body, parser);
+        await readSSE(res.body, parser, attemptCtrl.signal);
       } catch {
         // a failed attempt: decided below
       } finally {
@@ -231,6 +231,8 @@ export class Hub {
   lastId = '';
   /** The last id delivered per event name: duplicates and stale replays stop here. */
   private readonly lastByName = new Map<string, string>();
+  /** Set when a connection came back: the next id is taken as is (the server may have restarted). */
+  private restarted = false;
 
   constructor(readonly target: string) {}
 
@@ -271,6 +273,8 @@ export class Hub {
   }
 
   private closeAll(): void {
+    this.lastId = '';
+    this.lastByName.clear();
     this.finishHandoff(false);
     this.next?.close();
     this.current?.close();
@@ -297,8 +301,9 @@ export class Hub {
       for (const l of this.listeners.values()) if (l.settle) serving.live ? this.settle(l) : serving.waiting.add(l);
       return;
     }
-    // Resume from the last id only when no live connection covers the gap.
-    const resume = !(this.current?.live ?? false);
+    // Resume from the last id only when the current connection is down and
+    // reconnecting; a fresh subscription starts at the live head.
+    const resume = this.current !== null && !this.current.live;
     const conn = new Conn(this, names, resume);
     for (const l of this.listeners.values()) if (l.settle) conn.waiting.add(l);
     if (this.next) {
@@ -311,6 +316,12 @@ export class Hub {
 
   // connLive is called each time a connection (re)connects.
   connLive(conn: Conn): void {
+    if (conn === this.current && !this.handoff) {
+      // A reconnect: the server replays exactly what follows Last-Event-ID,
+      // and its ids may have started over after a restart.
+      this.lastByName.clear();
+      this.restarted = true;
+    }
     if (conn === this.next) {
       this.next = null;
       const old = this.current;
@@ -402,11 +413,14 @@ export class Hub {
       return;
     }
     if (m.hasId) {
+      // Per name, ids only grow: an event two overlapping connections both
+      // carried, or a replay, is delivered once.
       const id = m.lastEventId;
       const prev = this.lastByName.get(m.event);
-      if (prev !== undefined && compareIds(id, prev) <= 0) return; // already delivered
+      if (prev !== undefined && compareIds(id, prev) <= 0) return;
       this.lastByName.set(m.event, id);
-      if (this.lastId === '' || compareIds(id, this.lastId) > 0) this.lastId = id;
+      if (this.lastId === '' || this.restarted || compareIds(id, this.lastId) > 0) this.lastId = id;
+      this.restarted = false;
     }
     let payload: unknown;
     try {

@@ -134,7 +134,7 @@ async function readChannel(body: ReadableStream<Uint8Array>, sink: StreamSink, c
     },
   });
   try {
-    await readSSE(body, parser);
+    await readSSE(body, parser, ctrl.signal);
   } catch (err) {
     if (!ctrl.signal.aborted) throw toTetherError(err);
   }

@@ -137,19 +137,28 @@ export class SSEParser {
 }
 
 // readSSE reads a response body to its end, feeding the parser. It resolves
-// when the stream ends and rejects if reading fails (an abort included).
-export async function readSSE(body: ReadableStream<Uint8Array>, parser: SSEParser): Promise<void> {
+// when the stream ends, or as soon as stop is aborted (from a handler, say:
+// the body is then canceled), and rejects if reading fails.
+export async function readSSE(body: ReadableStream<Uint8Array>, parser: SSEParser, stop?: AbortSignal): Promise<void> {
   const reader = body.getReader();
   const decoder = new TextDecoder('utf-8');
+  const cancel = () => {
+    reader.cancel().catch(() => {});
+  };
+  stop?.addEventListener('abort', cancel, { once: true });
   try {
     for (;;) {
+      if (stop?.aborted) return;
       const { done, value } = await reader.read();
       if (done) break;
       parser.feed(decoder.decode(value, { stream: true }));
     }
+    if (stop?.aborted) return;
     parser.feed(decoder.decode());
     parser.end();
   } finally {
+    stop?.removeEventListener('abort', cancel);
+    if (stop?.aborted) cancel();
     try {
       reader.releaseLock();
     } catch {
