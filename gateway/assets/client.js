@@ -541,6 +541,8 @@ var Conn = class {
     let attempt = 0;
     while (!this.closed) {
       const attemptCtrl = new AbortController();
+      let healthy = false;
+      let liveSince = 0;
       const stopAttempt = () => attemptCtrl.abort();
       this.ctrl.signal.addEventListener("abort", stopAttempt, { once: true });
       let fatal;
@@ -561,7 +563,7 @@ var Conn = class {
         if (!res.body) throw new TetherError("unavailable", "tether: listen stream without a body");
         this.live = true;
         this.everLive = true;
-        attempt = 0;
+        liveSince = Date.now();
         this.hub.connLive(this);
         const parser = new SSEParser(
           {
@@ -573,6 +575,7 @@ var Conn = class {
                 attemptCtrl.abort();
                 return;
               }
+              healthy = true;
               this.hub.message(this, m);
             },
             onRetry: (ms) => {
@@ -592,6 +595,7 @@ var Conn = class {
         this.hub.connFailed(this, fatal);
         return;
       }
+      if (healthy || liveSince > 0 && Date.now() - liveSince > 5e3) attempt = 0;
       const r = reconnectSettings();
       const base = this.retryMs ?? r.initialDelayMs;
       const delay = Math.min(r.maxDelayMs, base * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());

@@ -154,6 +154,11 @@ class Conn {
     let attempt = 0;
     while (!this.closed) {
       const attemptCtrl = new AbortController();
+      // A connection that delivered something, or stayed up a while, was
+      // healthy: the next reconnect starts from the initial delay again. One
+      // that the server accepts and closes at once keeps backing off.
+      let healthy = false;
+      let liveSince = 0;
       const stopAttempt = () => attemptCtrl.abort();
       this.ctrl.signal.addEventListener('abort', stopAttempt, { once: true });
       let fatal: TetherError | undefined;
@@ -174,7 +179,7 @@ class Conn {
         if (!res.body) throw new TetherError('unavailable', 'tether: listen stream without a body');
         this.live = true;
         this.everLive = true;
-        attempt = 0;
+        liveSince = Date.now();
         this.hub.connLive(this);
         const parser = new SSEParser(
           {
@@ -186,6 +191,7 @@ class Conn {
                 attemptCtrl.abort();
                 return;
               }
+              healthy = true;
               this.hub.message(this, m);
             },
             onRetry: (ms) => {
@@ -206,6 +212,7 @@ class Conn {
         this.hub.connFailed(this, fatal);
         return;
       }
+      if (healthy || (liveSince > 0 && Date.now() - liveSince > 5000)) attempt = 0;
       const r = reconnectSettings();
       const base = this.retryMs ?? r.initialDelayMs;
       const delay = Math.min(r.maxDelayMs, base * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());

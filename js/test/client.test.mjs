@@ -438,3 +438,23 @@ test('a throwing event handler does not stop other listeners', async () => {
   }
   assert.equal(reported.length, 2);
 });
+
+test('a 503 during reconnect is retried with growing delays until it recovers', { skip: mockOnly }, async () => {
+  await mock(gw, 'reset');
+  const errors = [];
+  const h = collector();
+  const un = await listen('t12-x', h, { onError: (e) => errors.push(e) });
+  await mock(gw, 'deny', 'code=unavailable');
+  await mock(gw, 'drop');
+  const t0 = Date.now();
+  await sleep(700);
+  const attempts = (await stats(gw)).listenRequests.length - 1;
+  await mock(gw, 'deny');
+  await waitFor(async () => (await stats(gw)).active === 1, 3000, 'recovered');
+  await emit('t12-x', 'back');
+  await waitFor(() => h.events.length === 1, 3000);
+  assert.equal(errors.length, 0);
+  // delays 40, 80, 160, 200, 200… (±20%): about 5 attempts in 700 ms, not 17
+  assert.ok(attempts >= 2 && attempts <= 8, `attempts in ${Date.now() - t0} ms: ${attempts}`);
+  un();
+});
