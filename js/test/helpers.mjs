@@ -1,0 +1,53 @@
+// Shared test helpers. With TETHER_URL set, tests run against that gateway
+// and tests that need the mock's commands or /_mock controls are skipped.
+import { startMockGateway } from './mock-gateway.mjs';
+
+export const external = process.env.TETHER_URL || '';
+/** Pass as a test's skip option: set when a test needs the mock gateway. */
+export const mockOnly = external ? 'needs the mock gateway (TETHER_URL is set)' : false;
+
+export async function startGateway() {
+  if (external) return { url: external.replace(/\/+$/, ''), close: async () => {} };
+  return startMockGateway();
+}
+
+/** within rejects if promise takes longer than ms. */
+export function within(promise, ms, what = 'operation') {
+  let t;
+  const timeout = new Promise((_, reject) => {
+    t = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(t));
+}
+
+/** waitFor polls cond until it returns a truthy value or ms pass. */
+export async function waitFor(cond, ms = 3000, what = 'condition') {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function mock(gw, what, query = '') {
+  const res = await fetch(`${gw.url}/_mock/${what}${query ? '?' + query : ''}`, { method: 'POST' });
+  return res.json();
+}
+
+export async function stats(gw) {
+  return mock(gw, 'stats');
+}
+
+/** A URL where nothing listens: a server that was opened and closed. */
+export async function deadUrl() {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return `http://127.0.0.1:${port}`;
+}

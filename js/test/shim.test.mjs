@@ -1,0 +1,223 @@
+// The Tauri shim (gateway/assets/tauri-shim.js, as built) driving the real,
+// unchanged @tauri-apps/api v2 modules from npm, against the mock gateway or
+// TETHER_URL. Node has no window: globalThis plays it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+import { startGateway, mockOnly, within, waitFor, sleep, stats } from './helpers.mjs';
+
+const SHIM = fileURLToPath(new URL('../../gateway/assets/tauri-shim.js', import.meta.url));
+const LABEL = 'shim-page';
+let gw;
+let core;
+let event;
+
+function loadShim(settings) {
+  globalThis.__TETHER__ = settings;
+  vm.runInThisContext(readFileSync(SHIM, 'utf8'), { filename: SHIM });
+}
+
+before(async () => {
+  gw = await startGateway();
+  globalThis.window = globalThis;
+  loadShim({ baseUrl: gw.url, label: LABEL });
+  core = await import('@tauri-apps/api/core');
+  event = await import('@tauri-apps/api/event');
+});
+
+after(async () => {
+  await gw.close();
+});
+
+function collector() {
+  const events = [];
+  const fn = (e) => events.push(e);
+  fn.events = events;
+  return fn;
+}
+
+test('the shim defines what @tauri-apps/api calls', async () => {
+  const i = window.__TAURI_INTERNALS__;
+  for (const f of ['invoke', 'transformCallback', 'unregisterCallback', 'runCallback', 'convertFileSrc']) {
+    assert.equal(typeof i[f], 'function', f);
+  }
+  assert.ok(i.callbacks instanceof Map);
+  assert.equal(typeof window.__TAURI_EVENT_PLUGIN_INTERNALS__.unregisterListener, 'function');
+  assert.deepEqual(i.metadata, {
+    currentWindow: { label: LABEL },
+    currentWebview: { label: LABEL, windowLabel: LABEL },
+  });
+  assert.equal(core.isTauri(), true);
+  assert.equal(core.convertFileSrc('/tmp/a b.png'), 'asset://localhost/%2Ftmp%2Fa%20b.png');
+  const id = core.transformCallback((x) => x, true);
+  assert.equal(typeof id, 'number');
+  assert.ok(i.callbacks.has(id));
+  i.runCallback(id, 1);
+  assert.ok(!i.callbacks.has(id), 'a once callback unregisters itself');
+});
+
+test('getCurrentWindow / getCurrentWebview read the label', async () => {
+  const { getCurrentWindow } = await import('@tauri-apps/api/window');
+  const { getCurrentWebview } = await import('@tauri-apps/api/webview');
+  assert.equal(getCurrentWindow().label, LABEL);
+  assert.equal(getCurrentWebview().label, LABEL);
+});
+
+test('invoke of an app command', async () => {
+  assert.equal(await core.invoke('greet', { name: 'Tauri' }), 'Hello, Tauri!');
+});
+
+test('invoke headers and the label hint reach the gateway', { skip: mockOnly }, async () => {
+  const r = await core.invoke('whoami', { k: 'v' }, { headers: { 'X-Custom': 'hi' } });
+  assert.deepEqual(r, { label: LABEL, custom: 'hi', args: { k: 'v' } });
+});
+
+test('SERIALIZE_TO_IPC_FN values are serialized as Tauri does', { skip: mockOnly }, async () => {
+  class UserId {
+    constructor(id) {
+      this.id = id;
+    }
+    [core.SERIALIZE_TO_IPC_FN]() {
+      return { String: this.id };
+    }
+  }
+  const r = await core.invoke('whoami', { user: new UserId('u1'), list: [new UserId('u2')] });
+  assert.deepEqual(r.args, { user: { String: 'u1' }, list: [{ String: 'u2' }] });
+});
+
+test('a command error rejects with its own error value, as Tauri', { skip: mockOnly }, async () => {
+  await assert.rejects(core.invoke('fail', { a: 1 }), (e) => {
+    assert.deepEqual(e, { reason: 'on purpose', got: { a: 1 } });
+    return true;
+  });
+  await assert.rejects(core.invoke('nope_not_here'), (e) => typeof e === 'string' && /not found/.test(e));
+});
+
+test('raw bytes in and out', { skip: mockOnly }, async () => {
+  const bytes = new Uint8Array([0, 1, 2, 253, 254, 255]);
+  const r = await core.invoke('echo_bytes', bytes);
+  assert.ok(r instanceof ArrayBuffer);
+  assert.deepEqual([...new Uint8Array(r)], [...bytes]);
+  const r2 = await core.invoke('echo_bytes', bytes.buffer);
+  assert.deepEqual([...new Uint8Array(r2)], [...bytes]);
+});
+
+test("Tauri's Channel gets 30 messages in order; invoke resolves after the end", { skip: mockOnly }, async () => {
+  const got = [];
+  const ch = new core.Channel();
+  ch.onmessage = (m) => got.push(m.i);
+  const r = await within(core.invoke('count', { n: 30, onEvent: ch }), 5000, 'count');
+  assert.equal(r, null);
+  assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => i));
+  assert.ok(!window.__TAURI_INTERNALS__.callbacks.has(ch.id), 'the Channel cleaned up its callback');
+  const inv = (await stats(gw)).invokes.at(-1);
+  assert.equal(inv.accept, 'text/event-stream');
+});
+
+test('a Channel stream error rejects with the error value', { skip: mockOnly }, async () => {
+  const got = [];
+  const ch = new core.Channel((m) => got.push(m.i));
+  await assert.rejects(within(core.invoke('count', { n: 10, failAt: 4, ch }), 5000), (e) => {
+    assert.deepEqual(e, { at: 4 });
+    return true;
+  });
+  assert.deepEqual(got, [0, 1, 2, 3]);
+});
+
+test('two Channels in one invoke are refused', async () => {
+  await assert.rejects(
+    core.invoke('count', { a: new core.Channel(), b: new core.Channel() }),
+    (e) => typeof e === 'string' && /one Channel/.test(e),
+  );
+});
+
+test('listen + emit: Event {event, id, payload}; unlisten closes the stream', async () => {
+  const h = collector();
+  const un = await within(event.listen('shim-1', h), 3000, 'listen');
+  await event.emit('shim-1', { hello: 'world' });
+  await event.emit('shim-1', 2);
+  await waitFor(() => h.events.length === 2, 3000);
+  assert.deepEqual(h.events[0].payload, { hello: 'world' });
+  assert.equal(h.events[0].event, 'shim-1');
+  assert.equal(typeof h.events[0].id, 'number');
+  const before = window.__TAURI_INTERNALS__.callbacks.size;
+  await un();
+  assert.equal(window.__TAURI_INTERNALS__.callbacks.size, before - 1, 'handler callback released');
+  await un(); // twice is fine
+  if (!mockOnly) await waitFor(async () => (await stats(gw)).active === 0, 3000, 'stream closed');
+  await event.emit('shim-1', 3);
+  await sleep(50);
+  assert.equal(h.events.length, 2);
+});
+
+test('once: Tauri unlistens by event.id, which must be the listener id', async () => {
+  const h = collector();
+  await event.once('shim-2', h);
+  await event.emit('shim-2', 'first');
+  await event.emit('shim-2', 'second');
+  await waitFor(() => h.events.length >= 1, 3000);
+  await sleep(50);
+  assert.deepEqual(
+    h.events.map((e) => e.payload),
+    ['first'],
+  );
+  if (!mockOnly) await waitFor(async () => (await stats(gw)).active === 0, 3000, 'stream closed');
+});
+
+test('emitTo a label and listen with a target', { skip: mockOnly }, async () => {
+  const any = collector();
+  const targeted = collector();
+  const un1 = await event.listen('shim-3', any);
+  const un2 = await event.listen('shim-3', targeted, { target: LABEL });
+  await event.emitTo('somebody-else', 'shim-3', 'elsewhere');
+  await event.emitTo(LABEL, 'shim-3', 'to me');
+  await event.emitTo({ kind: 'WebviewWindow', label: LABEL }, 'shim-3', 'to my window');
+  await event.emit('shim-3', 'broadcast');
+  await waitFor(() => any.events.length === 3 && targeted.events.length === 2, 3000);
+  await sleep(30);
+  assert.deepEqual(
+    any.events.map((e) => e.payload),
+    ['to me', 'to my window', 'broadcast'],
+  );
+  assert.deepEqual(
+    targeted.events.map((e) => e.payload),
+    ['to me', 'to my window'],
+  );
+  await un1();
+  await un2();
+});
+
+test('unlisten racing a slow listen leaks nothing (tauri#15799)', { skip: mockOnly }, async () => {
+  const h = collector();
+  const cleaned = event.listen('slow', h).then((un) => un());
+  await within(cleaned, 3000);
+  await event.emit('slow', 'x');
+  await sleep(50);
+  assert.equal(h.events.length, 0);
+  assert.equal((await stats(gw)).active, 0);
+});
+
+test('listen to a refused event rejects with the message', { skip: mockOnly }, async () => {
+  const before = window.__TAURI_INTERNALS__.callbacks.size;
+  await assert.rejects(event.listen('forbidden', () => {}), (e) => typeof e === 'string' && /not allowed/.test(e));
+  // Tauri's listen registered the handler callback; the shim cannot know the app
+  // will not retry, so only the listener itself is gone.
+  assert.ok(window.__TAURI_INTERNALS__.callbacks.size <= before + 1);
+});
+
+test('errors: "tether" makes invoke reject with {code, message, details}', { skip: mockOnly }, async () => {
+  loadShim({ baseUrl: gw.url, label: LABEL, errors: 'tether' });
+  try {
+    await assert.rejects(core.invoke('fail', {}), (e) => {
+      assert.equal(e.name, 'TetherError');
+      assert.equal(e.code, 'failed_precondition');
+      assert.equal(e.message, 'fail always fails');
+      assert.deepEqual(e.details, { reason: 'on purpose', got: {} });
+      return true;
+    });
+  } finally {
+    loadShim({ baseUrl: gw.url, label: LABEL });
+  }
+});
