@@ -4,7 +4,7 @@ GO    ?= go
 BUF   := $(GO) tool -modfile=tools/go.mod buf
 FUZZTIME ?= 10m
 
-.PHONY: all run build generate check-generate lint test test-go fuzz-short fuzz bench-core clean
+.PHONY: all run build generate check-generate lint test test-go test-js fuzz-short fuzz clean
 
 all: build
 
@@ -30,8 +30,17 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); test -z "$$out" || { echo "gofmt would change: $$out" >&2; exit 1; }
 	$(GO) vet ./...
 
-## test: everything CI runs (lint, race tests with leak checks, short fuzzing)
-test: lint test-go fuzz-short
+## test: everything CI runs (lint, race tests with leak checks, JS tests, short fuzzing)
+test: lint test-go test-js fuzz-short
+
+js/node_modules: js/package-lock.json
+	cd js && npm ci --no-audit --no-fund
+	@touch js/node_modules
+
+## test-js: the JS client and shim, and that their committed build is current
+test-js: js/node_modules
+	cd js && npm run typecheck && npm test
+	sh js/check-build.sh
 
 test-go:
 	$(GO) test -race -count=1 ./...
