@@ -99,8 +99,8 @@ func openAPI(cmds []Command) obj {
 			op["parameters"] = []obj{{"name": "Accept", "in": "header", "required": true,
 				"schema": obj{"const": contentTypeEventStream}}}
 			op["responses"].(obj)["200"] = obj{
-				"description": `SSE: "data: {\"index\":N,\"message\":…}" frames in order, then "data: {\"index\":N,\"end\":true}"; an "event: error" frame on failure`,
-				"content":     obj{contentTypeEventStream: obj{"schema": obj{"type": "string"}}},
+				"description":      `SSE: "data: {\"index\":N,\"message\":…}" frames in order, then "data: {\"index\":N,\"end\":true}"; an "event: error" frame on failure`,
+				"content":          obj{contentTypeEventStream: obj{"schema": obj{"type": "string"}}},
 				"x-message-schema": c.Result,
 			}
 		} else {

@@ -18,11 +18,11 @@ import (
 
 // Limits on forwarded headers.
 const (
-	maxForwardHeaders     = 32
-	maxIdempotencyKeyLen  = 256
-	contentTypeJSON       = "application/json"
-	contentTypeOctets     = "application/octet-stream"
-	contentTypeProtobuf   = "application/x-protobuf"
+	maxForwardHeaders      = 32
+	maxIdempotencyKeyLen   = 256
+	contentTypeJSON        = "application/json"
+	contentTypeOctets      = "application/octet-stream"
+	contentTypeProtobuf    = "application/x-protobuf"
 	contentTypeEventStream = "text/event-stream"
 )
 

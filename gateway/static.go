@@ -114,4 +114,3 @@ func serveFile(w http.ResponseWriter, r *http.Request, fsys fs.FS, name string, 
 	w.WriteHeader(http.StatusOK)
 	io.Copy(w, f) //nolint:errcheck // the client may be gone
 }
-
