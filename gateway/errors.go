@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 
@@ -84,6 +85,10 @@ func (g *Gateway) muxErrorHandler(ctx context.Context, _ *runtime.ServeMux, _ ru
 func (g *Gateway) routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
 	switch status {
 	case http.StatusNotFound:
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/ipc/") {
+			g.serveFrontend(w, r)
+			return
+		}
 		writeError(w, status, tether.Errorf(tether.CodeNotFound, "no route for %s %s", r.Method, clip(r.URL.Path)))
 	case http.StatusMethodNotAllowed:
 		writeError(w, status, tether.Errorf(tether.CodeUnimplemented, "method %s is not allowed on %s", r.Method, clip(r.URL.Path)))

@@ -83,18 +83,16 @@ func New(conn grpc.ClientConnInterface, opts ...Option) (*Gateway, error) {
 	return g, nil
 }
 
-// routes registers the gateway's own routes. grpc-gateway tries the most
-// recently registered pattern first, so the static catch-all comes first.
+// routes registers the gateway's own routes. The frontend is not a route:
+// a GET or HEAD that no route matches falls back to it (see
+// routingErrorHandler), so typed routes may live anywhere and a wrong method
+// on a known path is still 405.
 func (g *Gateway) routes() error {
 	type route struct {
 		method, pattern string
 		h               runtime.HandlerFunc
 	}
 	rs := []route{
-		{"GET", "/", g.serveFrontend},
-		{"HEAD", "/", g.serveFrontend},
-		{"GET", "/{path=**}", g.serveFrontend},
-		{"HEAD", "/{path=**}", g.serveFrontend},
 		{"POST", "/ipc/invoke/{command=**}", g.serveInvoke},
 		{"POST", "/ipc/emit/{event=**}", g.serveEmit},
 		{"GET", "/ipc/listen", g.serveListen},

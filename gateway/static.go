@@ -53,12 +53,8 @@ func (f *files) close() {
 
 // serveFrontend serves GET / and below from the frontend: index.html for a
 // folder, 404 (never a listing) when there is none.
-func (g *Gateway) serveFrontend(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+func (g *Gateway) serveFrontend(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
-	if strings.HasPrefix(p, "/ipc/") || strings.HasPrefix(p, "/v1/") {
-		writeError(w, http.StatusNotFound, tether.Errorf(tether.CodeNotFound, "no route for %s %s", r.Method, clip(p)))
-		return
-	}
 	name := strings.TrimPrefix(p, "/")
 	if name == "" || strings.HasSuffix(name, "/") {
 		name += "index.html"
