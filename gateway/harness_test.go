@@ -243,3 +243,15 @@ func testOrigins() gateway.Option {
 		"http://app.test:8080":  {"tool"},
 	})
 }
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+func readAll(t *testing.T, res *http.Response) string {
+	t.Helper()
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
