@@ -8,8 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,8 +21,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/examples/demo"
-	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
 	"github.com/tether-ipc/tether/gateway"
+	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
 	"github.com/tether-ipc/tether/server"
 )
 

@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/tether-ipc/tether"
-	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/gateway"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 )
 
 // fakeIPC stands in for the core's Emit and Listen until they land: an
