@@ -3,6 +3,7 @@ module github.com/tether-ipc/tether
 go 1.26.0
 
 require (
+	connectrpc.com/connect v1.21.1
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0
 	go.uber.org/goleak v1.3.0
 	google.golang.org/grpc v1.85.0
