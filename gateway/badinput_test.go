@@ -58,7 +58,9 @@ func TestBadInputs(t *testing.T) {
 		{name: "args not an object", method: "POST", path: "/ipc/invoke/greet", body: []byte(`[1,2]`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "wrong argument type", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{"name":5}`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "unknown argument", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{"nme":"x"}`), status: 400, code: tether.CodeInvalidArgument},
-		{name: "wrong content type", method: "POST", path: "/ipc/invoke/greet", body: []byte(`name=x`), hdr: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, status: 415, code: tether.CodeInvalidArgument},
+		{name: "form content type from a page", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{}`), hdr: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": dev}, status: 415, code: tether.CodeInvalidArgument},
+		{name: "form body from curl", method: "POST", path: "/ipc/invoke/greet", body: []byte(`name=x`), hdr: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, status: 400, code: tether.CodeInvalidArgument},
+		{name: "multipart", method: "POST", path: "/ipc/invoke/greet", body: []byte(`x`), hdr: map[string]string{"Content-Type": "multipart/form-data; boundary=x"}, status: 415, code: tether.CodeInvalidArgument},
 		{name: "text/plain", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{}`), hdr: map[string]string{"Content-Type": "text/plain"}, status: 415, code: tether.CodeInvalidArgument},
 		{name: "huge body with length", method: "POST", path: "/ipc/invoke/greet", body: hugeJSON, status: 413, code: tether.CodeResourceExhausted},
 		{name: "huge body chunked", method: "POST", path: "/ipc/invoke/greet", body: hugeJSON, chunked: true, status: 413, code: tether.CodeResourceExhausted},
@@ -148,6 +150,10 @@ func TestBadInputs(t *testing.T) {
 	}
 	if status, _, _ := locked.do(t, "GET", "/", nil, nil); status != 200 {
 		t.Fatalf("static files need no token: %d", status)
+	}
+	// curl -d '{"name":"World"}' (form content type, no Origin) works.
+	if status, _, body := open.do(t, "POST", "/ipc/invoke/greet", []byte(`{"name":"World"}`), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); status != 200 || string(body) != `"Hello, World!"` {
+		t.Fatalf("curl default: %d %s", status, body)
 	}
 	if status, _, body := open.do(t, "GET", "/sub/a.txt", nil, nil); status != 200 || string(body) != "a" {
 		t.Fatalf("frontend file: %d %s", status, body)

@@ -38,6 +38,8 @@
 //	405 unimplemented        wrong method for a known path
 //	413 resource_exhausted   body larger than the limit (default 4 MiB)
 //	415 invalid_argument     a Content-Type other than JSON or octet-stream
+//	                         (application/x-www-form-urlencoded, curl -d's
+//	                         default, is read as JSON when no Origin is sent)
 //	431 resource_exhausted   request headers larger than the limit
 //
 // A stream that fails after it started ends with an "event: error" frame

@@ -22,6 +22,7 @@ const (
 	maxIdempotencyKeyLen   = 256
 	contentTypeJSON        = "application/json"
 	contentTypeOctets      = "application/octet-stream"
+	contentTypeForm        = "application/x-www-form-urlencoded"
 	contentTypeProtobuf    = "application/x-protobuf"
 	contentTypeEventStream = "text/event-stream"
 )
@@ -34,6 +35,9 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, allowRaw bool
 		mt, _, err := mime.ParseMediaType(ct)
 		switch {
 		case err == nil && mt == contentTypeJSON:
+		case err == nil && mt == contentTypeForm && r.Header.Get("Origin") == "":
+			// curl -d's default, from a caller that is not a browser page: the
+			// body is still read (and checked) as JSON. Pages must say JSON.
 		case err == nil && mt == contentTypeOctets && allowRaw:
 			raw = true
 		default:
