@@ -34,8 +34,16 @@ func TestMain(m *testing.M) {
 // serve starts `tether serve` and returns the gRPC address it printed.
 func serve(t *testing.T, args ...string) string {
 	t.Helper()
+	addr, _ := serveHTTP(t, args...)
+	return addr
+}
+
+// serveHTTP starts `tether serve` (with the gateway on a free port unless
+// args say otherwise) and returns the gRPC address and the gateway's URL.
+func serveHTTP(t *testing.T, args ...string) (grpcAddr, httpURL string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binary, append([]string{"serve", "--data", t.TempDir()}, args...)...)
+	cmd := exec.CommandContext(ctx, binary, append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0"}, args...)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
 	stdout, err := cmd.StdoutPipe()
@@ -56,22 +64,29 @@ func serve(t *testing.T, args ...string) string {
 		}
 	})
 	lines := make(chan string, 1)
+	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if addr, ok := strings.CutPrefix(sc.Text(), "tether: gRPC on "); ok {
 				lines <- addr
 			}
+			if u, ok := strings.CutPrefix(sc.Text(), "tether: HTTP on "); ok {
+				urls <- u
+			}
 		}
 		io.Copy(io.Discard, stdout)
 	}()
-	select {
-	case addr := <-lines:
-		return addr
-	case <-time.After(20 * time.Second):
-		t.Fatalf("serve did not start:\n%s", stderr.String())
+	timeout := time.After(20 * time.Second)
+	for grpcAddr == "" || httpURL == "" {
+		select {
+		case grpcAddr = <-lines:
+		case httpURL = <-urls:
+		case <-timeout:
+			t.Fatalf("serve did not start:\n%s", stderr.String())
+		}
 	}
-	return ""
+	return grpcAddr, httpURL
 }
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {

@@ -1,0 +1,65 @@
+// Package gateway is Tether's HTTP face for web frontends: a JSON gateway
+// built on grpc-gateway's runtime.ServeMux, Server-Sent Events for channel
+// commands and event streams, the origin, Host and token boundaries, and the
+// scripts and pages a frontend loads.
+//
+// Every call goes to the core over the grpc.ClientConnInterface given to New
+// (in `tether serve`, server.DialInProcess), so the core's interceptor chain
+// — and any client interceptors on that connection, such as an isolation
+// stage — sees every request. The gateway never calls a handler directly.
+//
+// # Routes
+//
+//	POST /ipc/invoke/{command}   args as JSON (or raw bytes with
+//	                             Content-Type: application/octet-stream) → result;
+//	                             with Accept: text/event-stream on a channel
+//	                             command, SSE frames {"index":N,"message":…}
+//	                             then {"index":N,"end":true}
+//	POST /ipc/emit/{event}       JSON payload, ?target=LABEL → {"id":N}
+//	GET  /ipc/listen?event=A     SSE: event: NAME, id: N, data: payload;
+//	                             event: lagged; event: error; ": ping" comments
+//	GET  /ipc/commands           [{name, kind, method, description, args, result}]
+//	GET  /openapi.json           OpenAPI 3.1 built from the command list
+//	GET  /healthz                gRPC health check → 200 or 503
+//	GET  /ipc/client.js          the JS client (ES module), when embedded
+//	GET  /ipc/tauri-shim.js      the @tauri-apps/api shim, when embedded
+//	GET  /…                      the frontend folder (WithFrontend) or the demo page
+//
+// plus the typed REST routes of any service given with WithServices.
+//
+// # Errors
+//
+// Every error, including grpc-gateway's own (typed routes, unknown paths,
+// wrong methods), is written as tether.Error's body
+// {"code","message","details"} with the status of tether.Code.HTTPStatus,
+// except for these gateway-level cases, whose code is kept but whose status
+// is the more precise HTTP one:
+//
+//	405 unimplemented        wrong method for a known path
+//	413 resource_exhausted   body larger than the limit (default 4 MiB)
+//	415 invalid_argument     a Content-Type other than JSON or octet-stream
+//	                         (application/x-www-form-urlencoded, curl -d's
+//	                         default, is read as JSON when no Origin is sent)
+//	431 resource_exhausted   request headers larger than the limit
+//
+// A stream that fails after it started ends with an "event: error" frame
+// holding the same body.
+//
+// # Boundaries and identity
+//
+// Before any route runs, the gateway checks, in order: header size; the Host
+// header (only the names it serves: localhost, 127.0.0.1 and [::1] on the
+// port it listens on, plus WithHosts — against DNS rebinding); the Origin
+// header (same-origin, or one of WithOrigins; CORS preflights are answered
+// for allowed origins only, always with Vary: Origin); the bearer token of
+// WithToken (off by default) on every API route; the client label. The
+// label is decided by the gateway, never by the page: each origin has a
+// list of labels it may use, the first being its default; a page may ask for
+// another of its own with the Tether-Client-Label header or ?label=.
+// Requests without an Origin header (non-browser callers, same-origin GETs)
+// get the same-origin labels. The label and origin reach the core as the
+// tether-client-label and tether-origin metadata, which the core believes
+// only from trusted peers (see server.TrustedFrontIdentity). Request headers
+// named X-Tether-* are forwarded (to InvokeRequest.headers, and as metadata
+// on typed routes); no other header reaches the core.
+package gateway

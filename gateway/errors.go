@@ -1,0 +1,100 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+
+	"github.com/tether-ipc/tether"
+)
+
+// writeError writes err as the error body. status 0 takes the code's
+// HTTP status.
+func writeError(w http.ResponseWriter, status int, err error) {
+	te := tether.FromError(err)
+	if status == 0 {
+		status = te.Code().HTTPStatus()
+	}
+	body, mErr := json.Marshal(te)
+	if mErr != nil {
+		body = []byte(`{"code":"internal","message":"error not encodable"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n')) //nolint:errcheck // the client may be gone
+}
+
+// bodyState records whether a request's body went over the limit, so that
+// errors from grpc-gateway's own body decoding become 413 as well.
+type bodyState struct{ tooLarge bool }
+
+type bodyStateKey struct{}
+
+// limitedBody is http.MaxBytesReader that remembers hitting the limit.
+type limitedBody struct {
+	rc    interface{ Read([]byte) (int, error) }
+	close func() error
+	st    *bodyState
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		b.st.tooLarge = true
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.close() }
+
+func tooLarge(limit int64) *tether.Error {
+	return tether.Errorf(tether.CodeResourceExhausted, "request body larger than %d bytes", limit)
+}
+
+// muxErrorHandler writes grpc-gateway's errors (typed routes, body decoding)
+// in the one error shape.
+func (g *Gateway) muxErrorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	if st, ok := ctx.Value(bodyStateKey{}).(*bodyState); ok && st.tooLarge {
+		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(g.cfg.maxBody))
+		return
+	}
+	var hse *runtime.HTTPStatusError
+	if errors.As(err, &hse) {
+		code := tether.CodeInvalidArgument
+		if hse.HTTPStatus >= 500 {
+			code = tether.CodeInternal
+		}
+		writeError(w, hse.HTTPStatus, tether.NewError(code, tether.FromError(hse.Err).Message()))
+		return
+	}
+	writeError(w, 0, err)
+}
+
+// routingErrorHandler writes 404, 405 and 400 routing failures in the one
+// error shape.
+func (g *Gateway) routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
+	switch status {
+	case http.StatusNotFound:
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/ipc/") {
+			g.serveFrontend(w, r)
+			return
+		}
+		writeError(w, status, tether.Errorf(tether.CodeNotFound, "no route for %s %s", r.Method, clip(r.URL.Path)))
+	case http.StatusMethodNotAllowed:
+		writeError(w, status, tether.Errorf(tether.CodeUnimplemented, "method %s is not allowed on %s", r.Method, clip(r.URL.Path)))
+	case http.StatusBadRequest:
+		writeError(w, status, tether.NewError(tether.CodeInvalidArgument, "bad request path"))
+	default:
+		writeError(w, status, tether.NewError(tether.CodeUnknown, "routing failed: "+strconv.Itoa(status)))
+	}
+}

@@ -1,0 +1,272 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/tether-ipc/tether"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+)
+
+// Gateway is the HTTP handler for web frontends. It is safe for concurrent
+// use. The connection given to New stays owned by the caller: close it after
+// the HTTP server has shut down.
+type Gateway struct {
+	cfg    config
+	pol    *policy
+	ipc    tetherv1.IPCClient
+	health healthpb.HealthClient
+	mux    *runtime.ServeMux
+	files  *files
+
+	// ctx ends every stream when the gateway closes.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+}
+
+// New returns a Gateway that sends every call to the core over conn. Bad
+// options are reported here.
+func New(conn grpc.ClientConnInterface, opts ...Option) (*Gateway, error) {
+	if conn == nil {
+		return nil, fmt.Errorf("gateway: nil connection")
+	}
+	cfg := defaults()
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	pol, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, pol: pol, ipc: tetherv1.NewIPCClient(conn), health: healthpb.NewHealthClient(conn)}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	if g.files, err = newFiles(cfg.frontend); err != nil {
+		g.cancel()
+		return nil, err
+	}
+	g.mux = runtime.NewServeMux(
+		runtime.WithErrorHandler(g.muxErrorHandler),
+		runtime.WithRoutingErrorHandler(g.routingErrorHandler),
+		runtime.WithIncomingHeaderMatcher(g.forwardHeader),
+		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD { return identityMD(identityFrom(ctx)) }),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{},
+		}),
+		runtime.WithDisablePathLengthFallback(),
+	)
+	if err := g.routes(); err != nil {
+		g.Close()
+		return nil, err
+	}
+	for _, reg := range cfg.services {
+		if err := reg(g.ctx, g.mux, conn); err != nil {
+			g.Close()
+			return nil, fmt.Errorf("gateway: registering a service: %w", err)
+		}
+	}
+	return g, nil
+}
+
+// routes registers the gateway's own routes. The frontend is not a route:
+// a GET or HEAD that no route matches falls back to it (see
+// routingErrorHandler), so typed routes may live anywhere and a wrong method
+// on a known path is still 405.
+func (g *Gateway) routes() error {
+	type route struct {
+		method, pattern string
+		h               runtime.HandlerFunc
+	}
+	rs := []route{
+		{"POST", "/ipc/invoke/{command=**}", g.serveInvoke},
+		{"POST", "/ipc/emit/{event=**}", g.serveEmit},
+		{"GET", "/ipc/listen", g.serveListen},
+		{"GET", "/ipc/commands", g.serveCommands},
+		{"GET", "/openapi.json", g.serveOpenAPI},
+		{"GET", "/healthz", g.serveHealth},
+		{"GET", "/ipc/client.js", g.serveScript("client.js")},
+		{"GET", "/ipc/tauri-shim.js", g.serveScript("tauri-shim.js")},
+	}
+	for _, r := range rs {
+		if err := g.mux.HandlePath(r.method, r.pattern, r.h); err != nil {
+			return fmt.Errorf("gateway: route %s %s: %w", r.method, r.pattern, err)
+		}
+	}
+	return nil
+}
+
+// ServeHTTP checks the request against the gateway's boundaries, decides
+// who is calling, and routes it.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if n := headerSize(r); n > g.cfg.maxHeader {
+		writeError(w, http.StatusRequestHeaderFieldsTooLarge,
+			tether.Errorf(tether.CodeResourceExhausted, "request headers larger than %d bytes", g.cfg.maxHeader))
+		return
+	}
+	if err := g.pol.checkHost(r.Host, localPort(r.Context())); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	origin := r.Header.Get("Origin")
+	asked := r.Header.Get(LabelHeader)
+	if asked == "" {
+		asked = r.URL.Query().Get("label")
+	}
+	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+	if preflight {
+		asked = "" // a preflight carries no headers' values; the real request is checked
+	}
+	id, err := g.pol.resolve(origin, scheme+"://"+r.Host, asked)
+	if err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	if id.cross {
+		h.Set("Access-Control-Allow-Origin", origin)
+	}
+	if preflight {
+		g.preflight(w, r)
+		return
+	}
+	if g.cfg.token != "" && needsToken(r) {
+		if err := checkToken(g.cfg.token, r.Header.Get("Authorization")); err != nil {
+			h.Set("WWW-Authenticate", `Bearer realm="tether"`)
+			writeError(w, 0, err)
+			return
+		}
+	}
+	if r.ContentLength > g.cfg.maxBody {
+		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(g.cfg.maxBody))
+		return
+	}
+	st := &bodyState{}
+	if r.Body != nil && r.Body != http.NoBody {
+		mb := http.MaxBytesReader(w, r.Body, g.cfg.maxBody)
+		r.Body = &limitedBody{rc: mb, close: mb.Close, st: st}
+	}
+	ctx := context.WithValue(r.Context(), identityKey{}, id)
+	ctx = context.WithValue(ctx, bodyStateKey{}, st)
+	g.mux.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) {
+	if !g.cfg.preflightOK(r.Header.Get("Access-Control-Request-Method"), r.Header.Get("Access-Control-Request-Headers")) {
+		w.Header().Del("Access-Control-Allow-Origin")
+		writeError(w, http.StatusForbidden, tether.NewError(tether.CodePermissionDenied, "preflight asks for a method or header the gateway does not accept"))
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST, HEAD")
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		h.Set("Access-Control-Allow-Headers", req)
+	}
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// needsToken reports the API routes: everything but static files, the
+// scripts and the health check.
+func needsToken(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return true
+	}
+	switch p := r.URL.Path; {
+	case p == "/ipc/listen", p == "/ipc/commands", p == "/openapi.json":
+		return true
+	case strings.HasPrefix(p, "/v1/"):
+		return true
+	}
+	return false
+}
+
+func localPort(ctx context.Context) string {
+	a, ok := ctx.Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || a == nil || a.Network() != "tcp" {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return ""
+	}
+	return port
+}
+
+// forwardHeader lets only X-Tether-* headers reach the core as metadata
+// on typed routes; nothing can set tether-client-label or tether-origin.
+func (g *Gateway) forwardHeader(key string) (string, bool) {
+	k := strings.ToLower(key)
+	if strings.HasPrefix(k, g.cfg.forwardPrefix) {
+		return k, true
+	}
+	return "", false
+}
+
+func identityMD(id identity) metadata.MD {
+	md := metadata.MD{}
+	if id.label != "" {
+		md.Set(tether.MetadataClientLabel, id.label)
+	}
+	if id.origin != "" {
+		md.Set(tether.MetadataOrigin, id.origin)
+	}
+	return md
+}
+
+// callContext is the context of a call to the core: the request's, ended
+// also when the gateway closes, carrying the identity as metadata.
+func (g *Gateway) callContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(g.ctx, cancel)
+	ctx = metadata.NewOutgoingContext(ctx, identityMD(identityFrom(r.Context())))
+	return ctx, func() { stop(); cancel() }
+}
+
+// Close ends every SSE stream in progress (they end cleanly, so that an
+// http.Server's Shutdown can finish) and releases the frontend folder. It
+// does not close the connection to the core. Server registers it to run on
+// Shutdown.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		g.cancel()
+		g.files.close()
+	})
+	return nil
+}
+
+// Server returns an http.Server for the gateway with its limits: header
+// size, read and write timeouts (lifted for SSE streams), and Close on
+// Shutdown.
+func (g *Gateway) Server(addr string) *http.Server {
+	s := &http.Server{
+		Addr:              addr,
+		Handler:           g,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       g.cfg.readTimeout,
+		WriteTimeout:      g.cfg.writeTimeout,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    g.cfg.maxHeader + 4096,
+	}
+	s.RegisterOnShutdown(func() { g.Close() })
+	return s
+}

@@ -1,0 +1,308 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tether-ipc/tether"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+)
+
+// Limits on forwarded headers.
+const (
+	maxForwardHeaders      = 32
+	maxIdempotencyKeyLen   = 256
+	contentTypeJSON        = "application/json"
+	contentTypeOctets      = "application/octet-stream"
+	contentTypeForm        = "application/x-www-form-urlencoded"
+	contentTypeProtobuf    = "application/x-protobuf"
+	contentTypeEventStream = "text/event-stream"
+)
+
+// readBody reads the request body as a payload: JSON (checked to be valid),
+// or raw bytes for application/octet-stream. An empty body is no payload.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, allowRaw bool) (*tetherv1.Payload, bool) {
+	raw := false
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		switch {
+		case err == nil && mt == contentTypeJSON:
+		case err == nil && mt == contentTypeForm && r.Header.Get("Origin") == "":
+			// curl -d's default, from a caller that is not a browser page: the
+			// body is still read (and checked) as JSON. Pages must say JSON.
+		case err == nil && mt == contentTypeOctets && allowRaw:
+			raw = true
+		default:
+			want := contentTypeJSON
+			if allowRaw {
+				want += " or " + contentTypeOctets
+			}
+			writeError(w, http.StatusUnsupportedMediaType,
+				tether.Errorf(tether.CodeInvalidArgument, "Content-Type %q is not supported: send %s", clip(ct), want))
+			return nil, false
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, tooLarge(g.cfg.maxBody))
+		} else {
+			writeError(w, 0, tether.Errorf(tether.CodeCanceled, "reading the body: %v", err))
+		}
+		return nil, false
+	}
+	if raw {
+		return &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: body}}, true
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil, true
+	}
+	if !json.Valid(body) {
+		writeError(w, 0, tether.NewError(tether.CodeInvalidArgument, "body is not valid JSON"))
+		return nil, false
+	}
+	return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: body}}, true
+}
+
+// forwarded returns the X-Tether-* headers, lower-cased, for InvokeRequest.headers.
+func (g *Gateway) forwarded(r *http.Request) (map[string]string, *tether.Error) {
+	var out map[string]string
+	for k, vs := range r.Header {
+		lk := strings.ToLower(k)
+		if !strings.HasPrefix(lk, g.cfg.forwardPrefix) {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		if len(out) == maxForwardHeaders {
+			return nil, tether.Errorf(tether.CodeInvalidArgument, "more than %d X-Tether-* headers", maxForwardHeaders)
+		}
+		out[lk] = strings.Join(vs, ", ")
+	}
+	return out, nil
+}
+
+// serveInvoke answers POST /ipc/invoke/{command}: a unary command, or a
+// channel command streamed as SSE when the caller accepts text/event-stream.
+func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request, params map[string]string) {
+	name := params["command"]
+	if err := validName("command", name); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	headers, herr := g.forwarded(r)
+	if herr != nil {
+		writeError(w, 0, herr)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKeyLen {
+		writeError(w, 0, tether.Errorf(tether.CodeInvalidArgument, "Idempotency-Key longer than %d bytes", maxIdempotencyKeyLen))
+		return
+	}
+	args, ok := g.readBody(w, r, true)
+	if !ok {
+		return
+	}
+	req := &tetherv1.InvokeRequest{Command: name, Args: args, Headers: headers, IdempotencyKey: key}
+	if acceptsEventStream(r) {
+		g.serveChannel(w, r, req)
+		return
+	}
+	ctx, cancel := g.callContext(r)
+	defer cancel()
+	res, err := g.ipc.Invoke(ctx, req)
+	if err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	writePayload(w, res.GetResult())
+}
+
+func acceptsEventStream(r *http.Request) bool {
+	for _, a := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(a, ",") {
+			if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == contentTypeEventStream {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func writePayload(w http.ResponseWriter, p *tetherv1.Payload) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	var body []byte
+	switch b := p.GetBody().(type) {
+	case *tetherv1.Payload_Raw:
+		h.Set("Content-Type", contentTypeOctets)
+		body = b.Raw
+	case *tetherv1.Payload_Proto:
+		h.Set("Content-Type", contentTypeProtobuf)
+		body = b.Proto
+	case *tetherv1.Payload_Json:
+		h.Set("Content-Type", contentTypeJSON)
+		body = b.Json
+	default:
+		h.Set("Content-Type", contentTypeJSON)
+		body = []byte("null")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body) //nolint:errcheck // the client may be gone
+}
+
+// payloadJSON renders a payload as a JSON value for an SSE frame: JSON as it
+// is, raw and proto bytes as a base64 string, none as null.
+func payloadJSON(p *tetherv1.Payload) []byte {
+	switch b := p.GetBody().(type) {
+	case *tetherv1.Payload_Json:
+		if len(b.Json) > 0 && json.Valid(b.Json) {
+			return b.Json
+		}
+	case *tetherv1.Payload_Raw:
+		s, _ := json.Marshal(base64.StdEncoding.EncodeToString(b.Raw))
+		return s
+	case *tetherv1.Payload_Proto:
+		s, _ := json.Marshal(base64.StdEncoding.EncodeToString(b.Proto))
+		return s
+	}
+	return []byte("null")
+}
+
+// serveChannel streams a channel command as SSE. Errors before the first
+// message are ordinary error responses; after it, an error frame.
+func (g *Gateway) serveChannel(w http.ResponseWriter, r *http.Request, req *tetherv1.InvokeRequest) {
+	ctx, cancel := g.callContext(r)
+	defer cancel()
+	stream, err := g.ipc.Channel(ctx, req)
+	if err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = tether.NewError(tether.CodeInternal, "channel ended without an end message")
+		}
+		writeError(w, 0, err)
+		return
+	}
+	sse, err := startSSE(w, 0)
+	if err != nil {
+		return
+	}
+	msgs := make(chan *tetherv1.ChannelMessage)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		for range msgs { // let the receiver end before returning
+		}
+	}()
+	ping := time.NewTicker(g.cfg.ping)
+	defer ping.Stop()
+	m := first
+	for {
+		if m != nil {
+			if err := sse.frame("", "", channelFrame(m)); err != nil {
+				return // the client is gone
+			}
+			if m.GetEnd() {
+				return
+			}
+		}
+		select {
+		case next, ok := <-msgs:
+			if !ok {
+				err := <-errc
+				if errors.Is(err, io.EOF) {
+					err = tether.NewError(tether.CodeInternal, "channel ended without an end message")
+				}
+				if ctx.Err() == nil || g.ctx.Err() != nil {
+					sse.fail(err) //nolint:errcheck // the stream ends either way
+				}
+				return
+			}
+			m = next
+		case <-ping.C:
+			m = nil
+			if err := sse.comment("ping"); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			if g.ctx.Err() != nil {
+				sse.fail(tether.NewError(tether.CodeUnavailable, "the gateway is shutting down")) //nolint:errcheck
+			}
+			return
+		}
+	}
+}
+
+func channelFrame(m *tetherv1.ChannelMessage) []byte {
+	if m.GetEnd() {
+		return fmt.Appendf(nil, `{"index":%d,"end":true}`, m.GetIndex())
+	}
+	return fmt.Appendf(nil, `{"index":%d,"message":%s}`, m.GetIndex(), payloadJSON(m.GetMessage()))
+}
+
+// serveEmit answers POST /ipc/emit/{event}?target=LABEL with {"id":N}.
+func (g *Gateway) serveEmit(w http.ResponseWriter, r *http.Request, params map[string]string) {
+	name := params["event"]
+	if err := validName("event", name); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	target := r.URL.Query().Get("target")
+	if target != "" {
+		if err := validName("target label", target); err != nil {
+			writeError(w, 0, err)
+			return
+		}
+	}
+	p, ok := g.readBody(w, r, false)
+	if !ok {
+		return
+	}
+	if p == nil {
+		p = &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: []byte("null")}}
+	}
+	ctx, cancel := g.callContext(r)
+	defer cancel()
+	res, err := g.ipc.Emit(ctx, &tetherv1.EmitRequest{Event: name, Payload: p, Target: target})
+	if err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "{\"id\":%d}\n", res.GetId())
+}

@@ -1,0 +1,141 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tether-ipc/tether"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+)
+
+// maxListenEvents bounds the event names of one listen request.
+const maxListenEvents = 64
+
+// listenRequest builds the ListenRequest of GET /ipc/listen from the event
+// query parameters and Last-Event-ID (header, or ?lastEventId= for callers
+// that cannot set headers).
+func listenRequest(r *http.Request) (*tetherv1.ListenRequest, *tether.Error) {
+	q := r.URL.Query()
+	events := q["event"]
+	if len(events) == 0 {
+		return nil, tether.NewError(tether.CodeInvalidArgument, "listen needs at least one ?event=NAME")
+	}
+	if len(events) > maxListenEvents {
+		return nil, tether.Errorf(tether.CodeInvalidArgument, "listen takes at most %d events", maxListenEvents)
+	}
+	for _, e := range events {
+		if err := validName("event", e); err != nil {
+			return nil, err
+		}
+	}
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = q.Get("lastEventId")
+	}
+	after, err := ParseLastEventID(last)
+	if err != nil {
+		return nil, tether.FromError(err)
+	}
+	return &tetherv1.ListenRequest{Events: events, AfterId: after}, nil
+}
+
+// serveListen answers GET /ipc/listen with an SSE stream of the core's
+// Listen: one frame per event (event: NAME, id: N, data: payload), lagged
+// notices, a ping comment when idle, and an error frame if the stream fails.
+// It ends, and ends the upstream call, when the client goes or the gateway
+// closes.
+func (g *Gateway) serveListen(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	req, rerr := listenRequest(r)
+	if rerr != nil {
+		writeError(w, 0, rerr)
+		return
+	}
+	ctx, cancel := g.callContext(r)
+	defer cancel()
+	stream, err := g.ipc.Listen(ctx, req)
+	if err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	sse, err := startSSE(w, g.cfg.retry)
+	if err != nil {
+		return
+	}
+	msgs := make(chan *tetherv1.ListenResponse)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		for range msgs {
+		}
+	}()
+	g.pump(ctx, sse, msgs, errc)
+}
+
+func (g *Gateway) pump(ctx context.Context, sse *sseWriter, msgs <-chan *tetherv1.ListenResponse, errc <-chan error) {
+	ping := time.NewTicker(g.cfg.ping)
+	defer ping.Stop()
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				err := <-errc
+				if errors.Is(err, io.EOF) {
+					// The core ended the stream: it is shutting down.
+					err = tether.NewError(tether.CodeUnavailable, "the event stream ended")
+				}
+				if ctx.Err() == nil || g.ctx.Err() != nil {
+					sse.fail(err) //nolint:errcheck // the stream ends either way
+				}
+				return
+			}
+			if err := writeListen(sse, m); err != nil {
+				return
+			}
+		case <-ping.C:
+			if err := sse.comment("ping"); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			if g.ctx.Err() != nil {
+				sse.fail(tether.NewError(tether.CodeUnavailable, "the gateway is shutting down")) //nolint:errcheck
+			}
+			return
+		}
+	}
+}
+
+func writeListen(sse *sseWriter, m *tetherv1.ListenResponse) error {
+	switch k := m.GetKind().(type) {
+	case *tetherv1.ListenResponse_Event:
+		ev := k.Event
+		if validName("event", ev.GetName()) != nil {
+			return nil // never let a bad name break the frame syntax
+		}
+		return sse.frame(ev.GetName(), strconv.FormatUint(ev.GetId(), 10), payloadJSON(ev.GetPayload()))
+	case *tetherv1.ListenResponse_Lagged:
+		return sse.frame("lagged", "", fmt.Appendf(nil, `{"dropped":%d,"resume_after":%d}`,
+			k.Lagged.GetDropped(), k.Lagged.GetResumeAfter()))
+	}
+	return nil
+}

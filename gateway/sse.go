@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tether-ipc/tether"
+)
+
+// sseWriter writes Server-Sent Events frames, flushing each. It is used by
+// one goroutine at a time.
+type sseWriter struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	buf bytes.Buffer
+}
+
+// startSSE writes the stream's headers and lifts the server's read and
+// write deadlines, which must not cut a long-lived stream.
+func startSSE(w http.ResponseWriter, retry time.Duration) (*sseWriter, error) {
+	s := &sseWriter{w: w, rc: http.NewResponseController(w)}
+	// Errors mean the writer has no deadlines to clear (e.g. a recorder).
+	_ = s.rc.SetReadDeadline(time.Time{})
+	_ = s.rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if retry > 0 {
+		s.buf.WriteString("retry: " + strconv.FormatInt(retry.Milliseconds(), 10) + "\n\n")
+	}
+	return s, s.flush()
+}
+
+// frame writes one event. event and id must be single-line (they are
+// validated names and numbers); data may span lines.
+func (s *sseWriter) frame(event, id string, data []byte) error {
+	if event != "" {
+		s.buf.WriteString("event: " + event + "\n")
+	}
+	if id != "" {
+		s.buf.WriteString("id: " + id + "\n")
+	}
+	writeData(&s.buf, data)
+	s.buf.WriteByte('\n')
+	return s.flush()
+}
+
+// comment writes a comment line (": ping"), which keeps proxies and
+// browsers from timing the stream out.
+func (s *sseWriter) comment(text string) error {
+	s.buf.WriteString(": " + text + "\n\n")
+	return s.flush()
+}
+
+// fail writes the error frame that ends a failed stream.
+func (s *sseWriter) fail(err error) error {
+	body, mErr := json.Marshal(tether.FromError(err))
+	if mErr != nil {
+		body = []byte(`{"code":"internal","message":"error not encodable"}`)
+	}
+	return s.frame("error", "", body)
+}
+
+func (s *sseWriter) flush() error {
+	_, err := s.w.Write(s.buf.Bytes())
+	s.buf.Reset()
+	if err != nil {
+		return err
+	}
+	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
+
+// writeData writes data as "data:" lines: compact JSON stays on one line;
+// anything else is split at line breaks, which SSE joins back with "\n".
+func writeData(b *bytes.Buffer, data []byte) {
+	var c bytes.Buffer
+	if json.Valid(data) && json.Compact(&c, data) == nil {
+		data = c.Bytes()
+	}
+	text := strings.ReplaceAll(strings.ReplaceAll(string(data), "\r\n", "\n"), "\r", "\n")
+	for line := range strings.SplitSeq(text, "\n") {
+		b.WriteString("data: ")
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+}
+
+// ParseLastEventID parses the id a reconnecting EventSource sends in
+// Last-Event-ID: a decimal uint64 (surrounding spaces allowed). "" is 0,
+// meaning "from now".
+func ParseLastEventID(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	if len(s) > 20 {
+		return 0, tether.NewError(tether.CodeInvalidArgument, "Last-Event-ID is not an event id")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, tether.Errorf(tether.CodeInvalidArgument, "Last-Event-ID %q is not an event id", s)
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, tether.Errorf(tether.CodeInvalidArgument, "Last-Event-ID %q is out of range", s)
+	}
+	return n, nil
+}
