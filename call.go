@@ -34,6 +34,9 @@ func (k Kind) String() string {
 const (
 	MetadataClientLabel = "tether-client-label"
 	MetadataOrigin      = "tether-origin"
+	// MetadataSubscribed is the response header a Listen call sends once
+	// its subscription exists: events emitted after it reach the listener.
+	MetadataSubscribed = "tether-subscribed"
 )
 
 // Call describes the call in progress. The server puts one in the context of

@@ -195,7 +195,7 @@ func (c *Client) openListen(ctx context.Context, events []string, after uint64) 
 	if err != nil {
 		return nil, tether.FromError(err)
 	}
-	if len(md.Get("tether-subscribed")) == 0 {
+	if len(md.Get(tether.MetadataSubscribed)) == 0 {
 		_, err := stream.Recv()
 		if err == nil || err == io.EOF {
 			err = tether.NewError(tether.CodeUnavailable, "listen ended before it started")

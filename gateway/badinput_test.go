@@ -75,9 +75,7 @@ func TestBadInputs(t *testing.T) {
 		{name: "bad emit target", method: "POST", path: "/ipc/emit/ok-event?target=a%20b", body: []byte(`{}`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "emit bad JSON", method: "POST", path: "/ipc/emit/ok-event", body: []byte(`{`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "emit raw bytes", method: "POST", path: "/ipc/emit/ok-event", body: []byte{1}, hdr: map[string]string{"Content-Type": "application/octet-stream"}, status: 415, code: tether.CodeInvalidArgument},
-		// PENDING Emit: the core answers unimplemented today; when Emit lands
-		// this case must become 200 {"id":N} (see TestEmitFake for the shape).
-		{name: "emit (core's Emit pending)", method: "POST", path: "/ipc/emit/ok-event", body: []byte(`{}`), status: 501, code: tether.CodeUnimplemented},
+		{name: "emit payload not of the declared event type", method: "POST", path: "/ipc/emit/frontend-event", body: []byte(`{"message":5}`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "listen without events", method: "GET", path: "/ipc/listen", status: 400, code: tether.CodeInvalidArgument},
 		{name: "listen bad event name", method: "GET", path: "/ipc/listen?event=a%0Ab", status: 400, code: tether.CodeInvalidArgument},
 		{name: "listen bad Last-Event-ID", method: "GET", path: "/ipc/listen?event=a", hdr: map[string]string{"Last-Event-ID": "12abc"}, status: 400, code: tether.CodeInvalidArgument},
@@ -145,6 +143,9 @@ func TestBadInputs(t *testing.T) {
 		})
 	}
 	// And the good requests of the same servers pass.
+	if status, _, body := open.do(t, "POST", "/ipc/emit/frontend-event", []byte(`{"message":"hi"}`), nil); status != 200 || !strings.HasPrefix(string(body), `{"id":`) {
+		t.Fatalf("emit: %d %s", status, body)
+	}
 	if status, _, body := locked.do(t, "POST", "/ipc/invoke/greet", []byte(`{"name":"T"}`), map[string]string{"Authorization": "Bearer s3cret-token"}); status != 200 || string(body) != `"Hello, T!"` {
 		t.Fatalf("with the token: %d %s", status, body)
 	}

@@ -62,6 +62,19 @@ func (g *Gateway) serveListen(w http.ResponseWriter, r *http.Request, _ map[stri
 		writeError(w, 0, err)
 		return
 	}
+	// Answer only once the core has the subscription (its header says so):
+	// an emit made after the page's listen resolved is then delivered, and a
+	// refused listen gets an ordinary JSON error response.
+	md, err := stream.Header()
+	if err == nil && len(md.Get(tether.MetadataSubscribed)) == 0 {
+		if _, err = stream.Recv(); err == nil || errors.Is(err, io.EOF) {
+			err = tether.NewError(tether.CodeUnavailable, "the event stream ended before it started")
+		}
+	}
+	if err != nil {
+		writeError(w, 0, err)
+		return
+	}
 	sse, err := startSSE(w, g.cfg.retry)
 	if err != nil {
 		return

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,13 +30,14 @@ type fakeIPC struct {
 	tetherv1.UnimplementedIPCServer
 	window int
 
-	mu      sync.Mutex
-	nextID  uint64
-	history []*tetherv1.Event
-	subs    map[chan *tetherv1.Event]bool
-	lastReq *tetherv1.ListenRequest
-	lastMD  metadata.MD
-	failErr error // when set, Listen fails with it after the replay
+	mu        sync.Mutex
+	nextID    uint64
+	history   []*tetherv1.Event
+	subs      map[chan *tetherv1.Event]bool
+	lastReq   *tetherv1.ListenRequest
+	lastMD    metadata.MD
+	failErr   error // when set, Listen fails with it after the replay
+	refuseErr error // when set, Listen fails with it before subscribing
 
 	active  atomic.Int32 // Listen calls in progress
 	started atomic.Int32 // Listen calls ever started
@@ -92,13 +94,20 @@ func (f *fakeIPC) Listen(req *tetherv1.ListenRequest, stream tetherv1.IPC_Listen
 			}
 		}
 	}
-	failErr := f.failErr
+	failErr, refuseErr := f.failErr, f.refuseErr
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
 		delete(f.subs, c)
 		f.mu.Unlock()
 	}()
+	if refuseErr != nil { // refused before subscribing, as the core does
+		return refuseErr
+	}
+	// Like the core: the header says the subscription exists.
+	if err := stream.SendHeader(metadata.Pairs(tether.MetadataSubscribed, "1")); err != nil {
+		return err
+	}
 	for _, m := range replay {
 		if err := stream.Send(m); err != nil {
 			return err
@@ -271,6 +280,20 @@ func TestListenPing(t *testing.T) {
 	if err != nil || f.comment != "ping" {
 		t.Fatalf("want a ping comment, got %+v %v", f, err)
 	}
+}
+
+// A listen the core refuses before subscribing gets an ordinary JSON error
+// response, not a 200 stream.
+func TestListenRefusedIsJSON(t *testing.T) {
+	e := newFake(t)
+	e.fake.refuseErr = tether.NewError(tether.CodePermissionDenied, "not for you")
+	res, err := e.hs.Client().Get(e.hs.URL + "/ipc/listen?event=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	wantError(t, res.StatusCode, body, 403, tether.CodePermissionDenied)
 }
 
 func TestListenErrorFrame(t *testing.T) {

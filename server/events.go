@@ -25,10 +25,6 @@ const (
 	ListenMethod = "/tether.v1.IPC/Listen"
 )
 
-// SubscribedHeader is the response header a Listen call sends once its
-// subscription exists.
-const SubscribedHeader = "tether-subscribed"
-
 // maxListenNames bounds the event names of one Listen call.
 const maxListenNames = 64
 
@@ -272,7 +268,7 @@ func (p *ipcService) Listen(req *tetherv1.ListenRequest, stream tetherv1.IPC_Lis
 		}
 		// The header tells the caller its subscription exists: events
 		// emitted after that reach it.
-		ready := func() error { return stream.SendHeader(metadata.Pairs(SubscribedHeader, "1")) }
+		ready := func() error { return stream.SendHeader(metadata.Pairs(tether.MetadataSubscribed, "1")) }
 		return s.serveListen(ss.Context(), call.ClientLabel, r, ready, ss.SendMsg)
 	}
 	if s.stream != nil {

@@ -30,7 +30,7 @@ func TestServeHTTP(t *testing.T) {
 	if code, body := post("/v1/demo/process_data", `{"input":"test"}`); code != 200 || body != `"Processed: test"` {
 		t.Fatalf("typed process_data: %d %s", code, body)
 	}
-	if code, _ := post("/ipc/invoke/greet", `{}`, "Origin", "http://localhost:5173", "Tether-Client-Label", "settings"); code != 200 {
+	if code, _ := post("/ipc/invoke/greet", `{"name":"S"}`, "Origin", "http://localhost:5173", "Tether-Client-Label", "settings"); code != 200 {
 		t.Fatalf("allowed origin: %d", code)
 	}
 	if code, body := post("/ipc/invoke/greet", `{}`, "Origin", "http://evil.example"); code != 403 || !strings.Contains(body, `"permission_denied"`) {

@@ -2,6 +2,7 @@ package isolation_test
 
 import (
 	"context"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"net"
 	"path/filepath"
 	"sync"
@@ -78,9 +79,9 @@ func (f *fakeIPC) ListCommands(context.Context, *tetherv1.ListCommandsRequest) (
 	return &tetherv1.ListCommandsResponse{}, nil
 }
 
-func (f *fakeIPC) Greet(ctx context.Context, r *demov1.GreetRequest) (*demov1.GreetResponse, error) {
+func (f *fakeIPC) Greet(ctx context.Context, r *demov1.GreetRequest) (*wrapperspb.StringValue, error) {
 	f.ran(ctx)
-	return &demov1.GreetResponse{}, nil
+	return &wrapperspb.StringValue{}, nil
 }
 
 // core is a gRPC server with the isolation server interceptors and a fake
