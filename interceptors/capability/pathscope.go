@@ -23,7 +23,7 @@ import (
 // absolute folder. An allow pattern matches the paths it names; a deny
 // pattern matches the paths it names and everything beneath them ("secret"
 // denies "secret/key.pem"). Deny wins. No allow pattern means nothing is
-// allowed.
+// allowed. Relative patterns never match the base folder itself.
 //
 // A PathScope is immutable and safe for concurrent use.
 type PathScope struct {
@@ -252,7 +252,7 @@ func (pg *pathGlob) matchPath(base, p string) bool {
 		return pg.g.match(filepath.ToSlash(p))
 	}
 	rel, err := filepath.Rel(base, p)
-	if err != nil || !filepath.IsLocal(rel) { // the base itself ("."), too, is out of reach
+	if err != nil || rel == "." || !filepath.IsLocal(rel) { // the base itself, too, is out of reach
 		return false
 	}
 	return pg.g.match(filepath.ToSlash(rel))
