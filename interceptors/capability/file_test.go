@@ -84,7 +84,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{`permissions/a.json: identifier: "allow-all" is reserved`}},
 		{"scopes on a set reference", map[string]string{
 			"permissions/a.json": `{"identifier": "s", "permissions": ["allow-greet"]}`,
-			"c.json": `{"identifier": "c", "windows": ["*"], "permissions": [{"identifier": "s", "allow": [{"path": "x"}]}]}`},
+			"c.json":             `{"identifier": "c", "windows": ["*"], "permissions": [{"identifier": "s", "allow": [{"path": "x"}]}]}`},
 			[]string{`c.json: permissions[0]: permission set "s" cannot carry scopes`}},
 		{"error in a set", map[string]string{"permissions/a.json": `{"identifier": "s", "permissions": ["allow-greet", "dfault"], "x": 1}`},
 			[]string{`permissions/a.json: x: unknown field`}},

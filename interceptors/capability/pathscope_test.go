@@ -164,8 +164,8 @@ func TestPathScopeOpen(t *testing.T) {
 		return string(b), err
 	}
 	for p, want := range map[string]string{
-		"docs/a.txt":                     "A",
-		"docs/link-sub.txt":              "C",
+		"docs/a.txt":                    "A",
+		"docs/link-sub.txt":             "C",
 		filepath.Join(outside, "o.txt"): "O",
 	} {
 		if got, err := read(p); err != nil || got != want {
