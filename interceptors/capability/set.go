@@ -517,7 +517,7 @@ func (s *Set) checkCommand(call *tether.Call) (Decision, error) {
 			return d, denyf(call, "command", call.Name, g.cap, g.perm)
 		}
 	}
-	merged := false
+	var nScoped, nAllow, nDeny int
 	for _, g := range rule.allows {
 		if !g.cap.applies(call) {
 			continue
@@ -525,20 +525,22 @@ func (s *Set) checkCommand(call *tether.Call) (Decision, error) {
 		if d.Capability == "" {
 			d.Capability, d.Permission = g.cap.id, g.perm
 		}
-		switch {
-		case g.scopes == nil:
-		case d.Scopes == nil:
+		if g.scopes != nil {
+			nScoped++
+			nAllow += len(g.scopes.Allow)
+			nDeny += len(g.scopes.Deny)
 			d.Scopes = g.scopes
-		default:
-			if !merged {
-				d.Scopes = &tether.Scopes{
-					Allow: append([]map[string]any(nil), d.Scopes.Allow...),
-					Deny:  append([]map[string]any(nil), d.Scopes.Deny...),
-				}
-				merged = true
+		}
+	}
+	if nScoped > 1 {
+		// Several grants carry scopes: merge them into a new value, sized
+		// once, leaving the stored ones untouched.
+		d.Scopes = &tether.Scopes{Allow: make([]map[string]any, 0, nAllow), Deny: make([]map[string]any, 0, nDeny)}
+		for _, g := range rule.allows {
+			if g.scopes != nil && g.cap.applies(call) {
+				d.Scopes.Allow = append(d.Scopes.Allow, g.scopes.Allow...)
+				d.Scopes.Deny = append(d.Scopes.Deny, g.scopes.Deny...)
 			}
-			d.Scopes.Allow = append(d.Scopes.Allow, g.scopes.Allow...)
-			d.Scopes.Deny = append(d.Scopes.Deny, g.scopes.Deny...)
 		}
 	}
 	if d.Capability == "" {
