@@ -44,6 +44,8 @@ test-js: js/node_modules
 
 test-go:
 	$(GO) test -race -count=1 ./...
+	@# -race scales the fan-out tests down; run them once at full size (100 listeners x 100k events).
+	$(GO) test -count=1 -run 'TestFanout100|TestStalledSubscriber|TestMemoryBound' -v ./bus | grep -E '^(--- |ok|FAIL|PASS)|events|lag'
 
 fuzz-short:
 	scripts/fuzz.sh 5s

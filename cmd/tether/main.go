@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serveCmd(ctx, args[1:], stdout, stderr)
+	case "gateway":
+		err = gatewayCmd(ctx, args[1:], stdout, stderr)
 	case "invoke":
 		err = invokeCmd(ctx, args[1:], stdout, stderr)
 	case "commands":

@@ -3,6 +3,7 @@ package capability_test
 import (
 	"context"
 	"errors"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"io"
 	"net"
 	"path/filepath"
@@ -74,13 +75,13 @@ type demoServer struct {
 	dataDir string
 }
 
-func (d *demoServer) Greet(ctx context.Context, req *demov1.GreetRequest) (*demov1.GreetResponse, error) {
+func (d *demoServer) Greet(ctx context.Context, req *demov1.GreetRequest) (*wrapperspb.StringValue, error) {
 	d.ran.Add(1)
-	return &demov1.GreetResponse{Message: "Hello, " + req.GetName()}, nil
+	return wrapperspb.String("Hello, " + req.GetName()), nil
 }
 
 // ReadFile enforces its path scope, as a real handler must.
-func (d *demoServer) ReadFile(ctx context.Context, req *demov1.ReadFileRequest) (*demov1.ReadFileResponse, error) {
+func (d *demoServer) ReadFile(ctx context.Context, req *demov1.ReadFileRequest) (*wrapperspb.StringValue, error) {
 	d.ran.Add(1)
 	call, _ := tether.CallFromContext(ctx)
 	ps, err := capability.NewPathScope(call.Scopes, map[string]string{"DATA": d.dataDir})
@@ -96,7 +97,7 @@ func (d *demoServer) ReadFile(ctx context.Context, req *demov1.ReadFileRequest) 
 	if err != nil {
 		return nil, err
 	}
-	return &demov1.ReadFileResponse{Contents: string(b)}, nil
+	return wrapperspb.String(string(b)), nil
 }
 
 func (d *demoServer) Count(req *demov1.CountRequest, stream grpc.ServerStreamingServer[demov1.CountResponse]) error {
@@ -161,7 +162,7 @@ func TestInterceptors(t *testing.T) {
 
 	t.Run("allowed unary", func(t *testing.T) {
 		resp, err := client.Greet(as("main"), &demov1.GreetRequest{Name: "a"})
-		if err != nil || resp.GetMessage() != "Hello, a" {
+		if err != nil || resp.GetValue() != "Hello, a" {
 			t.Fatalf("Greet = %v, %v", resp, err)
 		}
 	})
@@ -240,7 +241,7 @@ func TestInterceptors(t *testing.T) {
 
 	t.Run("scopes reach the handler", func(t *testing.T) {
 		resp, err := client.ReadFile(as("main"), &demov1.ReadFileRequest{Path: "docs/a.txt"})
-		if err != nil || resp.GetContents() != "A" {
+		if err != nil || resp.GetValue() != "A" {
 			t.Fatalf("ReadFile(docs/a.txt) = %v, %v", resp, err)
 		}
 		for _, p := range []string{"top.txt", "docs/secret/key", "../x", filepath.Join(impl.dataDir, "top.txt")} {
