@@ -64,7 +64,9 @@ func TestRate(t *testing.T) {
 	// A rate so slow that no token comes back during the test.
 	c, _ := start(t, ratelimit.Limits{Rate: 0.001, Burst: 3}, nil)
 	call := map[string]func(ctx context.Context) error{
-		"invoke": func(ctx context.Context) error { return c.Client.Invoke(ctx, "echo", coretest.EchoArgs{Text: "x"}, nil) },
+		"invoke": func(ctx context.Context) error {
+			return c.Client.Invoke(ctx, "echo", coretest.EchoArgs{Text: "x"}, nil)
+		},
 		"emit": func(ctx context.Context) error {
 			_, err := c.Client.Emit(ctx, "evt", nil)
 			return err
