@@ -144,7 +144,9 @@ func (c *config) begin(ctx context.Context) (context.Context, string) {
 	if id == "" {
 		id = c.newID()
 	}
-	_ = grpc.SetHeader(ctx, metadata.Pairs(HeaderRequestID, id))
+	if grpc.ServerTransportStreamFromContext(ctx) != nil {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(HeaderRequestID, id))
+	}
 	return ContextWithRequestID(ctx, id), id
 }
 
