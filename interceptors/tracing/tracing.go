@@ -1,0 +1,136 @@
+package tracing
+
+import (
+	"context"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+
+	"github.com/tether-ipc/tether"
+)
+
+// Attribute keys set on spans.
+const (
+	AttrKind        = attribute.Key("tether.kind")
+	AttrCommand     = attribute.Key("tether.command")
+	AttrEvent       = attribute.Key("tether.event")
+	AttrClientLabel = attribute.Key("tether.client_label")
+)
+
+// ScopeName is the instrumentation scope of the spans the interceptors start.
+const ScopeName = "github.com/tether-ipc/tether/interceptors/tracing"
+
+// ServerOption returns the option that installs otelgrpc's server stats
+// handler, for server.WithGRPCOptions or grpc.NewServer.
+func ServerOption(opts ...otelgrpc.Option) grpc.ServerOption {
+	return grpc.StatsHandler(otelgrpc.NewServerHandler(opts...))
+}
+
+// DialOption returns the option that installs otelgrpc's client stats
+// handler, for client.WithDialOptions or grpc.NewClient.
+func DialOption(opts ...otelgrpc.Option) grpc.DialOption {
+	return grpc.WithStatsHandler(otelgrpc.NewClientHandler(opts...))
+}
+
+// Option configures the interceptors.
+type Option func(*config)
+
+type config struct {
+	tracer trace.Tracer
+}
+
+// WithTracerProvider makes the interceptors start a child span for every
+// call, from tp, besides annotating the current span.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) {
+		if tp != nil {
+			c.tracer = tp.Tracer(ScopeName)
+		}
+	}
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Attributes returns the span attributes of a call.
+func Attributes(call *tether.Call) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 3)
+	attrs = append(attrs, AttrKind.String(call.Kind.String()))
+	switch call.Kind {
+	case tether.KindEmit, tether.KindListen:
+		attrs = append(attrs, AttrEvent.String(call.Name))
+	default:
+		attrs = append(attrs, AttrCommand.String(call.Name))
+	}
+	if call.ClientLabel != "" {
+		attrs = append(attrs, AttrClientLabel.String(call.ClientLabel))
+	}
+	return attrs
+}
+
+// begin annotates the current span and, when configured, starts a child.
+func (c *config) begin(ctx context.Context) (context.Context, trace.Span) {
+	call, ok := tether.CallFromContext(ctx)
+	if !ok {
+		return ctx, nil
+	}
+	attrs := Attributes(call)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attrs...)
+	}
+	if c.tracer == nil {
+		return ctx, nil
+	}
+	return c.tracer.Start(ctx, "tether."+call.Kind.String()+" "+call.Name,
+		trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+}
+
+func end(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, tether.CodeOf(err).String())
+	}
+	span.End()
+}
+
+// UnaryServerInterceptor annotates unary commands and emits.
+func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
+	c := newConfig(opts)
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, span := c.begin(ctx)
+		resp, err := handler(ctx, req)
+		end(span, err)
+		return resp, err
+	}
+}
+
+// StreamServerInterceptor annotates channel commands and listen streams.
+func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
+	c := newConfig(opts)
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, span := c.begin(ss.Context())
+		if span != nil {
+			ss = &stream{ServerStream: ss, ctx: ctx}
+		}
+		err := handler(srv, ss)
+		end(span, err)
+		return err
+	}
+}
+
+type stream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *stream) Context() context.Context { return s.ctx }
