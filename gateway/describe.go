@@ -157,7 +157,15 @@ func codeNames() []string {
 	return out
 }
 
-// serveHealth answers GET /healthz from the core's gRPC health service.
+// serveLive answers GET /livez: the gateway process is alive, whatever the
+// core's state (liveness, unlike /healthz and /readyz, which are readiness).
+func (g *Gateway) serveLive(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	writeJSON(w, http.StatusOK, obj{"status": "ALIVE"})
+}
+
+// serveHealth answers GET /healthz and GET /readyz from the core's gRPC
+// health service: 200 while the core is SERVING, 503 while it starts or
+// drains.
 func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	ctx, cancel := g.callContext(r)
 	defer cancel()

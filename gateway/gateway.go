@@ -99,8 +99,14 @@ func (g *Gateway) routes() error {
 		{"GET", "/ipc/commands", g.serveCommands},
 		{"GET", "/openapi.json", g.serveOpenAPI},
 		{"GET", "/healthz", g.serveHealth},
+		{"GET", "/readyz", g.serveHealth},
+		{"GET", "/livez", g.serveLive},
 		{"GET", "/ipc/client.js", g.serveScript("client.js")},
 		{"GET", "/ipc/tauri-shim.js", g.serveScript("tauri-shim.js")},
+	}
+	for _, x := range g.cfg.extra {
+		h := x.h
+		rs = append(rs, route{x.method, x.pattern, func(w http.ResponseWriter, r *http.Request, _ map[string]string) { h.ServeHTTP(w, r) }})
 	}
 	for _, r := range rs {
 		if err := g.mux.HandlePath(r.method, r.pattern, r.h); err != nil {
@@ -192,7 +198,7 @@ func needsToken(r *http.Request) bool {
 		return true
 	}
 	switch p := r.URL.Path; {
-	case p == "/ipc/listen", p == "/ipc/commands", p == "/openapi.json":
+	case p == "/ipc/listen", p == "/ipc/commands", p == "/openapi.json", p == "/metrics":
 		return true
 	case strings.HasPrefix(p, "/v1/"):
 		return true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -53,6 +54,12 @@ type config struct {
 	services      []RegisterFunc
 	log           *slog.Logger
 	forwardPrefix string
+	extra         []extraRoute
+}
+
+type extraRoute struct {
+	method, pattern string
+	h               http.Handler
 }
 
 func defaults() config {
@@ -130,6 +137,12 @@ func WithTimeouts(read, write time.Duration) Option {
 // WithServices registers typed REST routes (see RegisterFunc).
 func WithServices(fns ...RegisterFunc) Option {
 	return func(c *config) { c.services = append(c.services, fns...) }
+}
+
+// WithHandler serves h at method and pattern (e.g. "GET", "/metrics")
+// behind the gateway's Host, Origin and token checks.
+func WithHandler(method, pattern string, h http.Handler) Option {
+	return func(c *config) { c.extra = append(c.extra, extraRoute{method, pattern, h}) }
 }
 
 // WithLogger sets the logger; the default is slog.Default().

@@ -35,6 +35,18 @@ func WithBus(b bus.Bus) Option {
 	return func(o *options) { o.bus = b }
 }
 
+// EventObserver is told of each event delivered to a listen stream and of
+// each gap a slow listener's queue caused (metrics.Metrics is one).
+type EventObserver interface {
+	Delivered(n uint64)
+	Dropped(event string, n uint64)
+}
+
+// WithEventObserver sets an EventObserver.
+func WithEventObserver(o EventObserver) Option {
+	return func(opts *options) { opts.events = o }
+}
+
 // Bus returns the server's event bus.
 func (s *Server) Bus() bus.Bus { return s.bus }
 
@@ -306,6 +318,13 @@ func (s *Server) serveListen(ctx context.Context, label string, req *tetherv1.Li
 		}
 		if err := send(msg.Proto()); err != nil {
 			return err
+		}
+		if obs := s.opts.events; obs != nil {
+			if msg.Event != nil {
+				obs.Delivered(1)
+			} else if msg.Lagged != nil && msg.Lagged.Dropped > 0 {
+				obs.Dropped(req.GetEvents()[0], msg.Lagged.Dropped)
+			}
 		}
 	}
 }

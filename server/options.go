@@ -29,6 +29,7 @@ type options struct {
 	noReflection bool
 	noValidation bool
 	bus          bus.Bus
+	events       EventObserver
 }
 
 // Limits bound what one call may carry. Zero fields take the defaults.

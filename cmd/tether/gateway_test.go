@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -43,5 +44,51 @@ func TestServeHTTP(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Fatalf("healthz %d", res.StatusCode)
+	}
+}
+
+// /metrics on a running `tether serve` moves with the calls it serves.
+func TestServeMetricsMove(t *testing.T) {
+	_, url := serveHTTP(t, "--grpc", "127.0.0.1:0")
+	scrape := func() string {
+		res, err := http.Get(url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 {
+			t.Fatalf("/metrics: %d %s", res.StatusCode, b)
+		}
+		return string(b)
+	}
+	value := func(text, series string) float64 {
+		for _, line := range strings.Split(text, "\n") {
+			if rest, ok := strings.CutPrefix(line, series+" "); ok {
+				var v float64
+				fmt.Sscan(rest, &v)
+				return v
+			}
+		}
+		return 0
+	}
+	okSeries := `tether_invokes_total{code="ok",command="greet"}`
+	badSeries := `tether_invokes_total{code="invalid_argument",command="greet"}`
+	emitted := `tether_events_emitted_total{event="frontend-event"}`
+	before := scrape()
+	for i := 0; i < 3; i++ {
+		http.Post(url+"/ipc/invoke/greet", "application/json", strings.NewReader(`{"name":"M"}`))
+	}
+	http.Post(url+"/ipc/invoke/greet", "application/json", strings.NewReader(`{"name":""}`))
+	http.Post(url+"/ipc/emit/frontend-event", "application/json", strings.NewReader(`{"message":"m"}`))
+	after := scrape()
+	if d := value(after, okSeries) - value(before, okSeries); d != 3 {
+		t.Errorf("%s moved by %v, want 3", okSeries, d)
+	}
+	if d := value(after, badSeries) - value(before, badSeries); d != 1 {
+		t.Errorf("%s moved by %v, want 1", badSeries, d)
+	}
+	if d := value(after, emitted) - value(before, emitted); d != 1 {
+		t.Errorf("%s moved by %v, want 1", emitted, d)
 	}
 }

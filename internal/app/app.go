@@ -28,8 +28,13 @@ import (
 	"github.com/tether-ipc/tether/gateway"
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
 	"github.com/tether-ipc/tether/interceptors/capability"
+	"github.com/tether-ipc/tether/interceptors/idempotency"
 	"github.com/tether-ipc/tether/interceptors/isolation"
 	"github.com/tether-ipc/tether/interceptors/isolation/jshook"
+	"github.com/tether-ipc/tether/interceptors/logging"
+	"github.com/tether-ipc/tether/interceptors/metrics"
+	"github.com/tether-ipc/tether/interceptors/ratelimit"
+	"github.com/tether-ipc/tether/interceptors/tracing"
 	"github.com/tether-ipc/tether/internal/config"
 	"github.com/tether-ipc/tether/internal/netaddr"
 	"github.com/tether-ipc/tether/server"
@@ -51,13 +56,14 @@ type App struct {
 	cfg config.Config
 	log *slog.Logger
 
-	core  *server.Server
-	demo  *demo.App
-	bus   bus.Bus
-	nc    *nats.Conn
-	key   *isolation.Key // isolation only; never logged (it prints as [redacted])
-	hooks []isolation.Hook
-	close []func()
+	core    *server.Server
+	metrics *metrics.Metrics
+	demo    *demo.App
+	bus     bus.Bus
+	nc      *nats.Conn
+	key     *isolation.Key // isolation only; never logged (it prints as [redacted])
+	hooks   []isolation.Hook
+	close   []func()
 
 	// ChildBinary is the tether program split mode starts as the gateway
 	// process (default: this executable).
@@ -98,10 +104,20 @@ func New(cfg config.Config, log *slog.Logger) (a *App, err error) {
 		a.bus = bus.NewMemory(busOpts...)
 	}
 
-	opts := []server.Option{
-		server.WithLogger(log),
-		server.WithBus(a.bus),
-		server.WithLimits(server.Limits{MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxDepth: cfg.Limits.MaxDepth}),
+	// The chain, outermost first: logging and metrics see every call's
+	// final code; rate limits refuse before anything else runs; then
+	// capabilities; idempotency innermost (refused calls are not kept);
+	// the server adds protovalidate after these.
+	a.metrics = metrics.New()
+	unary := []grpc.UnaryServerInterceptor{logging.UnaryServerInterceptor(log), a.metrics.UnaryServerInterceptor(), tracing.UnaryServerInterceptor()}
+	stream := []grpc.StreamServerInterceptor{logging.StreamServerInterceptor(log), a.metrics.StreamServerInterceptor(), tracing.StreamServerInterceptor()}
+	l := cfg.Limits
+	if l.Rate > 0 || l.MaxListeners > 0 || l.MaxStreamLifetime.Duration > 0 {
+		rl, err := ratelimit.New(ratelimit.Limits{Rate: l.Rate, Burst: l.Burst, MaxListeners: l.MaxListeners, MaxStreamLifetime: l.MaxStreamLifetime.Duration})
+		if err != nil {
+			return nil, fmt.Errorf(`field "limits": %v`, err)
+		}
+		unary, stream = append(unary, rl.UnaryServerInterceptor()), append(stream, rl.StreamServerInterceptor())
 	}
 	var caps *capability.Set
 	if cfg.Capabilities != "" {
@@ -109,9 +125,17 @@ func New(cfg config.Config, log *slog.Logger) (a *App, err error) {
 		if err != nil {
 			return nil, fmt.Errorf(`field "capabilities": %v`, err)
 		}
-		opts = append(opts,
-			server.WithInterceptors(capability.UnaryServerInterceptor(caps)),
-			server.WithStreamInterceptors(capability.StreamServerInterceptor(caps)))
+		unary, stream = append(unary, capability.UnaryServerInterceptor(caps)), append(stream, capability.StreamServerInterceptor(caps))
+	}
+	unary = append(unary, idempotency.New(idempotency.WithTTL(l.IdempotencyTTL.Duration)).UnaryServerInterceptor())
+	opts := []server.Option{
+		server.WithLogger(log),
+		server.WithBus(a.bus),
+		server.WithLimits(server.Limits{MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxDepth: cfg.Limits.MaxDepth}),
+		server.WithGRPCOptions(tracing.ServerOption()),
+		server.WithInterceptors(unary...),
+		server.WithStreamInterceptors(stream...),
+		server.WithEventObserver(a.metrics),
 	}
 	if cfg.App.Security.Pattern.Use == config.IsolationPattern {
 		if a.key, err = isolation.NewKey(); err != nil {
@@ -121,7 +145,9 @@ func New(cfg config.Config, log *slog.Logger) (a *App, err error) {
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, server.WithWireInterceptors(isolation.UnaryServerInterceptor(opener), isolation.StreamServerInterceptor(opener)))
+		opts = append(opts, server.WithWireInterceptors(
+			countRejections(a.metrics, isolation.UnaryServerInterceptor(opener)),
+			countStreamRejections(a.metrics, isolation.StreamServerInterceptor(opener))))
 		if !cfg.Isolation.Split {
 			if a.hooks, err = a.loadHooks(); err != nil {
 				return nil, err
@@ -177,6 +203,28 @@ func LoadHooks(cfg config.Config, log *slog.Logger, closers *[]func()) ([]isolat
 	}
 	*closers = append(*closers, runner.Close)
 	return append(hooks, runner.Hook()), nil
+}
+
+// countRejections counts the calls isolation refuses, by reason (a fixed
+// set of constants, never caller input).
+func countRejections(m *metrics.Metrics, next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		res, err := next(ctx, req, info, h)
+		if r := isolation.ReasonOf(err); r != "" {
+			m.IsolationRejected(string(r))
+		}
+		return res, err
+	}
+}
+
+func countStreamRejections(m *metrics.Metrics, next grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		err := next(srv, ss, info, h)
+		if r := isolation.ReasonOf(err); r != "" {
+			m.IsolationRejected(string(r))
+		}
+		return err
+	}
 }
 
 // Core returns the core server.
@@ -293,7 +341,7 @@ func (a *App) startFront() (*Front, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := StartFront(a.cfg, a.log, conn)
+	f, err := StartFront(a.cfg, a.log, conn, gateway.WithHandler("GET", "/metrics", a.metrics.Handler()))
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -310,7 +358,7 @@ func StageDialOptions(stage *isolation.Stage) []grpc.DialOption {
 }
 
 // StartFront serves the gateway of cfg over conn (which it then owns).
-func StartFront(cfg config.Config, log *slog.Logger, conn *grpc.ClientConn) (*Front, error) {
+func StartFront(cfg config.Config, log *slog.Logger, conn *grpc.ClientConn, extra ...gateway.Option) (*Front, error) {
 	opts := []gateway.Option{
 		gateway.WithLogger(log),
 		gateway.WithMaxBodyBytes(cfg.Gateway.MaxBodyBytes),
@@ -338,7 +386,7 @@ func StartFront(cfg config.Config, log *slog.Logger, conn *grpc.ClientConn) (*Fr
 	if len(cfg.Gateway.Hosts) > 0 {
 		opts = append(opts, gateway.WithHosts(cfg.Gateway.Hosts...))
 	}
-	gw, err := gateway.New(conn, opts...)
+	gw, err := gateway.New(conn, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %v", err)
 	}

@@ -74,10 +74,21 @@ type Events struct {
 	NATS string `json:"nats"`
 }
 
-// Limits bound one call.
+// Limits bound one call, and (all off by default) each client.
 type Limits struct {
 	MaxMessageBytes int `json:"max_message_bytes"`
 	MaxDepth        int `json:"max_depth"`
+	// Rate and Burst limit each client label's calls per second (0: off).
+	Rate  float64 `json:"rate"`
+	Burst int     `json:"burst"`
+	// MaxListeners bounds each client's concurrent listen streams (0: off).
+	MaxListeners int `json:"max_listeners"`
+	// MaxStreamLifetime ends listen and channel streams after this long
+	// with unavailable, so clients reconnect and resume (0: off).
+	MaxStreamLifetime Duration `json:"max_stream_lifetime"`
+	// IdempotencyTTL is how long a result is kept for retries that carry
+	// the same idempotency key (default 10m).
+	IdempotencyTTL Duration `json:"idempotency_ttl"`
 }
 
 // Log configures logging.
@@ -178,6 +189,7 @@ func Default() Config {
 		App:             App{Security: Security{Pattern: Pattern{Use: Brownfield}}},
 		ShutdownTimeout: Duration{Duration: 10 * time.Second},
 		Gateway:         Gateway{MaxBodyBytes: 4 << 20},
+		Limits:          Limits{IdempotencyTTL: Duration{Duration: 10 * time.Minute}},
 	}
 }
 
@@ -284,8 +296,12 @@ func (c *Config) Validate() error {
 	if c.Events.Window < 0 || c.Events.Window > 1<<22 {
 		return fmt.Errorf(`field "events.window": %d is outside 0..4194304`, c.Events.Window)
 	}
-	if c.Limits.MaxMessageBytes < 0 || c.Limits.MaxDepth < 0 {
+	if c.Limits.MaxMessageBytes < 0 || c.Limits.MaxDepth < 0 || c.Limits.Rate < 0 || c.Limits.Burst < 0 || c.Limits.MaxListeners < 0 ||
+		c.Limits.MaxStreamLifetime.Duration < 0 || c.Limits.IdempotencyTTL.Duration < 0 {
 		return errors.New(`field "limits": values must not be negative`)
+	}
+	if c.Limits.Rate > 0 && c.Limits.Burst == 0 {
+		return errors.New(`field "limits.burst": a rate needs a burst of at least 1`)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
@@ -297,7 +313,8 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf(`field "log.format": %q is not text or json`, c.Log.Format)
 	}
-	for field, d := range map[string]Duration{"isolation.hook_timeout": c.Isolation.HookTimeout, "shutdown_timeout": c.ShutdownTimeout} {
+	for field, d := range map[string]Duration{"isolation.hook_timeout": c.Isolation.HookTimeout, "shutdown_timeout": c.ShutdownTimeout,
+		"limits.max_stream_lifetime": c.Limits.MaxStreamLifetime, "limits.idempotency_ttl": c.Limits.IdempotencyTTL} {
 		if d.bad != "" {
 			return fmt.Errorf("field %q: %s is not a duration such as \"250ms\"", field, d.bad)
 		}
@@ -348,6 +365,11 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&c.Events.NATS, "nats", "", "NATS server URL carrying events between core replicas")
 	fs.IntVar(&c.Limits.MaxMessageBytes, "max-message-bytes", 0, "largest gRPC message accepted (default 4 MiB)")
 	fs.IntVar(&c.Limits.MaxDepth, "max-depth", 0, "deepest JSON nesting accepted in args (default 64)")
+	fs.Float64Var(&c.Limits.Rate, "rate", 0, "calls per second allowed to each client label (0: no limit)")
+	fs.IntVar(&c.Limits.Burst, "burst", 0, "burst of calls allowed above --rate")
+	fs.IntVar(&c.Limits.MaxListeners, "max-listeners", 0, "concurrent listen streams allowed to each client (0: no limit)")
+	fs.DurationVar(&c.Limits.MaxStreamLifetime.Duration, "max-stream-lifetime", 0, "end streams after this long, clients resume (0: never)")
+	fs.DurationVar(&c.Limits.IdempotencyTTL.Duration, "idempotency-ttl", d.Limits.IdempotencyTTL.Duration, "how long results are kept for retries with the same idempotency key")
 	fs.StringVar(&c.Gateway.TokenFile, "token-file", "", "file with a bearer token required from non-browser callers")
 	fs.Int64Var(&c.Gateway.MaxBodyBytes, "max-body-bytes", d.Gateway.MaxBodyBytes, "largest HTTP request body accepted")
 	fs.StringVar(&c.Log.Level, "log-level", d.Log.Level, "debug, info, warn or error")
@@ -405,6 +427,11 @@ func (f *Flags) Resolve(path string) (Config, error) {
 	over("nats", func() { b.Events.NATS = c.Events.NATS })
 	over("max-message-bytes", func() { b.Limits.MaxMessageBytes = c.Limits.MaxMessageBytes })
 	over("max-depth", func() { b.Limits.MaxDepth = c.Limits.MaxDepth })
+	over("rate", func() { b.Limits.Rate = c.Limits.Rate })
+	over("burst", func() { b.Limits.Burst = c.Limits.Burst })
+	over("max-listeners", func() { b.Limits.MaxListeners = c.Limits.MaxListeners })
+	over("max-stream-lifetime", func() { b.Limits.MaxStreamLifetime = c.Limits.MaxStreamLifetime })
+	over("idempotency-ttl", func() { b.Limits.IdempotencyTTL = c.Limits.IdempotencyTTL })
 	over("token-file", func() { b.Gateway.TokenFile = c.Gateway.TokenFile })
 	over("max-body-bytes", func() { b.Gateway.MaxBodyBytes = c.Gateway.MaxBodyBytes })
 	over("log-level", func() { b.Log.Level = c.Log.Level })
