@@ -15,6 +15,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/bus"
+	"github.com/tether-ipc/tether/interceptors/capability"
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
 	"github.com/tether-ipc/tether/server"
 )
@@ -78,22 +79,16 @@ func (a *App) ProcessData(_ context.Context, r *demov1.ProcessDataRequest) (*wra
 
 // ReadFile returns the contents of a file below the data folder. Absolute
 // paths, ".." escapes and symlinks leading outside are refused with
-// permission_denied: os.Root resolves the path inside the folder.
-func (a *App) ReadFile(_ context.Context, r *demov1.ReadFileRequest) (*wrapperspb.StringValue, error) {
+// permission_denied: os.Root resolves the path inside the folder. When a
+// capability granted the call with path scopes ({"path": "$DATA/**"}), the
+// scopes decide too, deny scopes first.
+func (a *App) ReadFile(ctx context.Context, r *demov1.ReadFileRequest) (*wrapperspb.StringValue, error) {
 	if r.GetPath() == "" {
 		return nil, tether.NewError(tether.CodeInvalidArgument, `missing argument "path"`)
 	}
-	root, err := os.OpenRoot(a.dataDir)
+	f, err := a.open(ctx, r.GetPath())
 	if err != nil {
-		return nil, tether.Errorf(tether.CodeUnavailable, "data folder: %v", err)
-	}
-	defer root.Close()
-	f, err := root.Open(r.GetPath())
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, tether.Errorf(tether.CodeNotFound, "no file %q in the data folder", r.GetPath())
-	case err != nil:
-		return nil, tether.Errorf(tether.CodePermissionDenied, "path %q is outside the data folder", r.GetPath())
+		return nil, err
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
@@ -107,6 +102,36 @@ func (a *App) ReadFile(_ context.Context, r *demov1.ReadFileRequest) (*wrappersp
 		return nil, tether.Errorf(tether.CodeResourceExhausted, "%q is larger than %d bytes", r.GetPath(), MaxReadBytes)
 	}
 	return wrapperspb.String(string(b)), nil
+}
+
+func (a *App) open(ctx context.Context, path string) (*os.File, error) {
+	if call, ok := tether.CallFromContext(ctx); ok && call.Scopes != nil {
+		ps, err := capability.NewPathScope(call.Scopes, map[string]string{"DATA": a.dataDir})
+		if err != nil {
+			return nil, tether.Errorf(tether.CodeInternal, "read_file scope: %v", err)
+		}
+		f, err := ps.Open(a.dataDir, path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, tether.Errorf(tether.CodeNotFound, "no file %q in the data folder", path)
+		}
+		if err != nil {
+			return nil, tether.Errorf(tether.CodePermissionDenied, "path %q is outside the read_file scope: %s", path, tether.FromError(err).Message())
+		}
+		return f, nil
+	}
+	root, err := os.OpenRoot(a.dataDir)
+	if err != nil {
+		return nil, tether.Errorf(tether.CodeUnavailable, "data folder: %v", err)
+	}
+	defer root.Close()
+	f, err := root.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, tether.Errorf(tether.CodeNotFound, "no file %q in the data folder", path)
+	case err != nil:
+		return nil, tether.Errorf(tether.CodePermissionDenied, "path %q is outside the data folder", path)
+	}
+	return f, nil
 }
 
 // FailDetails is the details value of fail's error.
