@@ -97,3 +97,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The sample configurations in examples/config load.
+func TestExampleConfigs(t *testing.T) {
+	for _, name := range []string{"isolation.json", "brownfield.json"} {
+		if _, err := Load(filepath.Join("..", "..", "examples", "config", name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
