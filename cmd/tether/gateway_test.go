@@ -11,20 +11,7 @@ import (
 // TestServeHTTP calls the gateway of a running `tether serve` as curl would.
 func TestServeHTTP(t *testing.T) {
 	_, url := serveHTTP(t, "--grpc", "127.0.0.1:0", "--allow-origin", "http://localhost:5173=main,settings")
-	post := func(path, body string, hdr ...string) (int, string) {
-		req, _ := http.NewRequest("POST", url+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
+	post := func(path, body string, hdr ...string) (int, string) { return postWith(t, url+path, body, hdr...) }
 	if code, body := post("/ipc/invoke/greet", `{"name":"World"}`); code != 200 || body != `"Hello, World!"` {
 		t.Fatalf("greet: %d %s", code, body)
 	}

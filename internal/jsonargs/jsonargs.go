@@ -92,19 +92,11 @@ func SpecFor(t reflect.Type) *Spec {
 	s := &Spec{typ: t, byKey: map[string]int{}}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
-		if !sf.IsExported() {
+		name, required, ok := Argument(sf)
+		if !ok {
 			continue
 		}
-		name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		if name == "-" && opts == "" {
-			continue
-		}
-		if name == "" {
-			name = sf.Name
-		}
-		optional := sf.Type.Kind() == reflect.Pointer || hasOpt(opts, "omitempty") || hasOpt(opts, "omitzero") ||
-			hasOpt(sf.Tag.Get("tether"), "optional")
-		s.fields = append(s.fields, field{name: name, index: sf.Index, required: !optional})
+		s.fields = append(s.fields, field{name: name, index: sf.Index, required: required})
 		idx := len(s.fields) - 1
 		for _, k := range []string{name, LowerCamel(name), Snake(name)} {
 			if _, dup := s.byKey[k]; !dup {
@@ -114,6 +106,26 @@ func SpecFor(t reflect.Type) *Spec {
 	}
 	actual, _ := specs.LoadOrStore(t, s)
 	return actual.(*Spec)
+}
+
+// Argument returns how a struct field is taken as an argument: its JSON
+// name, whether it is required (not a pointer, not tagged omitempty,
+// omitzero or tether:"optional"), and false if it is not an argument
+// (unexported, or tagged json:"-").
+func Argument(sf reflect.StructField) (name string, required, ok bool) {
+	if !sf.IsExported() {
+		return "", false, false
+	}
+	name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
+	if name == "-" && opts == "" {
+		return "", false, false
+	}
+	if name == "" {
+		name = sf.Name
+	}
+	optional := sf.Type.Kind() == reflect.Pointer || hasOpt(opts, "omitempty") || hasOpt(opts, "omitzero") ||
+		hasOpt(sf.Tag.Get("tether"), "optional")
+	return name, !optional, true
 }
 
 func hasOpt(opts, want string) bool {

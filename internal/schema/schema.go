@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/tether-ipc/tether/internal/jsonargs"
 )
 
 const maxDepth = 8 // deeper (or recursive) types are described as {}
@@ -161,19 +163,12 @@ func goType(t reflect.Type, depth int) obj {
 		props, required := obj{}, []string{}
 		for i := 0; i < t.NumField(); i++ {
 			sf := t.Field(i)
-			if !sf.IsExported() {
+			name, req, ok := jsonargs.Argument(sf)
+			if !ok {
 				continue
-			}
-			name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
-			if name == "-" && opts == "" {
-				continue
-			}
-			if name == "" {
-				name = sf.Name
 			}
 			props[name] = goType(sf.Type, depth+1)
-			if sf.Type.Kind() != reflect.Pointer && !strings.Contains(opts, "omitempty") &&
-				!strings.Contains(opts, "omitzero") && !strings.Contains(sf.Tag.Get("tether"), "optional") {
+			if req {
 				required = append(required, name)
 			}
 		}
