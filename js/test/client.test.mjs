@@ -13,10 +13,10 @@ import {
   emitTo,
   metadata,
 } from '../../gateway/assets/client.js';
-import { startGateway, mockOnly, within, waitFor, sleep, mock, stats, deadUrl } from './helpers.mjs';
+import { startGateway, mockOnly, within, waitFor, sleep, mock, stats, deadUrl, testLabel } from './helpers.mjs';
 
 let gw;
-const LABEL = 'test-page';
+const LABEL = testLabel('test-page');
 
 before(async () => {
   gw = await startGateway();

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-import { startGateway, mockOnly, within, waitFor, sleep, stats } from './helpers.mjs';
+import { startGateway, mockOnly, within, waitFor, sleep, stats, testLabel } from './helpers.mjs';
 
 const SHIM = fileURLToPath(new URL('../../gateway/assets/tauri-shim.js', import.meta.url));
-const LABEL = 'shim-page';
+const LABEL = testLabel('shim-page');
 let gw;
 let core;
 let event;
