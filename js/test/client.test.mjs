@@ -248,7 +248,7 @@ test('once fires once and then closes its stream', async () => {
   if (!mockOnly) await waitFor(async () => (await stats(gw)).active === 0, 3000, 'stream closed');
 });
 
-test('emitTo a label reaches that label only', { skip: mockOnly }, async () => {
+test('emitTo a label reaches that label only', async () => {
   const h = collector();
   const un = await listen('t3-to', h);
   await emitTo('someone-else', 't3-to', 'not for me');
