@@ -31,7 +31,7 @@ lint:
 	$(GO) vet ./...
 
 ## test: everything CI runs (lint, race tests with leak checks, JS tests, short fuzzing)
-test: lint test-go test-js fuzz-short
+test: lint test-go test-js fuzz-short test-browser test-js-real
 
 js/node_modules: js/package-lock.json
 	cd js && npm ci --no-audit --no-fund
@@ -56,3 +56,19 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+## test-js-real: the JS client and shim suite against a real `tether serve` (TETHER_URL)
+.PHONY: test-js-real
+test-js-real: build js/node_modules
+	node tests/browser/lib/with-tether.mjs --data examples/demo/data -- sh -c 'cd js && npm test'
+
+tests/browser/node_modules: tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+	@touch tests/browser/node_modules
+
+## test-browser: Debian's Chromium (playwright-core) against a real `tether serve`
+.PHONY: test-browser
+test-browser: build tests/browser/node_modules
+	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "test-browser needs Chromium at $${CHROMIUM:-/usr/bin/chromium} (apt-get install -y chromium)" >&2; exit 1; }
+	mkdir -p artifacts
+	cd tests/browser && npm test

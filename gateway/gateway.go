@@ -263,7 +263,14 @@ func (g *Gateway) Close() error {
 // Server returns an http.Server for the gateway with its limits: header
 // size, read and write timeouts (lifted for SSE streams), and Close on
 // Shutdown.
+//
+// Shutdown also closes connections that have not sent a request yet.
+// net/http counts such a connection as active for its first 5 seconds, and
+// browsers open them ahead of need (preconnects, spare sockets), so without
+// this a Ctrl-C of `tether serve` with a browser page open waited ~5 s.
 func (g *Gateway) Server(addr string) *http.Server {
+	var mu sync.Mutex
+	fresh := map[net.Conn]struct{}{} // connections in http.StateNew
 	s := &http.Server{
 		Addr:              addr,
 		Handler:           g,
@@ -272,7 +279,23 @@ func (g *Gateway) Server(addr string) *http.Server {
 		WriteTimeout:      g.cfg.writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    g.cfg.maxHeader + 4096,
+		ConnState: func(c net.Conn, st http.ConnState) {
+			mu.Lock()
+			defer mu.Unlock()
+			if st == http.StateNew {
+				fresh[c] = struct{}{}
+			} else {
+				delete(fresh, c)
+			}
+		},
 	}
-	s.RegisterOnShutdown(func() { g.Close() })
+	s.RegisterOnShutdown(func() {
+		g.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range fresh {
+			c.Close()
+		}
+	})
 	return s
 }

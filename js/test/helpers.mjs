@@ -6,6 +6,16 @@ export const external = process.env.TETHER_URL || '';
 /** Pass as a test's skip option: set when a test needs the mock gateway. */
 export const mockOnly = external ? 'needs the mock gateway (TETHER_URL is set)' : false;
 
+/**
+ * testLabel is the client label a suite asks for. The mock accepts any label;
+ * a real gateway accepts only the labels its config gives the caller's origin
+ * (Node sends no Origin header, so the same-origin labels: "main" by default)
+ * and answers 403 permission_denied for any other. TETHER_LABEL overrides it.
+ */
+export function testLabel(mockLabel) {
+  return external ? process.env.TETHER_LABEL || 'main' : mockLabel;
+}
+
 export async function startGateway() {
   if (external) return { url: external.replace(/\/+$/, ''), close: async () => {} };
   return startMockGateway();

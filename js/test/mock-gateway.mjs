@@ -85,7 +85,8 @@ export async function startMockGateway({ port = 0, host = '127.0.0.1', ringSize 
   function wants(l, ev) {
     if (!l.names.has(ev.name)) return false;
     if (ev.target && ev.target !== l.label) return false;
-    if (l.target && ev.target !== l.target) return false;
+    // As in Tauri: a listener with a target also gets untargeted (global) emits.
+    if (l.target && ev.target && ev.target !== l.target) return false;
     return true;
   }
 

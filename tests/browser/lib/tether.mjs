@@ -1,0 +1,69 @@
+// Start and stop a real `tether serve` (bin/tether, built by the Makefile).
+// Only node built-ins: scripts/with-tether.mjs uses it before any npm ci.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = process.env.TETHER_BIN || `${REPO}bin/tether`;
+
+/**
+ * startTether spawns `tether serve --grpc 127.0.0.1:0 --http 127.0.0.1:0 ...args`
+ * and resolves when it prints its HTTP address. stop() sends SIGINT and waits
+ * (SIGKILL after a bound).
+ */
+export async function startTether(args = [], { timeoutMs = 15000 } = {}) {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`go build -o bin/tether ./cmd/tether\``);
+  const proc = spawn(BIN, ['serve', '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (d) => {
+    stderr += d;
+    if (process.env.TETHER_LOG) process.stderr.write(d);
+  });
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const ready = new Promise((resolve, reject) => {
+    proc.stdout.setEncoding('utf8').on('data', (d) => {
+      stdout += d;
+      const http = /tether: HTTP on (http:\/\/\S+)/.exec(stdout);
+      const grpc = /tether: gRPC on (\S+)/.exec(stdout);
+      if (http && grpc) resolve({ url: http[1].replace(/\/+$/, ''), grpc: grpc[1] });
+    });
+    proc.once('error', reject);
+    exited.then(({ code, signal }) =>
+      reject(new Error(`tether serve exited (code ${code}, signal ${signal}) before it was ready:\n${stderr}`)),
+    );
+  });
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`tether serve not ready within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
+  });
+  let addrs;
+  try {
+    addrs = await Promise.race([ready, timeout]);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  let stopping;
+  return {
+    ...addrs,
+    proc,
+    logs: () => stderr,
+    stop() {
+      stopping ??= (async () => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return exited;
+        proc.kill('SIGINT');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 12000);
+        const r = await exited;
+        clearTimeout(t);
+        return r;
+      })();
+      return stopping;
+    },
+  };
+}
