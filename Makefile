@@ -56,3 +56,15 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+.PHONY: bench bench-quick
+
+## bench: every comparison in full; writes BENCHMARKS.md and bench-results.json
+bench:
+	$(GO) build -o bin/tether-bench ./cmd/tether-bench
+	./bin/tether-bench -v
+
+## bench-quick: every comparison, short (under 60 s): one RATIO line each
+bench-quick:
+	@$(GO) build -o bin/tether-bench ./cmd/tether-bench
+	@./bin/tether-bench -quick
