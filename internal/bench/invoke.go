@@ -80,6 +80,8 @@ func newHTTPClient() *http.Client {
 func startConnect(hc *http.Client) (*connectSide, error) {
 	app := demo.New(os.TempDir())
 	const path = "/demo.v1.Demo/Greet"
+	// Compression off for these small messages, as connect-go recommends
+	// (WithCompressMinBytes): its default gzips every response.
 	h := connect.NewUnaryHandler(path,
 		func(ctx context.Context, req *connect.Request[demov1.GreetRequest]) (*connect.Response[wrapperspb.StringValue], error) {
 			res, err := app.Greet(ctx, req.Msg)
@@ -87,7 +89,7 @@ func startConnect(hc *http.Client) (*connectSide, error) {
 				return nil, err
 			}
 			return connect.NewResponse(res), nil
-		})
+		}, connect.WithCompressMinBytes(1024))
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
