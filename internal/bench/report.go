@@ -100,6 +100,7 @@ func (r *Report) Markdown() string {
 		}
 		w("| **median** | **%.4g** | **%.4g** | **%s** |\n\n", x.AMedian, x.BMedian, fmtNum(x.Value))
 	}
+	w("%s", analysis)
 	w("## Reproduce\n\n")
 	w("```sh\nmake bench         # full run: writes BENCHMARKS.md and bench-results.json\n")
 	w("make bench-quick   # under a minute: one RATIO line per comparison\n")
@@ -107,3 +108,37 @@ func (r *Report) Markdown() string {
 	w("go tool pprof -top /tmp/prof/fanout_vs_nats.cpu.pprof\n```\n")
 	return b.String()
 }
+
+// analysis is what the CPU profiles (tether-bench -profile DIR) said about
+// the goals still missed when this program was written; rerun the profiles
+// before trusting it for a later commit.
+const analysis = `## What holds the missed goals back (profile evidence)
+
+Profiles: ` + "`tether-bench -quick -profile DIR -only NAME`" + `, then ` + "`go tool pprof -top -focus=PATTERN DIR/NAME.cpu.pprof`" + `.
+
+- **fanout_vs_nats** — the Tether side encodes every event once per listener: proto marshal
+  (grpc codec) was 26% of all CPU samples, client-side proto unmarshal 16%, grpc-go's HTTP/2
+  transport 21%, GC 11%; nats-server's fan-out copies the same bytes to 100 sockets (6% for the
+  server, 8% for nats.go). What would move it: encode each event's ListenResponse once and send
+  the same bytes to every stream (a server codec that passes pre-encoded frames through, or
+  grpc.PreparedMsg cached per event), and batch several queued events per HTTP/2 write.
+- **isolation_vs_brownfield** — beyond the AES-GCM work itself (under 1% of samples), the stage
+  turns each request into its hook payload form and back even with no hooks (encoding/json was 13%
+  of samples: json.Valid/copies in PayloadsOf/ApplyPayload), clones the request, marshals the inner
+  request for sealing and the core unmarshals it again after opening. What would move it: skip the
+  payload round trip when the chain has no hooks, seal the already-encoded args without a second
+  proto encode, and reuse buffers (interceptors/isolation; not changed here).
+- **bytes_vs_uds** — memmove was 37% and syscalls 47% of samples: a 64 MiB raw invoke is copied
+  by proto marshal, into HTTP/2 frames of 16 KiB, out of the read buffers, by proto unmarshal,
+  and again on the way back (about 8 user-space copies against the raw echo's none), and grpc-go's
+  flow-control window starts at 64 KiB and grows by BDP estimation (the first rounds of a run are
+  slower). What would move it: a codec that aliases the received buffer for the raw field, larger
+  initial windows for Unix-socket peers, or a side channel for bulk bytes.
+- **listener_memory (SSE)** — each idle SSE listener holds an HTTP/1.1 connection (net/http's
+  goroutine and 4 KiB read + 4 KiB write buffers), the gateway's receive goroutine, a gRPC
+  client stream and a server stream with the core's handler goroutine on the in-memory connection,
+  and the bus subscription (now 0 bytes until an event arrives). Three goroutine stacks plus the
+  HTTP buffers exceed 16 KiB on their own. What would move it: serve SSE listeners from one
+  goroutine per gateway (a poller over the subscriptions) instead of a stream and two goroutines each.
+
+`
