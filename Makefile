@@ -72,3 +72,15 @@ test-browser: build tests/browser/node_modules
 	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "test-browser needs Chromium at $${CHROMIUM:-/usr/bin/chromium} (apt-get install -y chromium)" >&2; exit 1; }
 	mkdir -p artifacts
 	cd tests/browser && npm test
+
+.PHONY: bench bench-quick
+
+## bench: every comparison in full; writes BENCHMARKS.md and bench-results.json
+bench:
+	$(GO) build -o bin/tether-bench ./cmd/tether-bench
+	./bin/tether-bench -v
+
+## bench-quick: every comparison, short (under 60 s): one RATIO line each
+bench-quick:
+	@$(GO) build -o bin/tether-bench ./cmd/tether-bench
+	@./bin/tether-bench -quick

@@ -10,7 +10,7 @@ import (
 
 // Memory is the in-process Bus. One mutex orders everything: Publish takes
 // it to assign the id, store the event in the window and queue it for each
-// matching subscriber with a non-blocking channel send, so the publisher
+// matching subscriber in its ring buffer, without waiting, so the publisher
 // never waits for a subscriber and the bus starts no goroutine per event or
 // per subscription (only one per backend listener).
 //
@@ -118,7 +118,7 @@ func (m *Memory) Subscribe(ctx context.Context, f Filter) (*Subscription, error)
 	}
 	s := &Subscription{
 		bus:      m,
-		ch:       make(chan Message, m.queue),
+		max:      m.queue,
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		names:    names,

@@ -23,14 +23,16 @@ type Subscription struct {
 	names    []string // exact names, nil with wildcard
 	wildcard bool
 
-	ch   chan Message  // the queue; written only under bus.mu
-	wake chan struct{} // pinged when dropping starts, so a waiting Next sees the notice
-
-	// Dropping state. dropped is written under mu, read atomically on the
-	// publish fast path (only the publisher makes it non-zero).
+	// The queue: a ring buffer that grows on demand up to max messages, so
+	// an idle subscriber holds none. Written by deliver (under bus.mu) and
+	// read by Next, both under mu.
 	mu          sync.Mutex
-	dropped     atomic.Uint64
+	buf         []Message
+	head, n     int
+	max         int
+	dropped     uint64 // events dropped since the queue filled
 	resumeAfter uint64
+	wake        chan struct{} // pinged when the queue leaves empty or dropping starts
 
 	// Read by Next only.
 	lag    *Lagged  // notice before the replay, when resuming beyond the window
@@ -42,6 +44,9 @@ type Subscription struct {
 	stop   func() bool
 }
 
+// minQueueAlloc is the first allocation of a queue; it doubles from there.
+const minQueueAlloc = 8
+
 func (s *Subscription) matches(e *Event) bool {
 	if !s.filter.matchTarget(e) {
 		return false
@@ -49,41 +54,77 @@ func (s *Subscription) matches(e *Event) bool {
 	return s.wildcard || slices.Contains(s.names, e.Name)
 }
 
-// deliver queues e or drops it. The caller holds bus.mu, so deliver is never
-// run concurrently for one subscription, and only Next removes from ch.
-func (s *Subscription) deliver(e *Event) {
-	if s.dropped.Load() == 0 {
-		select {
-		case s.ch <- Message{Event: e}:
-			return
-		default:
-		}
+// push appends m; the caller holds mu and has checked n < max.
+func (s *Subscription) push(m Message) {
+	if s.n == len(s.buf) {
+		size := max(minQueueAlloc, 2*len(s.buf))
+		size = min(size, s.max)
+		nb := make([]Message, size)
+		k := copy(nb, s.buf[s.head:])
+		copy(nb[k:], s.buf[:s.head])
+		s.buf, s.head = nb, 0
 	}
+	i := s.head + s.n
+	if i >= len(s.buf) {
+		i -= len(s.buf)
+	}
+	s.buf[i] = m
+	s.n++
+}
+
+// pop removes the oldest message; the caller holds mu and has checked n > 0.
+func (s *Subscription) pop() Message {
+	m := s.buf[s.head]
+	s.buf[s.head] = Message{}
+	if s.head++; s.head == len(s.buf) {
+		s.head = 0
+	}
+	s.n--
+	if s.n == 0 {
+		s.head = 0
+	}
+	return m
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// deliver queues e or drops it. The caller holds bus.mu, so deliver is never
+// run concurrently for one subscription.
+func (s *Subscription) deliver(e *Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.dropped.Load()
-	if n == 0 {
-		select {
-		case s.ch <- Message{Event: e}: // Next made room meanwhile
-			return
-		default:
-		}
-		s.resumeAfter = e.ID - 1
-		s.dropped.Store(1)
-		select {
-		case s.wake <- struct{}{}:
-		default:
+	// Next waits only after finding the queue empty, so only a push into
+	// an empty queue needs to wake it.
+	if s.dropped == 0 {
+		if s.n < s.max {
+			s.push(Message{Event: e})
+			if s.n == 1 {
+				s.signal()
+			}
+		} else {
+			s.resumeAfter = e.ID - 1
+			s.dropped = 1
+			s.signal()
 		}
 		return
 	}
-	if l := len(s.ch); l <= cap(s.ch)/2 && cap(s.ch)-l >= 2 {
-		// Room for the notice and the event: no send below can block.
-		s.ch <- Message{Lagged: &Lagged{Dropped: n, ResumeAfter: s.resumeAfter}}
-		s.dropped.Store(0)
-		s.ch <- Message{Event: e}
+	if s.n <= s.max/2 && s.max-s.n >= 2 {
+		// Room for the notice and the event.
+		wasEmpty := s.n == 0
+		s.push(Message{Lagged: &Lagged{Dropped: s.dropped, ResumeAfter: s.resumeAfter}})
+		s.dropped = 0
+		s.push(Message{Event: e})
+		if wasEmpty {
+			s.signal()
+		}
 		return
 	}
-	s.dropped.Store(n + 1)
+	s.dropped++
 }
 
 // Next returns the next message, waiting until there is one, ctx ends or the
@@ -109,26 +150,22 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 			}
 			return Message{Event: e}, nil
 		}
-		select {
-		case m := <-s.ch:
-			return m, nil
-		default:
-		}
-		if s.dropped.Load() != 0 {
-			s.mu.Lock()
-			if n := s.dropped.Load(); n != 0 && len(s.ch) == 0 {
-				l := &Lagged{Dropped: n, ResumeAfter: s.resumeAfter}
-				s.dropped.Store(0)
-				s.mu.Unlock()
-				return Message{Lagged: l}, nil
-			}
+		s.mu.Lock()
+		if s.n > 0 {
+			m := s.pop()
 			s.mu.Unlock()
-		}
-		select {
-		case m := <-s.ch:
 			return m, nil
+		}
+		if s.dropped != 0 {
+			// Dropping started and the queue is empty: the notice now.
+			l := &Lagged{Dropped: s.dropped, ResumeAfter: s.resumeAfter}
+			s.dropped = 0
+			s.mu.Unlock()
+			return Message{Lagged: l}, nil
+		}
+		s.mu.Unlock()
+		select {
 		case <-s.wake:
-			// Dropping started while the queue looked empty: look again.
 		case <-s.done:
 			return Message{}, s.err
 		case <-ctx.Done():
@@ -161,7 +198,11 @@ func (s *Subscription) Err() error {
 
 // Pending returns the number of messages queued, not counting replayed
 // events or a pending Lagged notice. It never exceeds the queue size.
-func (s *Subscription) Pending() int { return len(s.ch) }
+func (s *Subscription) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
 
 // Filter returns the filter the subscription was made with.
 func (s *Subscription) Filter() Filter {

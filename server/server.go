@@ -53,6 +53,11 @@ type Server struct {
 	draining     context.Context
 	stopDraining context.CancelFunc
 
+	// methods are the unary methods of registered services, and wireChain
+	// the server's full unary chain, for in-process calls (inprocess.go).
+	methods   map[string]unaryMethod
+	wireChain grpc.UnaryServerInterceptor
+
 	mu     sync.Mutex
 	inproc *bufconn.Listener
 }
@@ -92,14 +97,18 @@ func New(opts ...Option) *Server {
 	s.unary = chainUnary(unary)
 	s.stream = chainStream(stream)
 
+	wire := append(append([]grpc.UnaryServerInterceptor{}, s.opts.wireUnary...), s.unaryEntry)
+	s.wireChain = chainUnary(wire)
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.opts.limits.MaxMessageBytes),
 		grpc.MaxSendMsgSize(s.opts.limits.MaxSendBytes),
-		grpc.ChainUnaryInterceptor(append(append([]grpc.UnaryServerInterceptor{}, s.opts.wireUnary...), s.unaryEntry)...),
+		grpc.ChainUnaryInterceptor(wire...),
 		grpc.ChainStreamInterceptor(append(append([]grpc.StreamServerInterceptor{}, s.opts.wireStream...), s.streamEntry)...),
 	}
 	s.grpc = grpc.NewServer(append(gopts, s.opts.grpcOpts...)...)
-	tetherv1.RegisterIPCServer(s.grpc, &ipcService{s: s})
+	ipc := &ipcService{s: s}
+	tetherv1.RegisterIPCServer(s.grpc, ipc)
+	s.addUnaryMethods(&tetherv1.IPC_ServiceDesc, ipc)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if !s.opts.noReflection {
@@ -125,6 +134,7 @@ func FirstEventID() uint64 { return uint64(time.Now().UnixMicro()) }
 // commands with one name panics, as registering a service twice does.
 func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	s.grpc.RegisterService(desc, impl)
+	s.addUnaryMethods(desc, impl)
 	svc := serviceDescriptor(desc)
 	if svc != nil {
 		s.declareEvents(svc.ParentFile())
@@ -184,7 +194,9 @@ func (s *Server) inProcess() *bufconn.Listener {
 }
 
 // DialInProcess returns a connection to the server that needs no socket.
-// Close it before stopping the server.
+// Close it before stopping the server. Unary calls of registered services
+// run directly through the server's interceptor chain and handler, after
+// the client interceptors in opts; streams use an in-memory connection.
 func (s *Server) DialInProcess(opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	l := s.inProcess()
 	base := []grpc.DialOption{
@@ -192,7 +204,8 @@ func (s *Server) DialInProcess(opts ...grpc.DialOption) (*grpc.ClientConn, error
 		grpc.WithTransportCredentials(insecureCreds()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(s.opts.limits.MaxSendBytes)),
 	}
-	return grpc.NewClient("passthrough:///tether-inprocess", append(base, opts...)...)
+	all := append(append(base, opts...), grpc.WithChainUnaryInterceptor(s.directUnary))
+	return grpc.NewClient("passthrough:///"+inProcessAuthority, all...)
 }
 
 type inprocListener struct{ *bufconn.Listener }

@@ -15,8 +15,8 @@ import (
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/bus"
-	"github.com/tether-ipc/tether/interceptors/capability"
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
+	"github.com/tether-ipc/tether/interceptors/capability"
 	"github.com/tether-ipc/tether/server"
 )
 

@@ -1,0 +1,89 @@
+// Command tether-bench runs Tether's comparison program: each comparison
+// measures Tether against a baseline in the same run, interleaved, and
+// reports the median ratio against its goal.
+//
+//	tether-bench            full run: writes BENCHMARKS.md and bench-results.json
+//	tether-bench -quick     one line per comparison: RATIO <name> <value> goal <op><target> <PASS|FAIL>
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/tether-ipc/tether/internal/bench"
+)
+
+func main() {
+	if os.Getenv(bench.ChildEnv) != "" {
+		bench.ChildMain()
+		return
+	}
+	quick := flag.Bool("quick", false, "short run: print only the RATIO lines (under a minute)")
+	rounds := flag.Int("rounds", 0, "rounds per comparison (default 7, quick 5; at least 5)")
+	sideDur := flag.Duration("side", 0, "time of one side of one round (default 1s, quick 250ms)")
+	listeners := flag.Int("listeners", 0, "idle listeners per kind for listener_memory (default 2000, quick 1000)")
+	md := flag.String("md", "BENCHMARKS.md", "markdown report to write (full mode; empty: none)")
+	js := flag.String("json", "bench-results.json", "JSON results to write (full mode; empty: none)")
+	only := flag.String("only", "", "comma-separated comparisons to run (default all): "+strings.Join(bench.Names(), ","))
+	prof := flag.String("profile", "", "folder for a CPU and an allocation profile of each comparison")
+	verbose := flag.Bool("v", false, "print every round")
+	flag.Parse()
+
+	cfg := &bench.Config{Quick: *quick, Rounds: 7, Side: time.Second, Listeners: 2000, ProfileDir: *prof}
+	if *quick {
+		cfg.Rounds, cfg.Side, cfg.Listeners = 5, 250*time.Millisecond, 1000
+	}
+	if *rounds > 0 {
+		cfg.Rounds = *rounds
+	}
+	if *sideDur > 0 {
+		cfg.Side = *sideDur
+	}
+	if *listeners > 0 {
+		cfg.Listeners = *listeners
+	}
+	if *only != "" {
+		cfg.Only = map[string]bool{}
+		for _, n := range strings.Split(*only, ",") {
+			cfg.Only[strings.TrimSpace(n)] = true
+		}
+	}
+	if *verbose {
+		cfg.Log = os.Stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+
+	start := time.Now()
+	results := bench.Run(ctx, cfg, func(r bench.Result) {
+		fmt.Println(r.Line())
+		if r.Err != "" {
+			fmt.Fprintf(os.Stderr, "%s: %s\n", r.Name, r.Err)
+		}
+	})
+	if *quick {
+		return // exactly one line per comparison
+	}
+	mode := "full"
+	rep := &bench.Report{Machine: bench.ThisMachine(), Mode: mode, Rounds: cfg.Rounds, SideSec: cfg.Side.Seconds(), Results: results}
+	if *md != "" {
+		if err := os.WriteFile(*md, []byte(rep.Markdown()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "tether-bench:", err)
+			os.Exit(1)
+		}
+	}
+	if *js != "" {
+		if err := rep.WriteJSON(*js); err != nil {
+			fmt.Fprintln(os.Stderr, "tether-bench:", err)
+			os.Exit(1)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "tether-bench: %d comparisons in %.1fs; wrote %s and %s\n", len(results), time.Since(start).Seconds(), *md, *js)
+}

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// unaryMethod is a registered unary method, for in-process calls.
+type unaryMethod struct {
+	handler grpc.MethodHandler
+	impl    any
+}
+
+// addUnaryMethods records the unary methods of a service registered on s.
+func (s *Server) addUnaryMethods(desc *grpc.ServiceDesc, impl any) {
+	if s.methods == nil {
+		s.methods = map[string]unaryMethod{}
+	}
+	for i := range desc.Methods {
+		md := &desc.Methods[i]
+		s.methods["/"+desc.ServiceName+"/"+md.MethodName] = unaryMethod{handler: md.Handler, impl: impl}
+	}
+}
+
+// inProcessAuthority is the :authority of in-process calls, as the wire
+// sends it for the target of DialInProcess.
+const inProcessAuthority = "tether-inprocess"
+
+// directUnary is the innermost client interceptor of DialInProcess: it runs
+// a unary call of a registered service straight through the server's
+// interceptor chain — the wire interceptors, then the command chain — and
+// handler, skipping HTTP/2 framing and the proto encoding of request and
+// response. The handler sees what it would over the wire: a copy of the
+// request, incoming metadata, the in-process peer, a context that ends with
+// the caller's, and errors reach the caller as gRPC statuses. Calls it
+// cannot reproduce exactly (unknown methods or call options, or a server
+// with its own grpc.ServerOptions) go over the in-memory connection.
+func (s *Server) directUnary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	m, ok := s.methods[method]
+	if !ok || len(s.opts.grpcOpts) > 0 {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	in, ok1 := req.(proto.Message)
+	out, ok2 := reply.(proto.Message)
+	if !ok1 || !ok2 {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	var header, trailer *metadata.MD
+	var peerOut *peer.Peer
+	maxRecv := s.opts.limits.MaxSendBytes
+	for _, o := range opts {
+		switch o := o.(type) {
+		case grpc.HeaderCallOption:
+			header = o.HeaderAddr
+		case grpc.TrailerCallOption:
+			trailer = o.TrailerAddr
+		case grpc.PeerCallOption:
+			peerOut = o.PeerAddr
+		case grpc.MaxRecvMsgSizeCallOption:
+			maxRecv = o.MaxRecvMsgSize
+		case grpc.StaticMethodCallOption, grpc.MaxSendMsgSizeCallOption:
+		default:
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
+	}
+	if n := proto.Size(in); n > s.opts.limits.MaxMessageBytes {
+		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, s.opts.limits.MaxMessageBytes)
+	}
+
+	md, _ := metadata.FromOutgoingContext(ctx)
+	inMD := make(metadata.MD, len(md)+3)
+	for k, v := range md {
+		inMD[k] = append([]string(nil), v...)
+	}
+	inMD[":authority"] = []string{inProcessAuthority}
+	inMD["content-type"] = []string{"application/grpc"}
+	inMD["user-agent"] = []string{"grpc-go/" + grpc.Version}
+	st := &inprocStream{method: method}
+	p := &peer.Peer{Addr: InProcessAddr{}, LocalAddr: InProcessAddr{}}
+	hctx := context.Context(detached{ctx})
+	hctx = metadata.NewIncomingContext(hctx, inMD)
+	hctx = peer.NewContext(hctx, p)
+	hctx = grpc.NewContextWithServerTransportStream(hctx, st)
+
+	dec := func(m any) error {
+		proto.Merge(m.(proto.Message), in)
+		return nil
+	}
+	resp, err := m.handler(m.impl, hctx, dec, s.wireChain)
+	if header != nil {
+		*header = st.sentHeader()
+	}
+	if trailer != nil {
+		*trailer = st.trailer
+	}
+	if peerOut != nil {
+		*peerOut = *p
+	}
+	if err != nil {
+		return toStatus(err)
+	}
+	rm, ok := resp.(proto.Message)
+	if !ok {
+		return status.Errorf(codes.Internal, "grpc: error while marshaling: unexpected response type %T", resp)
+	}
+	n := proto.Size(rm)
+	if n > s.opts.limits.MaxSendBytes {
+		return status.Errorf(codes.ResourceExhausted, "grpc: trying to send message larger than max (%d vs. %d)", n, s.opts.limits.MaxSendBytes)
+	}
+	if n > maxRecv {
+		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, maxRecv)
+	}
+	proto.Reset(out)
+	proto.Merge(out, rm)
+	return nil
+}
+
+// toStatus turns a handler's error into the status the caller would
+// receive over the wire.
+func toStatus(err error) error {
+	if st, ok := status.FromError(err); ok {
+		return st.Err()
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	return status.New(codes.Unknown, err.Error()).Err()
+}
+
+// detached is a context that ends with its parent but carries none of the
+// parent's values: the handler of an in-process call sees only what a
+// remote call carries.
+type detached struct{ parent context.Context }
+
+func (d detached) Deadline() (time.Time, bool) { return d.parent.Deadline() }
+func (d detached) Done() <-chan struct{}       { return d.parent.Done() }
+func (d detached) Err() error                  { return d.parent.Err() }
+func (d detached) Value(any) any               { return nil }
+
+// inprocStream is the grpc.ServerTransportStream of an in-process call: it
+// collects the header and trailer the handler sets.
+type inprocStream struct {
+	method          string
+	header, trailer metadata.MD
+}
+
+func (s *inprocStream) Method() string { return s.method }
+
+func (s *inprocStream) SetHeader(md metadata.MD) error {
+	s.header = metadata.Join(s.header, md)
+	return nil
+}
+
+func (s *inprocStream) SendHeader(md metadata.MD) error { return s.SetHeader(md) }
+
+func (s *inprocStream) SetTrailer(md metadata.MD) error {
+	s.trailer = metadata.Join(s.trailer, md)
+	return nil
+}
+
+// sentHeader is the header as the client receives it over the wire.
+func (s *inprocStream) sentHeader() metadata.MD {
+	h := s.header.Copy()
+	if h == nil {
+		h = metadata.MD{}
+	}
+	h["content-type"] = []string{"application/grpc"}
+	return h
+}

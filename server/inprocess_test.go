@@ -1,0 +1,92 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/client"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/server"
+)
+
+// A unary call on an in-process connection sees what it would over the
+// wire: the wire interceptors with the IPC method, a copy of the request,
+// incoming metadata with the transport's keys, no values of the caller's
+// context, the caller's deadline, and errors as statuses; oversized
+// requests fail as the server's limit says.
+func TestInProcessUnaryLikeWire(t *testing.T) {
+	type key struct{}
+	var methods []string
+	var md metadata.MD
+	var leaked any
+	var hasDeadline bool
+	wire := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		methods = append(methods, info.FullMethod)
+		md, _ = metadata.FromIncomingContext(ctx)
+		leaked = ctx.Value(key{})
+		_, hasDeadline = ctx.Deadline()
+		if r, ok := req.(*tetherv1.InvokeRequest); ok {
+			r.Command = r.Command + "" // a copy: changing it must not reach the caller
+			r.IdempotencyKey = "changed"
+		}
+		return h(ctx, req)
+	}
+	srv := server.New(server.WithWireInterceptors(wire, nil), server.WithLimits(server.Limits{MaxMessageBytes: 1 << 10}))
+	server.Handle(srv, "fail", func(context.Context, struct{}) (string, error) {
+		return "", tether.NewError(tether.CodeNotFound, "nope").WithDetails(map[string]int{"n": 1})
+	})
+	server.Handle(srv, "ok", func(context.Context, struct{}) (string, error) { return "yes", nil })
+	conn, err := srv.DialInProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	defer conn.Close()
+
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), key{}, "secret"), time.Minute)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "x-tether-a", "1")
+	req := &tetherv1.InvokeRequest{Command: "ok"}
+	var header metadata.MD
+	res, err := tetherv1.NewIPCClient(conn).Invoke(ctx, req, grpc.Header(&header))
+	if err != nil || string(res.GetResult().GetJson()) != `"yes"` {
+		t.Fatalf("ok: %v %v", res, err)
+	}
+	if req.IdempotencyKey != "" {
+		t.Fatal("the server changed the caller's request")
+	}
+	if len(methods) != 1 || methods[0] != "/tether.v1.IPC/Invoke" {
+		t.Fatalf("wire interceptor saw %v", methods)
+	}
+	if leaked != nil || !hasDeadline {
+		t.Fatalf("handler context: caller value %v, deadline %v", leaked, hasDeadline)
+	}
+	for _, k := range []string{"x-tether-a", ":authority", "content-type", "user-agent"} {
+		if len(md.Get(k)) == 0 {
+			t.Fatalf("incoming metadata %v lacks %s", md, k)
+		}
+	}
+	if len(header.Get("content-type")) == 0 {
+		t.Fatalf("header %v", header)
+	}
+
+	err = client.New(conn).Invoke(context.Background(), "fail", nil, nil)
+	if te := tether.FromError(err); te.Code() != tether.CodeNotFound || string(te.Details()) != `{"n":1}` {
+		t.Fatalf("fail: %v", err)
+	}
+	if _, ok := status.FromError(err); !ok {
+		t.Fatalf("fail: not a status: %T", err)
+	}
+
+	big := &tetherv1.InvokeRequest{Command: "ok", Args: &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: make([]byte, 2<<10)}}}
+	if _, err := tetherv1.NewIPCClient(conn).Invoke(context.Background(), big); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("oversized request: %v", err)
+	}
+}
