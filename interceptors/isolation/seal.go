@@ -146,7 +146,9 @@ func (s *Sealer) Seal(kind tether.Kind, label string, msg proto.Message) error {
 	if env.get() != nil {
 		return tether.NewError(tether.CodeInvalidArgument, "isolation: request is already sealed")
 	}
-	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+	// One buffer with room for the tag: the plaintext is encrypted in place.
+	opts := proto.MarshalOptions{Deterministic: true}
+	plain, err := opts.MarshalAppend(make([]byte, 0, opts.Size(msg)+16), msg)
 	if err != nil {
 		return tether.Errorf(tether.CodeInternal, "isolation: encoding request: %w", err)
 	}
@@ -157,7 +159,7 @@ func (s *Sealer) Seal(kind tether.Kind, label string, msg proto.Message) error {
 	seq := s.seq.Add(1)
 	aead, _ := s.key.aead()
 	ad := AdditionalData(kind, env.names(), label, s.session, seq)
-	ct := aead.Seal(nil, nonce, plain, ad)
+	ct := aead.Seal(plain[:0], nonce, plain, ad)
 	env.route()
 	env.set(&tetherv1.Sealed{Session: s.session, Seq: seq, Nonce: nonce, Ciphertext: ct})
 	return nil
@@ -205,54 +207,63 @@ func NewOpener(key *Key, opts ...OpenerOption) (*Opener, error) {
 // the opened request. On failure msg is left as it was and the error is a
 // *tether.Error whose reason ReasonOf reports. Open never panics on input.
 func (o *Opener) Open(kind tether.Kind, label string, msg proto.Message) error {
+	inner, err := o.open(kind, label, msg)
+	if err != nil {
+		return err
+	}
+	proto.Reset(msg)
+	proto.Merge(msg, inner)
+	return nil
+}
+
+// open verifies msg and returns the opened request as a new message.
+func (o *Opener) open(kind tether.Kind, label string, msg proto.Message) (proto.Message, error) {
 	env, ok := envelopeOf(kind, msg)
 	if !ok {
-		return refuse(ReasonMalformed, "unexpected request type for "+kind.String())
+		return nil, refuse(ReasonMalformed, "unexpected request type for "+kind.String())
 	}
 	s := env.get()
 	switch {
 	case s == nil:
-		return refuse(ReasonUnsealed, "request is not sealed")
+		return nil, refuse(ReasonUnsealed, "request is not sealed")
 	case len(s.GetCiphertext()) == 0:
-		return refuse(ReasonEmpty, "sealed body is empty")
+		return nil, refuse(ReasonEmpty, "sealed body is empty")
 	case len(s.GetNonce()) != NonceSize:
-		return refuse(ReasonMalformed, "nonce must be 12 bytes")
+		return nil, refuse(ReasonMalformed, "nonce must be 12 bytes")
 	case s.GetSession() == "" || len(s.GetSession()) > maxSessionLen:
-		return refuse(ReasonMalformed, "bad session id")
+		return nil, refuse(ReasonMalformed, "bad session id")
 	case s.GetSeq() == 0:
-		return refuse(ReasonMalformed, "seq must be positive")
+		return nil, refuse(ReasonMalformed, "seq must be positive")
 	}
 	names := env.names()
 	aead, _ := o.key.aead()
 	ad := AdditionalData(kind, names, label, s.GetSession(), s.GetSeq())
 	plain, err := aead.Open(nil, s.GetNonce(), s.GetCiphertext(), ad)
 	if err != nil {
-		return refuse(ReasonVerify, "sealed body does not verify for this "+kind.String()+", name and client label")
+		return nil, refuse(ReasonVerify, "sealed body does not verify for this "+kind.String()+", name and client label")
 	}
 	inner := env.fresh()
 	if err := proto.Unmarshal(plain, inner); err != nil {
-		return refuse(ReasonMalformed, "sealed request does not decode")
+		return nil, refuse(ReasonMalformed, "sealed request does not decode")
 	}
 	innerEnv, _ := envelopeOf(kind, inner)
 	if innerEnv.get() != nil {
-		return refuse(ReasonMalformed, "sealed request is itself sealed")
+		return nil, refuse(ReasonMalformed, "sealed request is itself sealed")
 	}
 	if !slices.Equal(innerEnv.names(), names) {
-		return refuse(ReasonMismatch, "sealed request names another command or event")
+		return nil, refuse(ReasonMismatch, "sealed request names another command or event")
 	}
 	if r := o.accept(s.GetSession(), s.GetSeq()); r != "" {
 		switch r {
 		case ReasonReplay:
-			return refuse(r, "seq already used in this session")
+			return nil, refuse(r, "seq already used in this session")
 		case ReasonStale:
-			return refuse(r, "seq is older than the replay window")
+			return nil, refuse(r, "seq is older than the replay window")
 		default:
-			return refuse(r, "opener tracks too many sessions")
+			return nil, refuse(r, "opener tracks too many sessions")
 		}
 	}
-	proto.Reset(msg)
-	proto.Merge(msg, inner)
-	return nil
+	return inner, nil
 }
 
 func (o *Opener) accept(session string, seq uint64) Reason {

@@ -61,20 +61,21 @@ func newServerConfig(opts []ServerOption) *serverConfig {
 	return c
 }
 
-// openRequest opens req for method in place. It returns whether it opened a
-// seal; an unsealed request from a trusted peer passes unopened.
-func openRequest(ctx context.Context, o *Opener, c *serverConfig, kind tether.Kind, req any) (bool, error) {
+// openRequest returns the request the handler gets — the opened one, or a
+// trusted peer's unsealed req — and whether it was sealed.
+func openRequest(ctx context.Context, o *Opener, c *serverConfig, kind tether.Kind, req any) (any, bool, error) {
 	msg, ok := req.(proto.Message)
 	if !ok {
-		return false, refuse(ReasonMalformed, "request is not a proto message")
+		return nil, false, refuse(ReasonMalformed, "request is not a proto message")
 	}
 	if !hasSealed(msg) && c.isTrusted(ctx) {
-		return false, nil
+		return req, false, nil
 	}
-	if err := o.Open(kind, incomingLabel(ctx), msg); err != nil {
-		return false, err
+	inner, err := o.open(kind, incomingLabel(ctx), msg)
+	if err != nil {
+		return nil, false, err
 	}
-	return true, nil
+	return inner, true, nil
 }
 
 func hasSealed(msg proto.Message) bool {
@@ -110,11 +111,11 @@ func UnaryServerInterceptor(opener *Opener, opts ...ServerOption) grpc.UnaryServ
 			return nil, refuse(ReasonMethod, "isolation mode accepts only sealed IPC requests: "+info.FullMethod)
 		}
 		ctx, flag := withSealedFlag(ctx)
-		opened, err := openRequest(ctx, opener, c, kind, req)
+		req, sealed, err := openRequest(ctx, opener, c, kind, req)
 		if err != nil {
 			return nil, err
 		}
-		flag.Store(opened)
+		flag.Store(sealed)
 		return handler(ctx, req)
 	}
 }
@@ -160,10 +161,15 @@ func (s *openingStream) RecvMsg(m any) error {
 		return refuse(ReasonMethod, "isolation mode accepts one request per stream")
 	}
 	s.got = true
-	opened, err := openRequest(s.ctx, s.opener, s.cfg, s.kind, m)
+	opened, sealed, err := openRequest(s.ctx, s.opener, s.cfg, s.kind, m)
 	if err != nil {
 		return err
 	}
-	s.flag.Store(opened)
+	if sealed { // the stream's message is filled in place
+		dst := m.(proto.Message)
+		proto.Reset(dst)
+		proto.Merge(dst, opened.(proto.Message))
+	}
+	s.flag.Store(sealed)
 	return nil
 }

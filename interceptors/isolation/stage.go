@@ -19,7 +19,7 @@ import (
 // A Stage is safe for concurrent use.
 type Stage struct {
 	sealer *Sealer
-	hook   Hook
+	hook   Hook // nil when there are no hooks: requests are only sealed
 }
 
 // NewStage returns a stage that seals with key after running hooks in order
@@ -29,7 +29,11 @@ func NewStage(key *Key, hooks ...Hook) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{sealer: s, hook: Chain(hooks...)}, nil
+	st := &Stage{sealer: s}
+	if len(hooks) > 0 {
+		st.hook = Chain(hooks...)
+	}
+	return st, nil
 }
 
 // Session returns the stage's session id.
@@ -40,6 +44,13 @@ func (s *Stage) Session() string { return s.sealer.Session() }
 // seals it in place. A blocked call returns a permission_denied
 // *tether.Error and leaves req unsealed.
 func (s *Stage) Process(ctx context.Context, kind tether.Kind, req proto.Message, client Client) error {
+	if s.hook == nil {
+		// Nothing can change the request: skip building hook payloads.
+		if lr, ok := req.(*tetherv1.ListenRequest); ok && kind == tether.KindListen && len(lr.GetEvents()) == 0 {
+			return refuse(ReasonBlocked, "listen names no event")
+		}
+		return s.sealer.Seal(kind, client.Label, req)
+	}
 	ps, err := PayloadsOf(kind, req, client)
 	if err != nil {
 		return err
