@@ -204,24 +204,7 @@ func (g *Gateway) serveChannel(w http.ResponseWriter, r *http.Request, req *teth
 	if err != nil {
 		return
 	}
-	msgs := make(chan *tetherv1.ChannelMessage)
-	errc := make(chan error, 1)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				errc <- ctx.Err()
-				return
-			}
-		}
-	}()
+	msgs, errc := receive(ctx, stream.Recv)
 	defer func() {
 		cancel()
 		for range msgs { // let the receiver end before returning

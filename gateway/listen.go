@@ -79,27 +79,10 @@ func (g *Gateway) serveListen(w http.ResponseWriter, r *http.Request, _ map[stri
 	if err != nil {
 		return
 	}
-	msgs := make(chan *tetherv1.ListenResponse)
-	errc := make(chan error, 1)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				errc <- ctx.Err()
-				return
-			}
-		}
-	}()
+	msgs, errc := receive(ctx, stream.Recv)
 	defer func() {
 		cancel()
-		for range msgs {
+		for range msgs { // let the receiver end before returning
 		}
 	}()
 	g.pump(ctx, sse, msgs, errc)

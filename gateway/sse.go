@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -117,4 +118,30 @@ func ParseLastEventID(s string) (uint64, error) {
 		return 0, tether.Errorf(tether.CodeInvalidArgument, "Last-Event-ID %q is out of range", s)
 	}
 	return n, nil
+}
+
+// receive reads a gRPC stream on a goroutine of its own, so that the
+// caller can wait on messages, pings and its context at once. msgs closes
+// after the stream ends; errc then holds why (io.EOF at a clean end). The
+// caller cancels ctx and drains msgs to end the goroutine.
+func receive[T any](ctx context.Context, recv func() (T, error)) (msgs <-chan T, errc <-chan error) {
+	out := make(chan T)
+	ec := make(chan error, 1)
+	go func() {
+		defer close(out)
+		for {
+			m, err := recv()
+			if err != nil {
+				ec <- err
+				return
+			}
+			select {
+			case out <- m:
+			case <-ctx.Done():
+				ec <- ctx.Err()
+				return
+			}
+		}
+	}()
+	return out, ec
 }
