@@ -214,6 +214,9 @@ func ApplyPayload(req any, orig, got *Payload) error {
 		if got.Message == nil || got.Message.Cmd != m.GetCommand() {
 			return refuse(ReasonBlocked, "hook changed the command name")
 		}
+		if orig.Message != nil && bytes.Equal(got.Message.Args, orig.Message.Args) {
+			return nil // unchanged: keep the request's own args
+		}
 		args, err := decodeBody(got.Message.Args)
 		if err != nil {
 			return err
@@ -222,6 +225,9 @@ func ApplyPayload(req any, orig, got *Payload) error {
 	case *tetherv1.EmitRequest:
 		if got.Event != m.GetEvent() || got.Message != nil {
 			return refuse(ReasonBlocked, "hook changed the event name")
+		}
+		if bytes.Equal(got.Payload, orig.Payload) {
+			return nil // unchanged
 		}
 		payload, err := decodeBody(got.Payload)
 		if err != nil {
