@@ -56,3 +56,16 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+.PHONY: load fault
+LOADFLAGS  ?=
+FAULTFLAGS ?=
+
+## load: 64 clients x 100k invokes (in total; -per-client for each) + 100 listeners over loopback TCP, brownfield then isolation
+load:
+	$(GO) run ./cmd/tether-load $(LOADFLAGS)
+
+## fault: the core as a child process, SIGKILLed mid-load and restarted; counts double executions and lost events
+fault:
+	$(GO) build -o bin/tether-fault ./cmd/tether-fault
+	./bin/tether-fault $(FAULTFLAGS)
