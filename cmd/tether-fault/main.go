@@ -15,6 +15,8 @@
 //	tether-fault [-clients 16] [-calls 4000] [-listeners 20] [-events 3000]
 //	             [-kills 3] [-idempotency durable|memory]
 //
+// Set FAULT_DEBUG=1 to list, per listener, the events it missed.
+//
 // It prints, and checks: double executions (a key whose command ran twice;
 // must be 0 with the durable idempotency log), calls answered OK that did
 // not run exactly once, calls "in doubt" (running when the core was killed:
@@ -80,7 +82,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tether-fault: -idempotency is durable or memory")
 		os.Exit(2)
 	}
-	ok, err := drive(p)
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tether-fault:", err)
+		os.Exit(1)
+	}
+	ok, err := drive(p, self)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tether-fault:", err)
 		os.Exit(1)
@@ -131,6 +138,18 @@ func core(args []string) error {
 			return "", err
 		}
 		return "applied " + x.Key, nil
+	})
+	// slow holds a call in flight, for the graceful shutdown test.
+	type slowArgs struct {
+		MS int `json:"ms"`
+	}
+	server.Handle(a.Core(), "slow", func(ctx context.Context, x slowArgs) (string, error) {
+		select {
+		case <-time.After(time.Duration(min(x.MS, 60000)) * time.Millisecond):
+			return "done", nil
+		case <-ctx.Done():
+			return "", tether.FromError(ctx.Err())
+		}
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -234,11 +253,9 @@ func (l *listener) on(e client.Event) {
 	l.got[v.N]++
 }
 
-func drive(p params) (bool, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return false, err
-	}
+// drive runs the fault scenario against self (this program) in core mode.
+func drive(p params, self string) (bool, error) {
+	var err error
 	data := p.keep
 	if data == "" {
 		if data, err = os.MkdirTemp("", "tether-fault-"); err != nil {
