@@ -183,8 +183,17 @@ func (s *store) load(c *Cache, now time.Time) ([]record, error) {
 		return nil, fmt.Errorf("idempotency: %v", err)
 	}
 	defer f.Close()
+	recs, err := loadLog(c, f, now)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: reading %s: %v", s.path, err)
+	}
+	return recs, nil
+}
+
+// loadLog reads a log into c and returns the records to keep.
+func loadLog(c *Cache, rd io.Reader, now time.Time) ([]record, error) {
 	last := map[string]record{}
-	r := bufio.NewReader(f)
+	r := bufio.NewReader(rd)
 	for {
 		line, err := r.ReadBytes('\n')
 		if len(line) > 0 && line[len(line)-1] == '\n' {
@@ -203,7 +212,7 @@ func (s *store) load(c *Cache, now time.Time) ([]record, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("idempotency: reading %s: %v", s.path, err)
+			return nil, err
 		}
 	}
 	keep := make([]record, 0, len(last))
