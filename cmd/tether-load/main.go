@@ -9,7 +9,7 @@
 // and goroutines and RSS before and after.
 //
 //	tether-load [-clients 64] [-invokes 100000] [-per-client] [-listeners 100]
-//	            [-events 2000] [-event-rate 1000] [-mode both] [-net tcp]
+//	            [-events 2000] [-event-rate 1000] [-mode both] [-net tcp] [-rounds 1]
 //
 // -invokes is the total over all clients unless -per-client is given. It
 // exits 1 unless every mode shows 0 errors, 0 lost events and 0 leaked
@@ -57,6 +57,7 @@ func main() {
 	flag.Float64Var(&p.eventRate, "event-rate", 1000, "events per second the emitter aims at")
 	flag.StringVar(&p.network, "net", "tcp", "tcp (127.0.0.1) or unix (a 0600 socket in a temporary folder)")
 	flag.DurationVar(&p.timeout, "timeout", 10*time.Minute, "give up after this long")
+	rounds := flag.Int("rounds", 1, "run each mode this many times (later rounds show the steady state, after one-time initialisation)")
 	flag.Parse()
 	var modes []string
 	switch *mode {
@@ -74,14 +75,16 @@ func main() {
 	}
 	fmt.Printf("tether-load: %s, GOMAXPROCS %d, %d CPUs\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	ok := true
-	for _, m := range modes {
-		r, err := run(m, p)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "tether-load: %s: %v\n", m, err)
-			os.Exit(1)
+	for range max(*rounds, 1) {
+		for _, m := range modes {
+			r, err := run(m, p)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "tether-load: %s: %v\n", m, err)
+				os.Exit(1)
+			}
+			r.print(os.Stdout)
+			ok = ok && r.pass()
 		}
-		r.print(os.Stdout)
-		ok = ok && r.pass()
 	}
 	if !ok {
 		fmt.Println("tether-load: FAIL")
