@@ -260,6 +260,7 @@ func (c *Config) resolve(base string) {
 	abs(&c.Gateway.TokenFile)
 	abs(&c.Isolation.Policy)
 	abs(&c.App.Security.Pattern.Options.Dir)
+	abs(&c.Limits.IdempotencyDir)
 }
 
 // Validate checks every field and names the first bad one.
