@@ -105,6 +105,7 @@ type result struct {
 	emitErrs                   int
 	recvMin, recvMax           int
 	lost, dups, disorder, lags int
+	unsealed                   tether.Code // isolation: the code an unsealed call got
 	before, during, after      stress.Snapshot
 	peakRSS                    uint64
 }
@@ -120,11 +121,17 @@ func (r *result) errors() int {
 func (r *result) leaked() int { return r.after.Goroutines - r.before.Goroutines }
 
 func (r *result) pass() bool {
+	if r.mode == config.IsolationPattern && r.unsealed != tether.CodePermissionDenied {
+		return false
+	}
 	return r.errors() == 0 && r.lost == 0 && r.dups == 0 && r.disorder == 0 && r.leaked() <= 0
 }
 
 func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "\nmode %s over %s (%s): %d clients, %d listeners\n", r.mode, r.p.network, r.addr, r.p.clients, r.p.listeners)
+	if r.mode == config.IsolationPattern {
+		fmt.Fprintf(w, "  isolation   every connection seals through its own stage; a call without one got %s\n", r.unsealed)
+	}
 	fmt.Fprintf(w, "  invokes     %d in %v = %.0f/s\n", r.total, r.elapsed.Round(time.Millisecond), float64(r.total)/r.elapsed.Seconds())
 	fmt.Fprintf(w, "  latency     %s\n", r.lat.Summary())
 	fmt.Fprintf(w, "  errors      %d (by code %v, wrong answers %d, failed emits %d)\n", r.errors(), r.errs, r.wrong, r.emitErrs)
@@ -260,6 +267,17 @@ func run(mode string, p params) (*result, error) {
 		}
 		closers = append(closers, func() { c.Close() })
 		return c, nil
+	}
+
+	// In isolation mode, a call without the stage must be refused.
+	if key != nil {
+		plain, err := client.Dial(rd.GRPC)
+		if err != nil {
+			return nil, err
+		}
+		err = plain.Invoke(ctx, "greet", map[string]string{"name": "x"}, nil)
+		plain.Close()
+		r.unsealed = tether.CodeOf(err)
 	}
 
 	// Listeners first, so that every event emitted reaches them.
