@@ -359,8 +359,7 @@ func (c *Cache) snapshot() [][]byte {
 }
 
 // beginDurable records that the call of e starts.
-func (c *Cache) beginDurable(e *entry, req any) error {
-	e.hash = hashRequest(req)
+func (c *Cache) beginDurable(e *entry) error {
 	b, err := json.Marshal(record{T: "b", K: e.key, H: e.hash, At: time.Now().UnixNano()})
 	if err != nil {
 		return err

@@ -191,6 +191,9 @@ func (c *Cache) claim(k string, req any) (e *entry, leader bool) {
 		return e, false
 	}
 	e = &entry{key: k, req: clone(req), ready: make(chan struct{})}
+	if c.store != nil {
+		e.hash = hashRequest(req) // set before the entry is shared
+	}
 	c.entries[k] = e
 	return e, true
 }
@@ -206,7 +209,7 @@ func (e *entry) same(req any) bool {
 // lead runs the handler for the first call of a key and publishes its result.
 func (c *Cache) lead(ctx context.Context, e *entry, req any, handler grpc.UnaryHandler) (resp any, err error) {
 	if c.store != nil {
-		if err := c.beginDurable(e, req); err != nil {
+		if err := c.beginDurable(e); err != nil {
 			c.finish(e, nil, nil, false)
 			return nil, tether.Errorf(tether.CodeUnavailable, "idempotency log: %v", err)
 		}
