@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -249,5 +250,42 @@ func TestOpenErrors(t *testing.T) {
 	var c idempotency.Cache
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDurableConcurrentWithCompaction(t *testing.T) {
+	// Many calls at once, the same keys from several callers, while the log
+	// is compacted again and again: every key runs once, the log stays
+	// bounded, and a restart still replays what it holds.
+	dir := t.TempDir()
+	var n counters
+	ctx := coretest.Labelled("main")
+	c := startDurable(t, dir, &n, idempotency.WithMaxEntries(8))
+	const keys, callers = 60, 3
+	var wg sync.WaitGroup
+	for k := range keys {
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.Client.Invoke(ctx, "text", Args{Text: "a"}, nil, client.WithIdempotencyKey(fmt.Sprint("k", k))); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	// Keys evicted from the bound may run again when called late, but
+	// concurrent callers of one key share one run.
+	if got := n.text.Load(); got < keys || got > keys*callers {
+		t.Fatalf("%d runs for %d keys", got, keys)
+	}
+	if lines := countLines(t, dir); lines > 4*8+1 {
+		t.Fatalf("log holds %d records, bound %d", lines, 4*8+1)
+	}
+	c.stop()
+	c = startDurable(t, dir, &n, idempotency.WithMaxEntries(8))
+	if c.cache.Len() > 8 {
+		t.Fatalf("%d keys after restart, bound 8", c.cache.Len())
 	}
 }
