@@ -84,3 +84,16 @@ bench:
 bench-quick:
 	@$(GO) build -o bin/tether-bench ./cmd/tether-bench
 	@./bin/tether-bench -quick
+
+.PHONY: load fault
+LOADFLAGS  ?=
+FAULTFLAGS ?=
+
+## load: 64 clients x 100k invokes (in total; -per-client for each) + 100 listeners over loopback TCP, brownfield then isolation
+load:
+	$(GO) run ./cmd/tether-load $(LOADFLAGS)
+
+## fault: the core as a child process, SIGKILLed mid-load and restarted; counts double executions and lost events
+fault:
+	$(GO) build -o bin/tether-fault ./cmd/tether-fault
+	./bin/tether-fault $(FAULTFLAGS)

@@ -2,8 +2,10 @@ package client
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
@@ -21,6 +23,11 @@ type Client struct {
 	owned *grpc.ClientConn
 	ipc   tetherv1.IPCClient
 }
+
+// ReconnectBackoff is how Dial's connections wait between attempts to
+// reach a core that went away: 100ms, growing 1.6 times, at most 1s (±20%).
+// Pass grpc.WithConnectParams in WithDialOptions to change it.
+var ReconnectBackoff = backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}
 
 // Option configures Dial.
 type Option func(*dialOptions)
@@ -52,6 +59,10 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	gopts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)),
+		// grpc-go's default reconnect backoff grows to 120s: after a few
+		// restarts of the core, calls and listeners would fail fast with
+		// unavailable for minutes while the core is back. Keep it short.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: ReconnectBackoff, MinConnectTimeout: 5 * time.Second}),
 	}, o.grpc...)
 	conn, err := grpc.NewClient(target, gopts...)
 	if err != nil {

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/bus"
 	"github.com/tether-ipc/tether/gateway"
 )
 
@@ -53,6 +55,9 @@ func TestBadInputs(t *testing.T) {
 		chunked bool // send the body without a Content-Length
 		status  int
 		code    tether.Code
+		// reaches: the call gets into the core's chain and is refused
+		// there, before its handler publishes or runs anything.
+		reaches bool
 	}{
 		{name: "bad JSON", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{"name":`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "args not an object", method: "POST", path: "/ipc/invoke/greet", body: []byte(`[1,2]`), status: 400, code: tether.CodeInvalidArgument},
@@ -75,7 +80,7 @@ func TestBadInputs(t *testing.T) {
 		{name: "bad emit target", method: "POST", path: "/ipc/emit/ok-event?target=a%20b", body: []byte(`{}`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "emit bad JSON", method: "POST", path: "/ipc/emit/ok-event", body: []byte(`{`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "emit raw bytes", method: "POST", path: "/ipc/emit/ok-event", body: []byte{1}, hdr: map[string]string{"Content-Type": "application/octet-stream"}, status: 415, code: tether.CodeInvalidArgument},
-		{name: "emit payload not of the declared event type", method: "POST", path: "/ipc/emit/frontend-event", body: []byte(`{"message":5}`), status: 400, code: tether.CodeInvalidArgument},
+		{name: "emit payload not of the declared event type", method: "POST", path: "/ipc/emit/frontend-event", body: []byte(`{"message":5}`), status: 400, code: tether.CodeInvalidArgument, reaches: true},
 		{name: "listen without events", method: "GET", path: "/ipc/listen", status: 400, code: tether.CodeInvalidArgument},
 		{name: "listen bad event name", method: "GET", path: "/ipc/listen?event=a%0Ab", status: 400, code: tether.CodeInvalidArgument},
 		{name: "listen bad Last-Event-ID", method: "GET", path: "/ipc/listen?event=a", hdr: map[string]string{"Last-Event-ID": "12abc"}, status: 400, code: tether.CodeInvalidArgument},
@@ -110,12 +115,42 @@ func TestBadInputs(t *testing.T) {
 		{name: "missing file", method: "GET", path: "/nope.js", status: 404, code: tether.CodeNotFound},
 		{name: "POST to a static path", method: "POST", path: "/index.html", body: []byte(`{}`), status: 404, code: tether.CodeNotFound},
 	}
+	// Each case is distinct: by name, and by what goes on the wire.
+	names, wires := map[string]bool{}, map[string]string{}
+	for _, tc := range cases {
+		wire := fmt.Sprint(tc.locked, tc.method, tc.path, string(tc.body), tc.hdr, tc.chunked)
+		if names[tc.name] || wires[wire] != "" {
+			t.Fatalf("case %q repeats %q", tc.name, wires[wire])
+		}
+		names[tc.name], wires[wire] = true, tc.name
+	}
+	var reachedCore int
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := open
 			if tc.locked {
 				h = locked
 			}
+			// Nothing may run: no command reaches the chain (unless the
+			// case says it is refused there), no event is published.
+			h.seen.mu.Lock()
+			calls := len(h.seen.calls)
+			h.seen.mu.Unlock()
+			lastID := h.srv.Bus().(*bus.Memory).LastID()
+			defer func() {
+				h.seen.mu.Lock()
+				n := len(h.seen.calls) - calls
+				h.seen.mu.Unlock()
+				if n > 0 {
+					reachedCore++
+				}
+				if n > 0 && !tc.reaches {
+					t.Errorf("%d calls reached the core's chain", n)
+				}
+				if id := h.srv.Bus().(*bus.Memory).LastID(); id != lastID {
+					t.Errorf("an event was published (id %d)", id)
+				}
+			}()
 			req := h.request(t, tc.method, tc.path, tc.body, tc.hdr)
 			if tc.path == escape {
 				req.URL.Opaque = "//" + req.URL.Host + escape // keep the dots on the wire
@@ -165,5 +200,6 @@ func TestBadInputs(t *testing.T) {
 	if n := len(cases); n < 15 {
 		t.Fatalf("only %d cases", n)
 	}
+	t.Logf("%d distinct bad HTTP inputs, each refused with its status and code; none ran a handler or published an event (%d refused inside the core's chain)", len(cases), reachedCore)
 	_ = http.StatusOK
 }

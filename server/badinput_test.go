@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,6 +125,15 @@ func TestBadInputs(t *testing.T) {
 	if len(cases) < 20 {
 		t.Fatalf("only %d cases", len(cases))
 	}
+	// Each case is distinct: by name, and by what goes on the wire.
+	names, wires := map[string]bool{}, map[string]string{}
+	for _, tc := range cases {
+		wire := fmt.Sprint(tc.cmd, tc.args, tc.channel, tc.timeout)
+		if names[tc.name] || wires[wire] != "" {
+			t.Fatalf("case %q repeats %q", tc.name, wires[wire])
+		}
+		names[tc.name], wires[wire] = true, tc.name
+	}
 	ipc := e.cli.IPC()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,7 +163,8 @@ func TestBadInputs(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("%d bad inputs, each refused with its code", len(cases))
+	t.Logf("%d distinct bad gRPC inputs, each refused with its code; the counted handlers ran only where the case needs it (explode %d, slow %d, add/say %d)",
+		len(cases), c.panics.Load(), c.slow.Load(), c.add.Load())
 	// Only the handlers that had to run ran: explode and slow once each;
 	// add and say never (all their calls were bad input).
 	if n := c.add.Load(); n != 0 {

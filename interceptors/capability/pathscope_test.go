@@ -24,7 +24,7 @@ import (
 //	root/base/docs/dangling.txt -> missing
 //	root/base/docs/loop.txt     -> loop.txt
 //	root/alias                  -> base
-func tree(t *testing.T) (root string) {
+func tree(t testing.TB) (root string) {
 	t.Helper()
 	root, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {

@@ -27,5 +27,13 @@
 //		idempotency.UnaryServerInterceptor(),
 //	))
 //
+// A Cache from New lives in memory and dies with the process: a call that
+// ran just before a crash and is retried after the restart runs again. A
+// Cache from Open keeps its keys in an fsync'd, bounded log in a folder
+// (tether serve --idempotency-dir), so a command runs at most once per key
+// across restarts; a call that was running when the process died is "in
+// doubt" and its retries are refused with failed_precondition rather than
+// run a second time. See Open.
+//
 // Channel commands and emits are not covered.
 package idempotency

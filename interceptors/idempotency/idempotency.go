@@ -85,6 +85,8 @@ type Cache struct {
 	max  int
 	keep func(tether.Code) bool
 
+	store *store // nil unless made by Open
+
 	mu      sync.Mutex
 	entries map[string]*entry
 	done    list.List // of *entry, kept results in the order they ended
@@ -93,7 +95,12 @@ type Cache struct {
 type entry struct {
 	key   string
 	req   any
+	hash  string        // hashRequest(req), for durable caches
 	ready chan struct{} // closed when the first call ended
+
+	// Durable caches only: the log lines of the start and of the kept
+	// result (guarded by Cache.mu).
+	begin, rec []byte
 
 	// Set before ready is closed, read-only after.
 	kept    bool
@@ -153,7 +160,7 @@ func (c *Cache) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 			if leader {
 				return c.lead(ctx, e, req, handler)
 			}
-			if !sameRequest(e.req, req) {
+			if !e.same(req) {
 				return nil, tether.Errorf(tether.CodeInvalidArgument, "idempotency key %q was used with different arguments", key)
 			}
 			select {
@@ -184,12 +191,29 @@ func (c *Cache) claim(k string, req any) (e *entry, leader bool) {
 		return e, false
 	}
 	e = &entry{key: k, req: clone(req), ready: make(chan struct{})}
+	if c.store != nil {
+		e.hash = hashRequest(req) // set before the entry is shared
+	}
 	c.entries[k] = e
 	return e, true
 }
 
+// same reports whether req has the arguments of the entry's first call.
+func (e *entry) same(req any) bool {
+	if e.req == nil && e.hash != "" { // loaded from the durable log
+		return hashRequest(req) == e.hash
+	}
+	return sameRequest(e.req, req)
+}
+
 // lead runs the handler for the first call of a key and publishes its result.
 func (c *Cache) lead(ctx context.Context, e *entry, req any, handler grpc.UnaryHandler) (resp any, err error) {
+	if c.store != nil {
+		if err := c.beginDurable(e); err != nil {
+			c.finish(e, nil, nil, false)
+			return nil, tether.Errorf(tether.CodeUnavailable, "idempotency log: %v", err)
+		}
+	}
 	finished := false
 	defer func() {
 		if !finished { // the handler panicked: let waiters run it again
@@ -207,9 +231,24 @@ func (c *Cache) lead(ctx context.Context, e *entry, req any, handler grpc.UnaryH
 }
 
 func (c *Cache) finish(e *entry, resp any, err error, kept bool) {
+	var line []byte
+	defer func() {
+		// Durable caches: the result is on disk before the caller sees it.
+		if c.store != nil && e.begin != nil {
+			c.store.append(line, c.snapshot) //nolint:errcheck // the call ran; its result stands
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.resp, e.err, e.kept = resp, err, kept
+	if c.store != nil && e.begin != nil {
+		if kept {
+			e.rec = doneRecord(e, resp, err, time.Now())
+			line = e.rec
+		} else {
+			line = forgetRecord(e)
+		}
+	}
 	if kept {
 		e.expires = time.Now().Add(c.ttl)
 		e.elem = c.done.PushBack(e)

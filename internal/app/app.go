@@ -127,7 +127,14 @@ func New(cfg config.Config, log *slog.Logger) (a *App, err error) {
 		}
 		unary, stream = append(unary, capability.UnaryServerInterceptor(caps)), append(stream, capability.StreamServerInterceptor(caps))
 	}
-	unary = append(unary, idempotency.New(idempotency.WithTTL(l.IdempotencyTTL.Duration)).UnaryServerInterceptor())
+	idem := idempotency.New(idempotency.WithTTL(l.IdempotencyTTL.Duration))
+	if l.IdempotencyDir != "" {
+		if idem, err = idempotency.Open(l.IdempotencyDir, idempotency.WithTTL(l.IdempotencyTTL.Duration)); err != nil {
+			return nil, fmt.Errorf(`field "limits.idempotency_dir": %v`, err)
+		}
+		a.close = append(a.close, func() { idem.Close() })
+	}
+	unary = append(unary, idem.UnaryServerInterceptor())
 	opts := []server.Option{
 		server.WithLogger(log),
 		server.WithBus(a.bus),

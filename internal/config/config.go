@@ -89,6 +89,10 @@ type Limits struct {
 	// IdempotencyTTL is how long a result is kept for retries that carry
 	// the same idempotency key (default 10m).
 	IdempotencyTTL Duration `json:"idempotency_ttl"`
+	// IdempotencyDir, when set, keeps idempotency keys in an fsync'd log
+	// in this folder, so they survive a restart of the core (see
+	// idempotency.Open). Empty: in memory only.
+	IdempotencyDir string `json:"idempotency_dir"`
 }
 
 // Log configures logging.
@@ -256,6 +260,7 @@ func (c *Config) resolve(base string) {
 	abs(&c.Gateway.TokenFile)
 	abs(&c.Isolation.Policy)
 	abs(&c.App.Security.Pattern.Options.Dir)
+	abs(&c.Limits.IdempotencyDir)
 }
 
 // Validate checks every field and names the first bad one.
@@ -370,6 +375,7 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&c.Limits.MaxListeners, "max-listeners", 0, "concurrent listen streams allowed to each client (0: no limit)")
 	fs.DurationVar(&c.Limits.MaxStreamLifetime.Duration, "max-stream-lifetime", 0, "end streams after this long, clients resume (0: never)")
 	fs.DurationVar(&c.Limits.IdempotencyTTL.Duration, "idempotency-ttl", d.Limits.IdempotencyTTL.Duration, "how long results are kept for retries with the same idempotency key")
+	fs.StringVar(&c.Limits.IdempotencyDir, "idempotency-dir", "", "folder for a durable idempotency log that survives restarts (default: in memory)")
 	fs.StringVar(&c.Gateway.TokenFile, "token-file", "", "file with a bearer token required from non-browser callers")
 	fs.Int64Var(&c.Gateway.MaxBodyBytes, "max-body-bytes", d.Gateway.MaxBodyBytes, "largest HTTP request body accepted")
 	fs.StringVar(&c.Log.Level, "log-level", d.Log.Level, "debug, info, warn or error")
@@ -432,6 +438,7 @@ func (f *Flags) Resolve(path string) (Config, error) {
 	over("max-listeners", func() { b.Limits.MaxListeners = c.Limits.MaxListeners })
 	over("max-stream-lifetime", func() { b.Limits.MaxStreamLifetime = c.Limits.MaxStreamLifetime })
 	over("idempotency-ttl", func() { b.Limits.IdempotencyTTL = c.Limits.IdempotencyTTL })
+	over("idempotency-dir", func() { b.Limits.IdempotencyDir = c.Limits.IdempotencyDir })
 	over("token-file", func() { b.Gateway.TokenFile = c.Gateway.TokenFile })
 	over("max-body-bytes", func() { b.Gateway.MaxBodyBytes = c.Gateway.MaxBodyBytes })
 	over("log-level", func() { b.Log.Level = c.Log.Level })

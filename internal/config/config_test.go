@@ -77,6 +77,20 @@ func TestFlagsOverFile(t *testing.T) {
 	if c.GRPC != "unix:///tmp/t.sock" || c.HTTP != "127.0.0.1:9001" || c.Events.Queue != 5 || len(c.Gateway.Origins["http://localhost:5173"]) != 2 {
 		t.Fatalf("got %+v", c)
 	}
+	// The durable idempotency folder: relative to the file, or from the flag.
+	os.WriteFile(path, []byte(`{"limits":{"idempotency_dir":"idem"}}`), 0o600)
+	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+	f = BindFlags(fs)
+	fs.Parse(nil)
+	if c, err := f.Resolve(path); err != nil || c.Limits.IdempotencyDir != filepath.Join(dir, "idem") {
+		t.Fatalf("idempotency_dir from the file: %q, %v", c.Limits.IdempotencyDir, err)
+	}
+	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+	f = BindFlags(fs)
+	fs.Parse([]string{"--idempotency-dir", "/var/lib/tether/idem"})
+	if c, err := f.Resolve(path); err != nil || c.Limits.IdempotencyDir != "/var/lib/tether/idem" {
+		t.Fatalf("--idempotency-dir: %q, %v", c.Limits.IdempotencyDir, err)
+	}
 	// A flag value that is bad is named too.
 	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
 	f = BindFlags(fs)

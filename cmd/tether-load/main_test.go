@@ -1,0 +1,29 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tether-ipc/tether/internal/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A small run of each mode, over TCP and a Unix socket, passes its own checks.
+func TestLoadSmall(t *testing.T) {
+	for _, c := range []struct{ mode, network string }{
+		{config.Brownfield, "tcp"}, {config.IsolationPattern, "tcp"}, {config.Brownfield, "unix"},
+	} {
+		t.Run(c.mode+"/"+c.network, func(t *testing.T) {
+			r, err := run(c.mode, params{clients: 8, invokes: 400, listeners: 5, events: 100, eventRate: 2000, network: c.network, timeout: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.pass() || r.total != 400 || len(r.lat) != 400 || r.recvMin != 100 || r.emitted != 100 {
+				t.Fatalf("run failed its checks: %+v", r)
+			}
+		})
+	}
+}

@@ -1,0 +1,99 @@
+// Package stress holds what the load and fault programs (cmd/tether-load,
+// cmd/tether-fault) share: process figures and latency summaries.
+package stress
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RSS returns the resident set size of this process from
+// /proc/self/status (VmRSS), in bytes; 0 where /proc is not there.
+func RSS() uint64 { return procStatus("VmRSS:") }
+
+// PeakRSS returns the peak resident set size (VmHWM), in bytes.
+func PeakRSS() uint64 { return procStatus("VmHWM:") }
+
+func procStatus(field string) uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), field); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// Snapshot is the process's goroutines and memory at one moment.
+type Snapshot struct {
+	Goroutines int
+	RSS        uint64
+	HeapInuse  uint64
+}
+
+// Take collects garbage, returns freed memory to the OS and reads the
+// figures.
+func Take() Snapshot {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return Snapshot{Goroutines: runtime.NumGoroutine(), RSS: RSS(), HeapInuse: ms.HeapInuse}
+}
+
+// Settle waits, up to limit, for the goroutine count to come down to want,
+// then takes a Snapshot.
+func Settle(want int, limit time.Duration) Snapshot {
+	deadline := time.Now().Add(limit)
+	for runtime.NumGoroutine() > want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return Take()
+}
+
+// MiB formats bytes as MiB.
+func MiB(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// Latencies summarises durations.
+type Latencies []time.Duration
+
+// Percentile returns the p-th percentile (0 < p <= 100), nearest rank;
+// the slice is sorted in place.
+func (l Latencies) Percentile(p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	if !slices.IsSorted(l) {
+		slices.Sort(l)
+	}
+	i := int(float64(len(l))*p/100+0.999999) - 1
+	return l[min(max(i, 0), len(l)-1)]
+}
+
+// Summary is "p50 … p99 … p99.9 … max …".
+func (l Latencies) Summary() string {
+	return fmt.Sprintf("p50 %v  p99 %v  p99.9 %v  max %v", round(l.Percentile(50)), round(l.Percentile(99)), round(l.Percentile(99.9)), round(l.Percentile(100)))
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d > 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	case d > 100*time.Microsecond:
+		return d.Round(time.Microsecond)
+	}
+	return d
+}
