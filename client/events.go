@@ -2,15 +2,12 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
@@ -28,19 +25,7 @@ type Event struct {
 
 // Decode decodes the payload into out: a proto message, *[]byte for raw
 // payloads, or anything encoding/json decodes into.
-func (e Event) Decode(out any) error { return decodePayload(e.Payload, out) }
-
-func decodePayload(p *tetherv1.Payload, out any) error {
-	if m, ok := out.(proto.Message); ok {
-		if j, isJSON := p.GetBody().(*tetherv1.Payload_Json); isJSON {
-			return protojson.Unmarshal(j.Json, m)
-		}
-	}
-	if p.GetBody() == nil {
-		return json.Unmarshal([]byte("null"), out)
-	}
-	return payload.Decode(p, out)
-}
+func (e Event) Decode(out any) error { return payload.Decode(e.Payload, out) }
 
 // Handler receives the events of a listener, one at a time and in order, on
 // the listener's own goroutine.
@@ -82,7 +67,7 @@ func (c *Client) Emit(ctx context.Context, event string, payload any) (uint64, e
 
 // EmitTo publishes an event that only listeners of client label target receive.
 func (c *Client) EmitTo(ctx context.Context, target, event string, v any) (uint64, error) {
-	p, err := eventPayload(v)
+	p, err := payload.Event(v)
 	if err != nil {
 		return 0, err
 	}
@@ -91,23 +76,6 @@ func (c *Client) EmitTo(ctx context.Context, target, event string, v any) (uint6
 		return 0, tether.FromError(err)
 	}
 	return res.GetId(), nil
-}
-
-func eventPayload(v any) (*tetherv1.Payload, error) {
-	if m, ok := v.(proto.Message); ok {
-		if p, isPayload := m.(*tetherv1.Payload); isPayload {
-			return p, nil
-		}
-		b, err := protojson.Marshal(m)
-		if err != nil {
-			return nil, tether.Errorf(tether.CodeInvalidArgument, "encoding payload: %v", err)
-		}
-		return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: b}}, nil
-	}
-	if v == nil {
-		return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: []byte("null")}}, nil
-	}
-	return payload.Of(v)
 }
 
 // Subscription is a running listener. It reconnects by itself when the
@@ -288,7 +256,7 @@ type ChannelMessage struct {
 }
 
 // Decode decodes the message (see Event.Decode).
-func (m ChannelMessage) Decode(out any) error { return decodePayload(m.Payload, out) }
+func (m ChannelMessage) Decode(out any) error { return payload.Decode(m.Payload, out) }
 
 // Channel runs a channel command (Tauri's Channel) and calls onMessage for
 // each message, in order. It returns nil after the end marker, the

@@ -2,14 +2,12 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -17,6 +15,7 @@ import (
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/bus"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/payload"
 )
 
 // Full methods of the IPC event calls, as interceptors see them.
@@ -60,8 +59,8 @@ func (s *Server) Emit(ctx context.Context, event string, payload any) (uint64, e
 
 // EmitTo publishes an event that only listeners with the client label
 // target receive.
-func (s *Server) EmitTo(ctx context.Context, target, event string, payload any) (uint64, error) {
-	p, err := eventPayload(payload)
+func (s *Server) EmitTo(ctx context.Context, target, event string, v any) (uint64, error) {
+	p, err := payload.Event(v)
 	if err != nil {
 		return 0, err
 	}
@@ -71,8 +70,8 @@ func (s *Server) EmitTo(ctx context.Context, target, event string, payload any) 
 // EmitFilter publishes an event to each client label, among those with a
 // listener on this server, for which keep returns true (Tauri's
 // emit_filter). It returns the ids given, one per label.
-func (s *Server) EmitFilter(ctx context.Context, event string, payload any, keep func(label string) bool) ([]uint64, error) {
-	p, err := eventPayload(payload)
+func (s *Server) EmitFilter(ctx context.Context, event string, v any, keep func(label string) bool) ([]uint64, error) {
+	p, err := payload.Event(v)
 	if err != nil {
 		return nil, err
 	}
@@ -102,52 +101,9 @@ func (s *Server) Once(event string, h bus.Handler) (unlisten func(), err error) 
 	return s.bus.Once(event, h)
 }
 
-// DecodeEvent decodes an event's JSON payload into out: a proto message
-// (with protojson) or anything encoding/json decodes into; a raw payload
-// decodes into *[]byte.
-func DecodeEvent(ev bus.Event, out any) error {
-	switch b := ev.Payload.GetBody().(type) {
-	case *tetherv1.Payload_Raw:
-		if bp, ok := out.(*[]byte); ok {
-			*bp = b.Raw
-			return nil
-		}
-		return tether.NewError(tether.CodeInvalidArgument, "event payload is raw bytes: decode into *[]byte")
-	case *tetherv1.Payload_Json:
-		if m, ok := out.(proto.Message); ok {
-			return protojson.Unmarshal(b.Json, m)
-		}
-		return json.Unmarshal(b.Json, out)
-	case *tetherv1.Payload_Proto:
-		if m, ok := out.(proto.Message); ok {
-			return proto.Unmarshal(b.Proto, m)
-		}
-		return tether.NewError(tether.CodeInvalidArgument, "event payload is proto: decode into a proto message")
-	}
-	return json.Unmarshal([]byte("null"), out)
-}
-
-func eventPayload(v any) (*tetherv1.Payload, error) {
-	switch p := v.(type) {
-	case *tetherv1.Payload:
-		return p, nil
-	case proto.Message:
-		b, err := protojson.Marshal(p)
-		if err != nil {
-			return nil, tether.Errorf(tether.CodeInvalidArgument, "encoding event payload: %v", err)
-		}
-		return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: b}}, nil
-	case []byte:
-		return &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: p}}, nil
-	case json.RawMessage:
-		return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: p}}, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, tether.Errorf(tether.CodeInvalidArgument, "encoding event payload: %v", err)
-	}
-	return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: b}}, nil
-}
+// DecodeEvent decodes an event's payload into out: a proto message (from
+// its JSON form or proto), *[]byte, or anything encoding/json decodes into.
+func DecodeEvent(ev bus.Event, out any) error { return payload.Decode(ev.Payload, out) }
 
 // DeclareEvent declares that events named name carry msg's type: emitted
 // payloads must decode into it (and pass its protovalidate rules), or the
