@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
@@ -204,49 +203,14 @@ func (g *Gateway) serveChannel(w http.ResponseWriter, r *http.Request, req *teth
 	if err != nil {
 		return
 	}
-	msgs, errc := receive(ctx, stream.Recv)
-	defer func() {
-		cancel()
-		for range msgs { // let the receiver end before returning
-		}
-	}()
-	ping := time.NewTicker(g.cfg.ping)
-	defer ping.Stop()
-	m := first
-	for {
-		if m != nil {
-			if err := sse.frame("", "", channelFrame(m)); err != nil {
-				return // the client is gone
-			}
-			if m.GetEnd() {
-				return
-			}
-		}
-		select {
-		case next, ok := <-msgs:
-			if !ok {
-				err := <-errc
-				if errors.Is(err, io.EOF) {
-					err = tether.NewError(tether.CodeInternal, "channel ended without an end message")
-				}
-				if ctx.Err() == nil || g.ctx.Err() != nil {
-					sse.fail(err) //nolint:errcheck // the stream ends either way
-				}
-				return
-			}
-			m = next
-		case <-ping.C:
-			m = nil
-			if err := sse.comment("ping"); err != nil {
-				return
-			}
-		case <-ctx.Done():
-			if g.ctx.Err() != nil {
-				sse.fail(tether.NewError(tether.CodeUnavailable, "the gateway is shutting down")) //nolint:errcheck
-			}
-			return
-		}
+	write := func(m *tetherv1.ChannelMessage) (bool, error) {
+		return m.GetEnd(), sse.frame("", "", channelFrame(m))
 	}
+	if done, err := write(first); done || err != nil {
+		return
+	}
+	relay(g, ctx, cancel, sse, stream.Recv, write,
+		tether.NewError(tether.CodeInternal, "channel ended without an end message"))
 }
 
 func channelFrame(m *tetherv1.ChannelMessage) []byte {

@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
@@ -79,46 +77,9 @@ func (g *Gateway) serveListen(w http.ResponseWriter, r *http.Request, _ map[stri
 	if err != nil {
 		return
 	}
-	msgs, errc := receive(ctx, stream.Recv)
-	defer func() {
-		cancel()
-		for range msgs { // let the receiver end before returning
-		}
-	}()
-	g.pump(ctx, sse, msgs, errc)
-}
-
-func (g *Gateway) pump(ctx context.Context, sse *sseWriter, msgs <-chan *tetherv1.ListenResponse, errc <-chan error) {
-	ping := time.NewTicker(g.cfg.ping)
-	defer ping.Stop()
-	for {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				err := <-errc
-				if errors.Is(err, io.EOF) {
-					// The core ended the stream: it is shutting down.
-					err = tether.NewError(tether.CodeUnavailable, "the event stream ended")
-				}
-				if ctx.Err() == nil || g.ctx.Err() != nil {
-					sse.fail(err) //nolint:errcheck // the stream ends either way
-				}
-				return
-			}
-			if err := writeListen(sse, m); err != nil {
-				return
-			}
-		case <-ping.C:
-			if err := sse.comment("ping"); err != nil {
-				return
-			}
-		case <-ctx.Done():
-			if g.ctx.Err() != nil {
-				sse.fail(tether.NewError(tether.CodeUnavailable, "the gateway is shutting down")) //nolint:errcheck
-			}
-			return
-		}
-	}
+	relay(g, ctx, cancel, sse, stream.Recv, func(m *tetherv1.ListenResponse) (bool, error) {
+		return false, writeListen(sse, m)
+	}, tether.NewError(tether.CodeUnavailable, "the event stream ended")) // the core is shutting down
 }
 
 func writeListen(sse *sseWriter, m *tetherv1.ListenResponse) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -144,4 +145,48 @@ func receive[T any](ctx context.Context, recv func() (T, error)) (msgs <-chan T,
 		}
 	}()
 	return out, ec
+}
+
+// relay writes what recv gives to sse with write, until write reports the
+// end, the stream fails (an error frame; a clean end of the stream before
+// write said so is reported as ended), the client goes, or the gateway shuts
+// down. A ping comment keeps idle streams alive. It cancels ctx and waits for
+// the receiving goroutine before it returns.
+func relay[T any](g *Gateway, ctx context.Context, cancel context.CancelFunc, sse *sseWriter,
+	recv func() (T, error), write func(T) (done bool, err error), ended error) {
+	msgs, errc := receive(ctx, recv)
+	defer func() {
+		cancel()
+		for range msgs { // let the receiver end before returning
+		}
+	}()
+	ping := time.NewTicker(g.cfg.ping)
+	defer ping.Stop()
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				err := <-errc
+				if errors.Is(err, io.EOF) {
+					err = ended
+				}
+				if ctx.Err() == nil || g.ctx.Err() != nil {
+					sse.fail(err) //nolint:errcheck // the stream ends either way
+				}
+				return
+			}
+			if done, err := write(m); done || err != nil {
+				return // finished, or the client is gone
+			}
+		case <-ping.C:
+			if err := sse.comment("ping"); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			if g.ctx.Err() != nil {
+				sse.fail(tether.NewError(tether.CodeUnavailable, "the gateway is shutting down")) //nolint:errcheck
+			}
+			return
+		}
+	}
 }
