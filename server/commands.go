@@ -57,9 +57,6 @@ func (s *Server) protoChannelCommand(service, name string, sd *grpc.StreamDesc, 
 				return send(p)
 			},
 		}
-		if s.stream == nil {
-			return handler(impl, ss)
-		}
 		return s.stream(impl, ss, info, handler)
 	}
 	return c
@@ -96,13 +93,7 @@ func Handle[A, R any](s *Server, name string, fn func(context.Context, A) (R, er
 		if err := decodeValue(args, &a, maxDepth); err != nil {
 			return nil, err
 		}
-		var out any
-		var err error
-		if s.unary == nil {
-			out, err = handler(ctx, a)
-		} else {
-			out, err = s.unary(ctx, a, info, handler)
-		}
+		out, err := s.unary(ctx, a, info, handler)
 		if err != nil {
 			return nil, err
 		}
@@ -142,9 +133,6 @@ func HandleChannel[A, M any](s *Server, name string, fn func(ctx context.Context
 				}
 				return send(p)
 			},
-		}
-		if s.stream == nil {
-			return handler(nil, ss)
 		}
 		return s.stream(nil, ss, info, handler)
 	}

@@ -182,10 +182,6 @@ func (p *ipcService) Emit(ctx context.Context, req *tetherv1.EmitRequest) (*teth
 		}
 		return &tetherv1.EmitResponse{Id: id}, nil
 	}
-	if s.unary == nil {
-		res, err := handler(ctx, req)
-		return asEmit(res), err
-	}
 	res, err := s.unary(ctx, req, &grpc.UnaryServerInfo{Server: p, FullMethod: EmitMethod}, handler)
 	return asEmit(res), err
 }
@@ -239,11 +235,7 @@ func (p *ipcService) Listen(req *tetherv1.ListenRequest, stream tetherv1.IPC_Lis
 		ready := func() error { return stream.SendHeader(metadata.Pairs(tether.MetadataSubscribed, "1")) }
 		return s.serveListen(ss.Context(), call.ClientLabel, r, ready, ss.SendMsg)
 	}
-	if s.stream != nil {
-		err = s.stream(p, ss, &grpc.StreamServerInfo{FullMethod: ListenMethod, IsServerStream: true}, handler)
-	} else {
-		err = handler(nil, ss)
-	}
+	err = s.stream(p, ss, &grpc.StreamServerInfo{FullMethod: ListenMethod, IsServerStream: true}, handler)
 	if s.draining.Err() != nil && stream.Context().Err() == nil {
 		return tether.NewError(tether.CodeUnavailable, "server is shutting down: reconnect and resume")
 	}

@@ -41,8 +41,8 @@ type Server struct {
 	reg    *registry
 	log    *slog.Logger
 
-	unary  grpc.UnaryServerInterceptor  // the command chain, nil if empty
-	stream grpc.StreamServerInterceptor // the channel/listen chain, nil if empty
+	unary  grpc.UnaryServerInterceptor  // the command chain (never nil)
+	stream grpc.StreamServerInterceptor // the channel/listen chain (never nil)
 
 	bus       bus.Bus
 	listeners labelSet
@@ -296,19 +296,11 @@ func (s *Server) unaryEntry(ctx context.Context, req any, info *grpc.UnaryServer
 		return handler(ctx, req)
 	}
 	defer s.recoverTo(&err, "command "+info.FullMethod)
-	name := ""
-	if cmd, ok := s.reg.lookupMethod(info.FullMethod); ok {
-		name = cmd.name
-	}
-	call, err := s.newCall(ctx, tether.KindInvoke, name, info.FullMethod)
+	call, err := s.typedCall(ctx, tether.KindInvoke, info.FullMethod)
 	if err != nil {
 		return nil, err
 	}
-	ctx = tether.WithCall(ctx, call)
-	if s.unary == nil {
-		return handler(ctx, req)
-	}
-	return s.unary(ctx, req, info, handler)
+	return s.unary(tether.WithCall(ctx, call), req, info, handler)
 }
 
 func (s *Server) streamEntry(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
@@ -316,19 +308,21 @@ func (s *Server) streamEntry(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 		return handler(srv, ss)
 	}
 	defer s.recoverTo(&err, "stream "+info.FullMethod)
-	name := ""
-	if cmd, ok := s.reg.lookupMethod(info.FullMethod); ok {
-		name = cmd.name
-	}
-	call, err := s.newCall(ss.Context(), tether.KindChannel, name, info.FullMethod)
+	call, err := s.typedCall(ss.Context(), tether.KindChannel, info.FullMethod)
 	if err != nil {
 		return err
 	}
-	ss = &ctxStream{ServerStream: ss, ctx: tether.WithCall(ss.Context(), call)}
-	if s.stream == nil {
-		return handler(srv, ss)
+	return s.stream(srv, &ctxStream{ServerStream: ss, ctx: tether.WithCall(ss.Context(), call)}, info, handler)
+}
+
+// typedCall builds the Call of a typed gRPC call: the command the method
+// is registered as, or no name for a method that is not a command.
+func (s *Server) typedCall(ctx context.Context, kind tether.Kind, method string) (*tether.Call, error) {
+	name := ""
+	if cmd, ok := s.reg.lookupMethod(method); ok {
+		name = cmd.name
 	}
-	return s.stream(srv, ss, info, handler)
+	return s.newCall(ctx, kind, name, method)
 }
 
 // bypassChain reports the methods that carry no command: the IPC methods
@@ -346,10 +340,14 @@ type ctxStream struct {
 
 func (s *ctxStream) Context() context.Context { return s.ctx }
 
+// chainUnary builds the chain once, first interceptor outermost; an empty
+// chain just calls the handler.
 func chainUnary(is []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
 	switch len(is) {
 	case 0:
-		return nil
+		return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			return h(ctx, req)
+		}
 	case 1:
 		return is[0]
 	}
@@ -370,7 +368,9 @@ func unaryNext(is []grpc.UnaryServerInterceptor, i int, info *grpc.UnaryServerIn
 func chainStream(is []grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
 	switch len(is) {
 	case 0:
-		return nil
+		return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			return h(srv, ss)
+		}
 	case 1:
 		return is[0]
 	}
