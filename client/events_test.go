@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -313,5 +314,37 @@ func TestDeclaredEventPayloadsAreChecked(t *testing.T) {
 	// Undeclared events take any JSON.
 	if _, err := c.Emit(ctx, "anything-goes", []int{1, 2}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Emitted payloads are checked as arguments are — on the gRPC path too, not
+// only by the gateway — before any listener sees them.
+func TestEmitPayloadChecks(t *testing.T) {
+	core := startCore(t, sockPath(t))
+	defer core.stop()
+	c := dial(t, core.addr)
+	ctx := context.Background()
+	col := newCollector()
+	sub, err := c.Listen(ctx, []string{"anything"}, col.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unlisten()
+	for name, bad := range map[string]string{
+		"malformed":     `{"a":`,
+		"too deep":      strings.Repeat("[", 100) + strings.Repeat("]", 100),
+		"invalid UTF-8": "\"\xff\"",
+	} {
+		if _, err := c.Emit(ctx, "anything", json.RawMessage(bad)); tether.CodeOf(err) != tether.CodeInvalidArgument {
+			t.Errorf("%s: %v, want invalid_argument", name, err)
+		}
+	}
+	if _, err := c.Emit(ctx, "anything", json.RawMessage(`{"ok":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	evs := col.waitFor(t, 1)
+	time.Sleep(50 * time.Millisecond)
+	if evs = col.waitFor(t, 1); len(evs) != 1 || string(evs[0].Payload.GetJson()) != `{"ok":true}` {
+		t.Fatalf("listener received %d events, first %s; want only the good one", len(evs), evs[0].Payload.GetJson())
 	}
 }

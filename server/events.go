@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/bus"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/jsonargs"
 	"github.com/tether-ipc/tether/internal/payload"
 )
 
@@ -134,8 +136,18 @@ func (s *Server) declareEvents(file protoreflect.FileDescriptor) {
 	}
 }
 
-// checkEventPayload checks an emitted payload against its declared type.
+// checkEventPayload checks an emitted payload as arguments are checked —
+// well-formed JSON, valid UTF-8, no deeper than the depth limit — and
+// against its declared type, if any, before any listener sees it.
 func (s *Server) checkEventPayload(name string, p *tetherv1.Payload) error {
+	if j, ok := p.GetBody().(*tetherv1.Payload_Json); ok {
+		if err := jsonargs.Check(j.Json, s.opts.limits.MaxDepth); err != nil {
+			return tether.Errorf(tether.CodeInvalidArgument, "payload of event %q: %s", name, tether.FromError(err).Message())
+		}
+		if len(j.Json) > 0 && !json.Valid(j.Json) {
+			return tether.Errorf(tether.CodeInvalidArgument, "payload of event %q is not well-formed JSON", name)
+		}
+	}
 	v, ok := s.events.Load(name)
 	if !ok {
 		return nil
