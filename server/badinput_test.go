@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -223,6 +222,4 @@ func TestRawBytes(t *testing.T) {
 	if string(out) != string(in) {
 		t.Fatalf("echo_bytes changed the bytes (len %d vs %d)", len(out), len(in))
 	}
-	var n json.Number
-	_ = n
 }
