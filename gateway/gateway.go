@@ -138,6 +138,10 @@ func (g *Gateway) routes() error {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Add("Vary", "Origin")
+	if g.ctx.Err() != nil {
+		writeError(w, 0, errGatewayGone)
+		return
+	}
 	if n := headerSize(r); n > g.cfg.maxHeader {
 		writeError(w, http.StatusRequestHeaderFieldsTooLarge,
 			tether.Errorf(tether.CodeResourceExhausted, "request headers larger than %d bytes", g.cfg.maxHeader))
