@@ -24,6 +24,7 @@ import (
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/interceptors/isolation"
 	"github.com/tether-ipc/tether/interceptors/validate"
+	"github.com/tether-ipc/tether/internal/bulk"
 	"github.com/tether-ipc/tether/internal/netaddr"
 )
 
@@ -109,6 +110,10 @@ func New(opts ...Option) *Server {
 		grpc.MaxSendMsgSize(s.opts.limits.MaxSendBytes),
 		grpc.ChainUnaryInterceptor(wire...),
 		grpc.ChainStreamInterceptor(wireStream...),
+		// The proto codec, with large payload bodies neither copied into
+		// a marshal buffer nor out of the received one (internal/bulk).
+		// Not one of opts.grpcOpts: in-process unary calls stay direct.
+		grpc.ForceServerCodecV2(bulk.Codec{}),
 	}
 	s.grpc = grpc.NewServer(append(gopts, s.opts.grpcOpts...)...)
 	ipc := &ipcService{s: s}
