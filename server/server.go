@@ -114,6 +114,14 @@ func New(opts ...Option) *Server {
 		// a marshal buffer nor out of the received one (internal/bulk).
 		// Not one of opts.grpcOpts: in-process unary calls stay direct.
 		grpc.ForceServerCodecV2(bulk.Codec{}),
+		// Bulk payloads in few reads and writes, not one per 32 KiB, and a
+		// flow-control window that lets a large message through without
+		// waiting for the window to grow (see TransportBuffers).
+		grpc.ReadBufferSize(TransportBuffers),
+		grpc.WriteBufferSize(TransportBuffers),
+		grpc.SharedWriteBuffer(true),
+		grpc.InitialWindowSize(TransportWindow),
+		grpc.InitialConnWindowSize(TransportWindow),
 	}
 	s.grpc = grpc.NewServer(append(gopts, s.opts.grpcOpts...)...)
 	ipc := &ipcService{s: s}
@@ -126,6 +134,20 @@ func New(opts ...Option) *Server {
 	}
 	return s
 }
+
+// TransportBuffers is the most a gRPC connection of the server or of
+// client.Dial reads or writes at once. grpc-go takes these buffers from a
+// pool only while data moves (reads wait for readiness before taking one;
+// writes use a shared write buffer), so idle connections do not hold them.
+//
+// TransportWindow is the HTTP/2 flow-control window of each stream and
+// connection, fixed rather than grown by bandwidth estimation from 64 KiB:
+// the most a peer may send ahead of what the receiver has read. 16 MiB is
+// where grpc-go's estimation stops growing it anyway.
+const (
+	TransportBuffers = 1 << 20
+	TransportWindow  = 16 << 20
+)
 
 // FirstEventID is a first event id for a bus made now: the time in
 // microseconds, so that each run of a process numbers its events above the
