@@ -46,8 +46,8 @@ func (s *Stage) Session() string { return s.sealer.Session() }
 func (s *Stage) Process(ctx context.Context, kind tether.Kind, req proto.Message, client Client) error {
 	if s.hook == nil {
 		// Nothing can change the request: skip building hook payloads.
-		if lr, ok := req.(*tetherv1.ListenRequest); ok && kind == tether.KindListen && len(lr.GetEvents()) == 0 {
-			return refuse(ReasonBlocked, "listen names no event")
+		if err := noEvent(kind, req); err != nil {
+			return err
 		}
 		return s.sealer.Seal(kind, client.Label, req)
 	}
@@ -68,6 +68,33 @@ func (s *Stage) Process(ctx context.Context, kind tether.Kind, req proto.Message
 		}
 	}
 	return s.sealer.Seal(kind, client.Label, req)
+}
+
+// noEvent refuses a listen request that names no event, as the hooks
+// would.
+func noEvent(kind tether.Kind, req proto.Message) error {
+	if lr, ok := req.(*tetherv1.ListenRequest); ok && kind == tether.KindListen && len(lr.GetEvents()) == 0 {
+		return refuse(ReasonBlocked, "listen names no event")
+	}
+	return nil
+}
+
+// processCopy is Process for a request the caller still owns: it returns
+// the sealed request to send and leaves req as it is. Without hooks, req is
+// serialized straight into the sealed buffer, never copied; with hooks, the
+// hooks work on a copy.
+func (s *Stage) processCopy(ctx context.Context, kind tether.Kind, req proto.Message) (proto.Message, error) {
+	if s.hook == nil {
+		if err := noEvent(kind, req); err != nil {
+			return nil, err
+		}
+		return s.sealer.sealCopy(kind, outgoingLabel(ctx), req)
+	}
+	req = proto.Clone(req)
+	if err := s.Process(ctx, kind, req, outgoingClient(ctx)); err != nil {
+		return nil, err
+	}
+	return req, nil
 }
 
 // The methods of the IPC service.
@@ -110,6 +137,11 @@ func outgoingClient(ctx context.Context) Client {
 	return Client{Label: first(md, tether.MetadataClientLabel), Origin: first(md, tether.MetadataOrigin)}
 }
 
+func outgoingLabel(ctx context.Context) string {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	return first(md, tether.MetadataClientLabel)
+}
+
 func first(md metadata.MD, key string) string {
 	if v := md.Get(key); len(v) > 0 {
 		return v[0]
@@ -136,11 +168,11 @@ func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 		if !ok {
 			return errTyped(method)
 		}
-		msg = proto.Clone(msg)
-		if err := stage.Process(ctx, kind, msg, outgoingClient(ctx)); err != nil {
+		sealed, err := stage.processCopy(ctx, kind, msg)
+		if err != nil {
 			return err
 		}
-		return invoker(ctx, method, msg, reply, cc, opts...)
+		return invoker(ctx, method, sealed, reply, cc, opts...)
 	}
 }
 
@@ -193,12 +225,12 @@ func (s *sealingStream) SendMsg(m any) error {
 		s.cancel()
 		return refuse(ReasonMalformed, "request is not a proto message")
 	}
-	msg = proto.Clone(msg)
-	if err := s.stage.Process(s.ctx, s.kind, msg, outgoingClient(s.ctx)); err != nil {
+	sealed, err := s.stage.processCopy(s.ctx, s.kind, msg)
+	if err != nil {
 		s.cancel()
 		return err
 	}
-	return s.ClientStream.SendMsg(msg)
+	return s.ClientStream.SendMsg(sealed)
 }
 
 func (s *sealingStream) RecvMsg(m any) error {
