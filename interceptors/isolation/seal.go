@@ -185,10 +185,36 @@ func (r route) reduce(msg proto.Message, sealed *tetherv1.Sealed) {
 // Sealer seals requests for one isolation stage: it has its own random
 // session id and a sequence counter. It is safe for concurrent use.
 type Sealer struct {
-	key     *Key
 	aead    cipher.AEAD
 	session string
 	seq     atomic.Uint64
+	nonces  nonceSource
+}
+
+// nonceBatch is how many nonces a Sealer reads from crypto/rand at once.
+const nonceBatch = 64
+
+// nonceSource hands out random nonces read from crypto/rand in batches, so
+// that a seal costs no getrandom call; each nonce is handed out once.
+type nonceSource struct {
+	mu   sync.Mutex
+	left []byte // the nonces of buf not handed out yet
+	buf  [nonceBatch * NonceSize]byte
+}
+
+func (n *nonceSource) read(dst []byte) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.left) < NonceSize {
+		n.left = nil
+		if _, err := io.ReadFull(rand.Reader, n.buf[:]); err != nil {
+			return err
+		}
+		n.left = n.buf[:]
+	}
+	copy(dst, n.left[:NonceSize])
+	n.left = n.left[NonceSize:]
+	return nil
 }
 
 // NewSealer returns a sealer with a fresh random session id.
@@ -201,7 +227,7 @@ func NewSealer(key *Key) (*Sealer, error) {
 	if _, err := io.ReadFull(rand.Reader, id[:]); err != nil {
 		return nil, tether.Errorf(tether.CodeInternal, "isolation: reading session id: %w", err)
 	}
-	return &Sealer{key: key, aead: aead, session: hex.EncodeToString(id[:])}, nil
+	return &Sealer{aead: aead, session: hex.EncodeToString(id[:])}, nil
 }
 
 // Session returns the sealer's session id.
@@ -259,7 +285,7 @@ func (s *Sealer) seal(r route, label string, msg proto.Message, sealed *tetherv1
 	ctEnd := NonceSize + size + s.aead.Overhead()
 	buf := make([]byte, ctEnd+r.adSize(label, s.session))
 	nonce := buf[:NonceSize:NonceSize]
-	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
+	if err := s.nonces.read(nonce); err != nil {
 		return tether.Errorf(tether.CodeInternal, "isolation: reading nonce: %w", err)
 	}
 	plain, err := opts.MarshalAppend(buf[NonceSize:NonceSize:ctEnd], msg)
@@ -277,7 +303,6 @@ func (s *Sealer) seal(r route, label string, msg proto.Message, sealed *tetherv1
 // (session, seq) after its first acceptance. It is safe for concurrent use;
 // requests of one session may arrive in any order within ReplayWindow.
 type Opener struct {
-	key         *Key
 	aead        cipher.AEAD
 	maxSessions int
 
@@ -302,7 +327,7 @@ func NewOpener(key *Key, opts ...OpenerOption) (*Opener, error) {
 	if !ok {
 		return nil, tether.NewError(tether.CodeInvalidArgument, "isolation: invalid key")
 	}
-	o := &Opener{key: key, aead: aead, maxSessions: DefaultMaxSessions, sessions: map[string]*window{}}
+	o := &Opener{aead: aead, maxSessions: DefaultMaxSessions, sessions: map[string]*window{}}
 	for _, opt := range opts {
 		opt(o)
 	}

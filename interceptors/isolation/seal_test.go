@@ -194,3 +194,36 @@ func TestOpenLeavesMessageOnFailure(t *testing.T) {
 		t.Fatalf("replay: %v, msg %v", err, replay)
 	}
 }
+
+// Nonces come from crypto/rand in batches: concurrent seals, across many
+// batches, never share one.
+func TestSealNoncesUnique(t *testing.T) {
+	key, _ := isolation.NewKey()
+	sealer, _ := isolation.NewSealer(key)
+	const workers, each = 8, 500
+	var mu sync.Mutex
+	seen := make(map[string]bool, workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				req := &tetherv1.EmitRequest{Event: "e"}
+				if err := sealer.Seal(tether.KindEmit, "", req); err != nil {
+					t.Error(err)
+					return
+				}
+				n := string(req.GetSealed().GetNonce())
+				mu.Lock()
+				if seen[n] || n == string(make([]byte, isolation.NonceSize)) {
+					t.Errorf("nonce %x handed out twice or zero", n)
+				}
+				seen[n] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != workers*each {
+		t.Fatalf("%d distinct nonces for %d seals", len(seen), workers*each)
+	}
+}
