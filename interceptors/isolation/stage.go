@@ -133,17 +133,19 @@ func errTyped(fullMethod string) error {
 }
 
 func outgoingClient(ctx context.Context) Client {
-	md, _ := metadata.FromOutgoingContext(ctx)
-	return Client{Label: first(md, tether.MetadataClientLabel), Origin: first(md, tether.MetadataOrigin)}
+	return Client{Label: outgoingLabel(ctx), Origin: firstOutgoing(ctx, tether.MetadataOrigin)}
 }
 
+// outgoingLabel returns the first tether-client-label of the outgoing
+// metadata: the label the core will read.
 func outgoingLabel(ctx context.Context) string {
-	md, _ := metadata.FromOutgoingContext(ctx)
-	return first(md, tether.MetadataClientLabel)
+	return firstOutgoing(ctx, tether.MetadataClientLabel)
 }
 
-func first(md metadata.MD, key string) string {
-	if v := md.Get(key); len(v) > 0 {
+// firstOutgoing reads one key of the outgoing metadata without copying all
+// of it, as metadata.FromOutgoingContext would.
+func firstOutgoing(ctx context.Context, key string) string {
+	if v := metadata.ValueFromOutgoingContext(ctx, key); len(v) > 0 {
 		return v[0]
 	}
 	return ""
