@@ -17,14 +17,15 @@ import (
 // most once, no headers, nothing unknown — is decoded here without copying
 // its payload and with one allocation for payload and body; anything else
 // goes to proto.Unmarshal, so the result is always what proto.Unmarshal
-// would give (FuzzDecodeOpened checks it).
-func decodeOpened(plain []byte, dst proto.Message) error {
+// would give (FuzzDecodeOpened checks it). name is the command or event the
+// request is expected to name; when it does, that string is reused.
+func decodeOpened(plain []byte, dst proto.Message, name string) error {
 	var ok bool
 	switch m := dst.(type) {
 	case *tetherv1.InvokeRequest:
-		ok = decodeInvoke(plain, m)
+		ok = decodeInvoke(plain, m, name)
 	case *tetherv1.EmitRequest:
-		ok = decodeEmit(plain, m)
+		ok = decodeEmit(plain, m, name)
 	}
 	if ok {
 		return nil
@@ -52,7 +53,15 @@ func fields(b []byte) (f [8][]byte, ok bool) {
 	return f, true
 }
 
-func decodeInvoke(b []byte, m *tetherv1.InvokeRequest) bool {
+// str returns b as a string: name itself when they are equal.
+func str(b []byte, name string) string {
+	if string(b) == name {
+		return name
+	}
+	return string(b)
+}
+
+func decodeInvoke(b []byte, m *tetherv1.InvokeRequest, name string) bool {
 	f, ok := fields(b)
 	if !ok || f[3] != nil || f[5] != nil || f[6] != nil || f[7] != nil || !utf8.Valid(f[1]) || !utf8.Valid(f[4]) {
 		return false
@@ -64,11 +73,11 @@ func decodeInvoke(b []byte, m *tetherv1.InvokeRequest) bool {
 		}
 	}
 	proto.Reset(m)
-	m.Command, m.Args, m.IdempotencyKey = string(f[1]), args, string(f[4])
+	m.Command, m.Args, m.IdempotencyKey = str(f[1], name), args, string(f[4])
 	return true
 }
 
-func decodeEmit(b []byte, m *tetherv1.EmitRequest) bool {
+func decodeEmit(b []byte, m *tetherv1.EmitRequest, name string) bool {
 	f, ok := fields(b)
 	if !ok || f[4] != nil || f[5] != nil || f[6] != nil || f[7] != nil || !utf8.Valid(f[1]) || !utf8.Valid(f[3]) {
 		return false
@@ -80,7 +89,7 @@ func decodeEmit(b []byte, m *tetherv1.EmitRequest) bool {
 		}
 	}
 	proto.Reset(m)
-	m.Event, m.Payload, m.Target = string(f[1]), payload, string(f[3])
+	m.Event, m.Payload, m.Target = str(f[1], name), payload, string(f[3])
 	return true
 }
 

@@ -1,7 +1,9 @@
 package isolation_test
 
 import (
+	"strings"
 	"testing"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -48,7 +50,8 @@ func decodeSeeds() [][]byte {
 // fast path for what a Sealer writes.
 func TestDecodeOpenedMatchesUnmarshal(t *testing.T) {
 	for i, b := range decodeSeeds() {
-		checkDecode(t, b)
+		checkDecode(t, b, "")
+		checkDecode(t, b, "greet")
 		if i < 5 || i == 7 || i == 8 {
 			if !isolation.DecodeFastForTest(b, newFor(i)) {
 				t.Errorf("seed %d does not take the fast path", i)
@@ -58,8 +61,12 @@ func TestDecodeOpenedMatchesUnmarshal(t *testing.T) {
 	// Payload bytes alias the plaintext, which the core owns.
 	b := decodeSeeds()[0]
 	m := new(tetherv1.InvokeRequest)
-	if err := isolation.DecodeOpenedForTest(b, m); err != nil {
+	name := strings.Clone("greet")
+	if err := isolation.DecodeOpenedForTest(b, m, name); err != nil {
 		t.Fatal(err)
+	}
+	if unsafe.StringData(m.Command) != unsafe.StringData(name) {
+		t.Errorf("the expected command name was not reused")
 	}
 	js := m.GetArgs().GetJson()
 	if &js[0] != &b[len(b)-len(`{"name":"a"}`)-len("k")-2] || cap(js) != len(js) {
@@ -74,7 +81,7 @@ func newFor(i int) proto.Message {
 	return new(tetherv1.InvokeRequest)
 }
 
-func checkDecode(t *testing.T, b []byte) {
+func checkDecode(t *testing.T, b []byte, name string) {
 	t.Helper()
 	for _, mk := range []func() proto.Message{
 		func() proto.Message { return new(tetherv1.InvokeRequest) },
@@ -91,7 +98,7 @@ func checkDecode(t *testing.T, b []byte) {
 			g.Event, g.Target, g.Sealed = "old", "t", &tetherv1.Sealed{Seq: 1}
 		}
 		wantErr := proto.Unmarshal(b, want)
-		gotErr := isolation.DecodeOpenedForTest(append([]byte(nil), b...), got)
+		gotErr := isolation.DecodeOpenedForTest(append([]byte(nil), b...), got, name)
 		if (wantErr == nil) != (gotErr == nil) {
 			t.Fatalf("%T %x: error %v, proto.Unmarshal %v", got, b, gotErr, wantErr)
 		}
@@ -105,7 +112,7 @@ func checkDecode(t *testing.T, b []byte) {
 // agree, and nothing panics.
 func FuzzDecodeOpened(f *testing.F) {
 	for _, b := range decodeSeeds() {
-		f.Add(b)
+		f.Add(b, "greet")
 	}
-	f.Fuzz(func(t *testing.T, b []byte) { checkDecode(t, b) })
+	f.Fuzz(func(t *testing.T, b []byte, name string) { checkDecode(t, b, name) })
 }

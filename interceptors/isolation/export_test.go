@@ -16,15 +16,17 @@ func OpenWithKeyForTest(key *Key, nonce, ct, ad []byte) ([]byte, error) {
 }
 
 // DecodeOpenedForTest is the core's decoder of opened plaintexts.
-func DecodeOpenedForTest(plain []byte, dst proto.Message) error { return decodeOpened(plain, dst) }
+func DecodeOpenedForTest(plain []byte, dst proto.Message, name string) error {
+	return decodeOpened(plain, dst, name)
+}
 
 // DecodeFastForTest reports whether plain takes the decoder's fast path.
 func DecodeFastForTest(plain []byte, dst proto.Message) bool {
 	switch m := dst.(type) {
 	case *tetherv1.InvokeRequest:
-		return decodeInvoke(plain, m)
+		return decodeInvoke(plain, m, "")
 	case *tetherv1.EmitRequest:
-		return decodeEmit(plain, m)
+		return decodeEmit(plain, m, "")
 	}
 	return false
 }

@@ -393,7 +393,7 @@ func (o *Opener) open(r route, label string, dst proto.Message, inPlace bool) er
 	if err != nil {
 		return refuse(ReasonVerify, "sealed body does not verify for this "+r.kind.String()+", name and client label")
 	}
-	if err := decodeOpened(plain, dst); err != nil {
+	if err := decodeOpened(plain, dst, r.name); err != nil {
 		return refuse(ReasonMalformed, "sealed request does not decode")
 	}
 	in, _ := routeOf(r.kind, dst)
