@@ -244,7 +244,7 @@ func (s *Sealer) Seal(kind tether.Kind, label string, msg proto.Message) error {
 		return err
 	}
 	sealed := new(tetherv1.Sealed)
-	if err := s.seal(r, label, msg, sealed); err != nil {
+	if err := s.seal(r, label, msg, sealed, nil); err != nil {
 		return err
 	}
 	r.reduce(msg, sealed)
@@ -252,17 +252,43 @@ func (s *Sealer) Seal(kind tether.Kind, label string, msg proto.Message) error {
 }
 
 // sealCopy returns a new request that carries msg sealed, as Seal would
-// leave msg, and leaves msg as it is.
-func (s *Sealer) sealCopy(kind tether.Kind, label string, msg proto.Message) (proto.Message, error) {
+// leave msg, and leaves msg as it is. With a non-nil sb, the sealed bytes
+// live in sb's buffer: the request must not be used once sb is reused.
+func (s *Sealer) sealCopy(kind tether.Kind, label string, msg proto.Message, sb *sealBuf) (proto.Message, error) {
 	r, err := sealable(kind, msg)
 	if err != nil {
 		return nil, err
 	}
 	out, sealed := r.envelope()
-	if err := s.seal(r, label, msg, sealed); err != nil {
+	if err := s.seal(r, label, msg, sealed, sb); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// maxPooledSeal is the largest seal buffer kept for reuse.
+const maxPooledSeal = 64 << 10
+
+// sealBuf is a seal buffer borrowed from sealBufs for the length of a unary
+// call; see UnaryClientInterceptor.
+type sealBuf struct{ b []byte }
+
+var sealBufs = sync.Pool{New: func() any { return new(sealBuf) }}
+
+// buffer returns n bytes of sb's buffer, growing it as needed; a nil sb
+// gives a new buffer.
+func (sb *sealBuf) buffer(n int) []byte {
+	if sb == nil {
+		return make([]byte, n)
+	}
+	if cap(sb.b) < n {
+		b := make([]byte, n)
+		if n > maxPooledSeal {
+			return b
+		}
+		sb.b = b
+	}
+	return sb.b[:n]
 }
 
 func sealable(kind tether.Kind, msg proto.Message) (route, error) {
@@ -277,13 +303,14 @@ func sealable(kind tether.Kind, msg proto.Message) (route, error) {
 }
 
 // seal fills sealed with msg, whose route is r, sealed under the next seq.
-// One allocation holds the nonce, the plaintext — encrypted in place, with
-// room for the tag — and the additional data.
-func (s *Sealer) seal(r route, label string, msg proto.Message, sealed *tetherv1.Sealed) error {
+// One buffer (sb's, or a new one if sb is nil) holds the nonce, the
+// plaintext — encrypted in place, with room for the tag — and the
+// additional data; every byte of it is written here.
+func (s *Sealer) seal(r route, label string, msg proto.Message, sealed *tetherv1.Sealed, sb *sealBuf) error {
 	opts := proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
 	size := opts.Size(msg)
 	ctEnd := NonceSize + size + s.aead.Overhead()
-	buf := make([]byte, ctEnd+r.adSize(label, s.session))
+	buf := sb.buffer(ctEnd + r.adSize(label, s.session))
 	nonce := buf[:NonceSize:NonceSize]
 	if err := s.nonces.read(nonce); err != nil {
 		return tether.Errorf(tether.CodeInternal, "isolation: reading nonce: %w", err)

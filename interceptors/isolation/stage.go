@@ -82,13 +82,13 @@ func noEvent(kind tether.Kind, req proto.Message) error {
 // processCopy is Process for a request the caller still owns: it returns
 // the sealed request to send and leaves req as it is. Without hooks, req is
 // serialized straight into the sealed buffer, never copied; with hooks, the
-// hooks work on a copy.
-func (s *Stage) processCopy(ctx context.Context, kind tether.Kind, req proto.Message) (proto.Message, error) {
+// hooks work on a copy. A non-nil sb lends the buffer (see sealCopy).
+func (s *Stage) processCopy(ctx context.Context, kind tether.Kind, req proto.Message, sb *sealBuf) (proto.Message, error) {
 	if s.hook == nil {
 		if err := noEvent(kind, req); err != nil {
 			return nil, err
 		}
-		return s.sealer.sealCopy(kind, outgoingLabel(ctx), req)
+		return s.sealer.sealCopy(kind, outgoingLabel(ctx), req, sb)
 	}
 	req = proto.Clone(req)
 	if err := s.Process(ctx, kind, req, outgoingClient(ctx)); err != nil {
@@ -156,7 +156,9 @@ func firstOutgoing(ctx context.Context, key string) string {
 // come from the outgoing metadata keys tether.MetadataClientLabel and
 // tether.MetadataOrigin. ListCommands, health and reflection pass; any other
 // method (a typed user method) is refused with permission_denied. The
-// caller's request is never modified: the stage works on a copy.
+// caller's request is never modified: interceptors after this one and the
+// invoker get a new, sealed request, which like any unary request is not
+// theirs to keep once the call returns (its buffer is reused).
 func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if passes(method) {
@@ -170,7 +172,12 @@ func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 		if !ok {
 			return errTyped(method)
 		}
-		sealed, err := stage.processCopy(ctx, kind, msg)
+		// The sealed request's buffer is borrowed for the call: once invoker
+		// returns, gRPC has encoded and sent the request and is done with it,
+		// as it is with any request a caller reuses after a unary call.
+		sb := sealBufs.Get().(*sealBuf)
+		defer sealBufs.Put(sb)
+		sealed, err := stage.processCopy(ctx, kind, msg, sb)
 		if err != nil {
 			return err
 		}
@@ -227,7 +234,9 @@ func (s *sealingStream) SendMsg(m any) error {
 		s.cancel()
 		return refuse(ReasonMalformed, "request is not a proto message")
 	}
-	sealed, err := s.stage.processCopy(s.ctx, s.kind, msg)
+	// A stream's message may be used after SendMsg returns (stats handlers,
+	// tracing): its buffer is its own.
+	sealed, err := s.stage.processCopy(s.ctx, s.kind, msg, nil)
 	if err != nil {
 		s.cancel()
 		return err
