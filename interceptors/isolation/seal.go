@@ -151,12 +151,20 @@ type (
 	}
 )
 
-// envelope returns a new request that holds only r's names in clear, and
-// its empty seal, which the caller fills in.
-func (r route) envelope() (proto.Message, *tetherv1.Sealed) {
+// envelope returns a request that holds only r's names in clear, and its
+// empty seal, which the caller fills in: sb's for an invoke or emit when sb
+// is not nil, else a new one.
+func (r route) envelope(sb *sealBuf) (proto.Message, *tetherv1.Sealed) {
 	switch r.kind {
 	case tether.KindEmit:
-		e := new(sealedEmit)
+		var e *sealedEmit
+		if sb != nil {
+			e = &sb.emit
+			e.req.Reset()
+			e.sealed.Reset()
+		} else {
+			e = new(sealedEmit)
+		}
 		e.req.Event, e.req.Sealed = r.name, &e.sealed
 		return &e.req, &e.sealed
 	case tether.KindListen:
@@ -164,7 +172,14 @@ func (r route) envelope() (proto.Message, *tetherv1.Sealed) {
 		e.req.Events, e.req.Sealed = r.events, &e.sealed
 		return &e.req, &e.sealed
 	}
-	e := new(sealedInvoke)
+	var e *sealedInvoke
+	if sb != nil {
+		e = &sb.invoke
+		e.req.Reset()
+		e.sealed.Reset()
+	} else {
+		e = new(sealedInvoke)
+	}
 	e.req.Command, e.req.Sealed = r.name, &e.sealed
 	return &e.req, &e.sealed
 }
@@ -259,7 +274,7 @@ func (s *Sealer) sealCopy(kind tether.Kind, label string, msg proto.Message, sb 
 	if err != nil {
 		return nil, err
 	}
-	out, sealed := r.envelope()
+	out, sealed := r.envelope(sb)
 	if err := s.seal(r, label, msg, sealed, sb); err != nil {
 		return nil, err
 	}
@@ -269,9 +284,14 @@ func (s *Sealer) sealCopy(kind tether.Kind, label string, msg proto.Message, sb 
 // maxPooledSeal is the largest seal buffer kept for reuse.
 const maxPooledSeal = 64 << 10
 
-// sealBuf is a seal buffer borrowed from sealBufs for the length of a unary
-// call; see UnaryClientInterceptor.
-type sealBuf struct{ b []byte }
+// sealBuf is what a unary call through the stage borrows from sealBufs for
+// its length (see UnaryClientInterceptor): the request it sends and the
+// buffer of its seal.
+type sealBuf struct {
+	b      []byte
+	invoke sealedInvoke
+	emit   sealedEmit
+}
 
 var sealBufs = sync.Pool{New: func() any { return new(sealBuf) }}
 

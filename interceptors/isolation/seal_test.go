@@ -229,9 +229,10 @@ func TestSealNoncesUnique(t *testing.T) {
 	}
 }
 
-// Concurrent unary calls of different sizes through one stage — small,
-// growing, and over the largest pooled seal buffer — each reach the handler
-// with their own args, though seal buffers are reused between calls.
+// Concurrent unary calls (invokes and emits) of different sizes through one
+// stage — small, growing, and over the largest pooled seal buffer — each
+// reach the handler with their own args, though the sealed request and its
+// buffer are reused between calls.
 func TestStageSealBuffersNotShared(t *testing.T) {
 	c := newCore(t, false)
 	_, ipc := stageClient(t, c)
@@ -252,6 +253,10 @@ func TestStageSealBuffersNotShared(t *testing.T) {
 					errs <- fmt.Errorf("call %d/%d: handler saw %.40q…, want %.40q…", w, i, got, args)
 					return
 				}
+				if _, err := ipc.Emit(ctx, &tetherv1.EmitRequest{Event: "e", Payload: jsonPayload(args), Target: args[:12]}); err != nil {
+					errs <- err
+					return
+				}
 			}
 		})
 	}
@@ -259,5 +264,18 @@ func TestStageSealBuffersNotShared(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+	c.fake.mu.Lock()
+	defer c.fake.mu.Unlock()
+	if len(c.fake.emits) != 160 {
+		t.Fatalf("%d emits ran", len(c.fake.emits))
+	}
+	seen := map[string]bool{}
+	for _, e := range c.fake.emits {
+		p := string(e.GetPayload().GetJson())
+		if seen[p] || e.GetTarget() != p[:12] {
+			t.Fatalf("emit handler saw %.40q… (target %q) twice or torn", p, e.GetTarget())
+		}
+		seen[p] = true
 	}
 }
