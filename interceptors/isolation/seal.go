@@ -281,7 +281,11 @@ func (s *Sealer) sealCopy(kind tether.Kind, label string, msg proto.Message, sb 
 	return out, nil
 }
 
-// maxPooledSeal is the largest seal buffer kept for reuse.
+// maxPooledSeal is the largest seal buffer kept for reuse. Only small
+// sealed requests reuse buffers: a codec that sends large byte fields
+// without copying them (as Tether's own does from 256 KiB) could still be
+// writing them after the call returns, so such requests always get buffers
+// of their own.
 const maxPooledSeal = 64 << 10
 
 // sealBuf is what a unary call through the stage borrows from sealBufs for
