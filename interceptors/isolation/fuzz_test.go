@@ -1,9 +1,12 @@
 package isolation_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tether-ipc/tether"
@@ -39,6 +42,42 @@ func FuzzOpen(f *testing.F) {
 		s := &tetherv1.InvokeRequest{Command: "greet", Sealed: &tetherv1.Sealed{Session: sealer.Session(), Seq: uint64(len(b)) + 1<<40, Nonce: b[:min(len(b), 12)], Ciphertext: b}}
 		if err := opener.Open(tether.KindInvoke, label, s); err == nil {
 			t.Fatalf("random ciphertext verified: %x", b)
+		}
+	})
+}
+
+// FuzzServerInterceptor feeds random requests to the core's unary
+// interceptor, which opens in place over the received message: it must never
+// panic and never reach the handler with anything but the one valid seal.
+func FuzzServerInterceptor(f *testing.F) {
+	key, _ := isolation.NewKey()
+	sealer, _ := isolation.NewSealer(key)
+	opener, _ := isolation.NewOpener(key)
+	interceptor := isolation.UnaryServerInterceptor(opener)
+	req := &tetherv1.InvokeRequest{Command: "greet", Args: &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: []byte(`{}`)}}}
+	_ = sealer.Seal(tether.KindInvoke, "main", req)
+	valid, _ := proto.Marshal(req)
+	f.Add(valid, "main", false)
+	f.Add(valid[:len(valid)-1], "main", false)
+	f.Add([]byte{}, "", true)
+	f.Fuzz(func(t *testing.T, b []byte, label string, emit bool) {
+		var m proto.Message = new(tetherv1.InvokeRequest)
+		method := tetherv1.IPC_Invoke_FullMethodName
+		if emit {
+			m, method = new(tetherv1.EmitRequest), tetherv1.IPC_Emit_FullMethodName
+		}
+		if proto.Unmarshal(b, m) != nil {
+			return
+		}
+		ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs(tether.MetadataClientLabel, label))
+		_, err := interceptor(ctx, m, &grpc.UnaryServerInfo{FullMethod: method}, func(ctx context.Context, got any) (any, error) {
+			if !isolation.FromSealed(ctx) || !proto.Equal(got.(proto.Message), mustOpen(opener, key)) {
+				t.Fatalf("handler reached with %v", got)
+			}
+			return nil, nil
+		})
+		if err != nil && isolation.ReasonOf(err) == "" {
+			t.Fatalf("refusal without a reason: %v", err)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package isolation_test
 
 import (
+	"bytes"
 	"context"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"net"
@@ -48,6 +49,9 @@ func (f *fakeIPC) Invoke(ctx context.Context, r *tetherv1.InvokeRequest) (*tethe
 	f.mu.Lock()
 	f.invokes = append(f.invokes, r)
 	f.mu.Unlock()
+	if r.GetCommand() == "echo" { // the args it got, copied
+		return &tetherv1.InvokeResponse{Result: &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: bytes.Clone(r.GetArgs().GetJson())}}}, nil
+	}
 	return &tetherv1.InvokeResponse{Result: &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: []byte(`"ok"`)}}}, nil
 }
 

@@ -1,6 +1,7 @@
 package isolation
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -37,17 +38,29 @@ const (
 // bytes big-endian. Every field has a fixed size or a length prefix, so two
 // different tuples never encode the same.
 func AdditionalData(kind tether.Kind, names []string, label, session string, seq uint64) []byte {
-	n := len(adDomain) + 1 + 4 + 4 + len(label) + 4 + len(session) + 8
+	n := adSize(label, session)
 	for _, name := range names {
 		n += 4 + len(name)
 	}
-	b := make([]byte, 0, n)
-	b = append(b, adDomain...)
-	b = append(b, byte(kind))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
+	b := appendADHead(make([]byte, 0, n), kind, len(names))
 	for _, name := range names {
 		b = appendString(b, name)
 	}
+	return appendADTail(b, label, session, seq)
+}
+
+// adSize is the size of the additional data without its names.
+func adSize(label, session string) int {
+	return len(adDomain) + 1 + 4 + 4 + len(label) + 4 + len(session) + 8
+}
+
+func appendADHead(b []byte, kind tether.Kind, names int) []byte {
+	b = append(b, adDomain...)
+	b = append(b, byte(kind))
+	return binary.BigEndian.AppendUint32(b, uint32(names))
+}
+
+func appendADTail(b []byte, label, session string, seq uint64) []byte {
 	b = appendString(b, label)
 	b = appendString(b, session)
 	return binary.BigEndian.AppendUint64(b, seq)
@@ -58,76 +71,178 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// envelope gives uniform access to the three sealable requests.
-type envelope struct {
-	msg   proto.Message
-	names func() []string
-	get   func() *tetherv1.Sealed
-	set   func(*tetherv1.Sealed)
-	route func() // resets the message to its routing field only
-	fresh func() proto.Message
+// route is what a sealable request carries in clear — its routing names
+// and its seal — read without allocating.
+type route struct {
+	kind   tether.Kind
+	name   string   // the command of an invoke or channel, the event of an emit
+	events []string // the events of a listen
+	sealed *tetherv1.Sealed
 }
 
-func envelopeOf(kind tether.Kind, msg proto.Message) (envelope, bool) {
+// routeOf returns the route of msg, an *InvokeRequest (kind invoke or
+// channel), an *EmitRequest (emit) or a *ListenRequest (listen).
+func routeOf(kind tether.Kind, msg proto.Message) (route, bool) {
 	switch m := msg.(type) {
 	case *tetherv1.InvokeRequest:
-		if m == nil || (kind != tether.KindInvoke && kind != tether.KindChannel) {
-			return envelope{}, false
+		if m != nil && (kind == tether.KindInvoke || kind == tether.KindChannel) {
+			return route{kind: kind, name: m.GetCommand(), sealed: m.GetSealed()}, true
 		}
-		return envelope{
-			msg:   m,
-			names: func() []string { return []string{m.GetCommand()} },
-			get:   m.GetSealed,
-			set:   func(s *tetherv1.Sealed) { m.Sealed = s },
-			route: func() { c := m.GetCommand(); proto.Reset(m); m.Command = c },
-			fresh: func() proto.Message { return new(tetherv1.InvokeRequest) },
-		}, true
 	case *tetherv1.EmitRequest:
-		if m == nil || kind != tether.KindEmit {
-			return envelope{}, false
+		if m != nil && kind == tether.KindEmit {
+			return route{kind: kind, name: m.GetEvent(), sealed: m.GetSealed()}, true
 		}
-		return envelope{
-			msg:   m,
-			names: func() []string { return []string{m.GetEvent()} },
-			get:   m.GetSealed,
-			set:   func(s *tetherv1.Sealed) { m.Sealed = s },
-			route: func() { e := m.GetEvent(); proto.Reset(m); m.Event = e },
-			fresh: func() proto.Message { return new(tetherv1.EmitRequest) },
-		}, true
 	case *tetherv1.ListenRequest:
-		if m == nil || kind != tether.KindListen {
-			return envelope{}, false
+		if m != nil && kind == tether.KindListen {
+			return route{kind: kind, events: m.GetEvents(), sealed: m.GetSealed()}, true
 		}
-		return envelope{
-			msg:   m,
-			names: func() []string { return slices.Clone(m.GetEvents()) },
-			get:   m.GetSealed,
-			set:   func(s *tetherv1.Sealed) { m.Sealed = s },
-			route: func() { e := m.GetEvents(); proto.Reset(m); m.Events = e },
-			fresh: func() proto.Message { return new(tetherv1.ListenRequest) },
-		}, true
 	}
-	return envelope{}, false
+	return route{}, false
+}
+
+// sameNames reports whether r and o name the same command or events.
+func (r route) sameNames(o route) bool {
+	if r.kind == tether.KindListen {
+		return slices.Equal(r.events, o.events)
+	}
+	return r.name == o.name
+}
+
+// adSize is the size of r's additional data for label and session.
+func (r route) adSize(label, session string) int {
+	n := adSize(label, session)
+	if r.kind != tether.KindListen {
+		return n + 4 + len(r.name)
+	}
+	for _, e := range r.events {
+		n += 4 + len(e)
+	}
+	return n
+}
+
+// appendAD appends r's additional data to b: the same bytes as
+// AdditionalData with r's names.
+func (r route) appendAD(b []byte, label, session string, seq uint64) []byte {
+	if r.kind != tether.KindListen {
+		b = appendString(appendADHead(b, r.kind, 1), r.name)
+	} else {
+		b = appendADHead(b, r.kind, len(r.events))
+		for _, e := range r.events {
+			b = appendString(b, e)
+		}
+	}
+	return appendADTail(b, label, session, seq)
+}
+
+// sealedInvoke, sealedEmit and sealedListen hold a routing-only request and
+// its seal in one allocation.
+type (
+	sealedInvoke struct {
+		req    tetherv1.InvokeRequest
+		sealed tetherv1.Sealed
+	}
+	sealedEmit struct {
+		req    tetherv1.EmitRequest
+		sealed tetherv1.Sealed
+	}
+	sealedListen struct {
+		req    tetherv1.ListenRequest
+		sealed tetherv1.Sealed
+	}
+)
+
+// envelope returns a request that holds only r's names in clear, and its
+// empty seal, which the caller fills in: sb's for an invoke or emit when sb
+// is not nil, else a new one.
+func (r route) envelope(sb *sealBuf) (proto.Message, *tetherv1.Sealed) {
+	switch r.kind {
+	case tether.KindEmit:
+		var e *sealedEmit
+		if sb != nil {
+			e = &sb.emit
+			e.req.Reset()
+			e.sealed.Reset()
+		} else {
+			e = new(sealedEmit)
+		}
+		e.req.Event, e.req.Sealed = r.name, &e.sealed
+		return &e.req, &e.sealed
+	case tether.KindListen:
+		e := new(sealedListen)
+		e.req.Events, e.req.Sealed = r.events, &e.sealed
+		return &e.req, &e.sealed
+	}
+	var e *sealedInvoke
+	if sb != nil {
+		e = &sb.invoke
+		e.req.Reset()
+		e.sealed.Reset()
+	} else {
+		e = new(sealedInvoke)
+	}
+	e.req.Command, e.req.Sealed = r.name, &e.sealed
+	return &e.req, &e.sealed
+}
+
+// reduce resets msg, whose route is r, to its routing names and sealed.
+func (r route) reduce(msg proto.Message, sealed *tetherv1.Sealed) {
+	proto.Reset(msg)
+	switch m := msg.(type) {
+	case *tetherv1.InvokeRequest:
+		m.Command, m.Sealed = r.name, sealed
+	case *tetherv1.EmitRequest:
+		m.Event, m.Sealed = r.name, sealed
+	case *tetherv1.ListenRequest:
+		m.Events, m.Sealed = r.events, sealed
+	}
 }
 
 // Sealer seals requests for one isolation stage: it has its own random
 // session id and a sequence counter. It is safe for concurrent use.
 type Sealer struct {
-	key     *Key
+	aead    cipher.AEAD
 	session string
 	seq     atomic.Uint64
+	nonces  nonceSource
+}
+
+// nonceBatch is how many nonces a Sealer reads from crypto/rand at once.
+const nonceBatch = 64
+
+// nonceSource hands out random nonces read from crypto/rand in batches, so
+// that a seal costs no getrandom call; each nonce is handed out once.
+type nonceSource struct {
+	mu   sync.Mutex
+	left []byte // the nonces of buf not handed out yet
+	buf  [nonceBatch * NonceSize]byte
+}
+
+func (n *nonceSource) read(dst []byte) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.left) < NonceSize {
+		n.left = nil
+		if _, err := io.ReadFull(rand.Reader, n.buf[:]); err != nil {
+			return err
+		}
+		n.left = n.buf[:]
+	}
+	copy(dst, n.left[:NonceSize])
+	n.left = n.left[NonceSize:]
+	return nil
 }
 
 // NewSealer returns a sealer with a fresh random session id.
 func NewSealer(key *Key) (*Sealer, error) {
-	if _, ok := key.aead(); !ok {
+	aead, ok := key.aead()
+	if !ok {
 		return nil, tether.NewError(tether.CodeInvalidArgument, "isolation: invalid key")
 	}
 	var id [16]byte
 	if _, err := io.ReadFull(rand.Reader, id[:]); err != nil {
 		return nil, tether.Errorf(tether.CodeInternal, "isolation: reading session id: %w", err)
 	}
-	return &Sealer{key: key, session: hex.EncodeToString(id[:])}, nil
+	return &Sealer{aead: aead, session: hex.EncodeToString(id[:])}, nil
 }
 
 // Session returns the sealer's session id.
@@ -139,29 +254,99 @@ func (s *Sealer) Session() string { return s.session }
 // its routing field (command, event or events) in clear and sealed. label is
 // the client label the core will see in the tether-client-label metadata.
 func (s *Sealer) Seal(kind tether.Kind, label string, msg proto.Message) error {
-	env, ok := envelopeOf(kind, msg)
+	r, err := sealable(kind, msg)
+	if err != nil {
+		return err
+	}
+	sealed := new(tetherv1.Sealed)
+	if err := s.seal(r, label, msg, sealed, nil); err != nil {
+		return err
+	}
+	r.reduce(msg, sealed)
+	return nil
+}
+
+// sealCopy returns a new request that carries msg sealed, as Seal would
+// leave msg, and leaves msg as it is. With a non-nil sb, the sealed bytes
+// live in sb's buffer: the request must not be used once sb is reused.
+func (s *Sealer) sealCopy(kind tether.Kind, label string, msg proto.Message, sb *sealBuf) (proto.Message, error) {
+	r, err := sealable(kind, msg)
+	if err != nil {
+		return nil, err
+	}
+	out, sealed := r.envelope(sb)
+	if err := s.seal(r, label, msg, sealed, sb); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// maxPooledSeal is the largest seal buffer kept for reuse. Only small
+// sealed requests reuse buffers: a codec that sends large byte fields
+// without copying them (as Tether's own does from 256 KiB) could still be
+// writing them after the call returns, so such requests always get buffers
+// of their own.
+const maxPooledSeal = 64 << 10
+
+// sealBuf is what a unary call through the stage borrows from sealBufs for
+// its length (see UnaryClientInterceptor): the request it sends and the
+// buffer of its seal.
+type sealBuf struct {
+	b      []byte
+	invoke sealedInvoke
+	emit   sealedEmit
+}
+
+var sealBufs = sync.Pool{New: func() any { return new(sealBuf) }}
+
+// buffer returns n bytes of sb's buffer, growing it as needed; a nil sb
+// gives a new buffer.
+func (sb *sealBuf) buffer(n int) []byte {
+	if sb == nil {
+		return make([]byte, n)
+	}
+	if cap(sb.b) < n {
+		b := make([]byte, n)
+		if n > maxPooledSeal {
+			return b
+		}
+		sb.b = b
+	}
+	return sb.b[:n]
+}
+
+func sealable(kind tether.Kind, msg proto.Message) (route, error) {
+	r, ok := routeOf(kind, msg)
 	if !ok {
-		return tether.Errorf(tether.CodeInvalidArgument, "isolation: cannot seal %T as %s", msg, kind)
+		return route{}, tether.Errorf(tether.CodeInvalidArgument, "isolation: cannot seal %T as %s", msg, kind)
 	}
-	if env.get() != nil {
-		return tether.NewError(tether.CodeInvalidArgument, "isolation: request is already sealed")
+	if r.sealed != nil {
+		return route{}, tether.NewError(tether.CodeInvalidArgument, "isolation: request is already sealed")
 	}
-	// One buffer with room for the tag: the plaintext is encrypted in place.
-	opts := proto.MarshalOptions{Deterministic: true}
-	plain, err := opts.MarshalAppend(make([]byte, 0, opts.Size(msg)+16), msg)
+	return r, nil
+}
+
+// seal fills sealed with msg, whose route is r, sealed under the next seq.
+// One buffer (sb's, or a new one if sb is nil) holds the nonce, the
+// plaintext — encrypted in place, with room for the tag — and the
+// additional data; every byte of it is written here.
+func (s *Sealer) seal(r route, label string, msg proto.Message, sealed *tetherv1.Sealed, sb *sealBuf) error {
+	opts := proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
+	size := opts.Size(msg)
+	ctEnd := NonceSize + size + s.aead.Overhead()
+	buf := sb.buffer(ctEnd + r.adSize(label, s.session))
+	nonce := buf[:NonceSize:NonceSize]
+	if err := s.nonces.read(nonce); err != nil {
+		return tether.Errorf(tether.CodeInternal, "isolation: reading nonce: %w", err)
+	}
+	plain, err := opts.MarshalAppend(buf[NonceSize:NonceSize:ctEnd], msg)
 	if err != nil {
 		return tether.Errorf(tether.CodeInternal, "isolation: encoding request: %w", err)
 	}
-	nonce := make([]byte, NonceSize)
-	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
-		return tether.Errorf(tether.CodeInternal, "isolation: reading nonce: %w", err)
-	}
 	seq := s.seq.Add(1)
-	aead, _ := s.key.aead()
-	ad := AdditionalData(kind, env.names(), label, s.session, seq)
-	ct := aead.Seal(plain[:0], nonce, plain, ad)
-	env.route()
-	env.set(&tetherv1.Sealed{Session: s.session, Seq: seq, Nonce: nonce, Ciphertext: ct})
+	ad := r.appendAD(buf[ctEnd:ctEnd], label, s.session, seq)
+	sealed.Session, sealed.Seq, sealed.Nonce = s.session, seq, nonce
+	sealed.Ciphertext = s.aead.Seal(plain[:0], nonce, plain, ad)
 	return nil
 }
 
@@ -169,7 +354,7 @@ func (s *Sealer) Seal(kind tether.Kind, label string, msg proto.Message) error {
 // (session, seq) after its first acceptance. It is safe for concurrent use;
 // requests of one session may arrive in any order within ReplayWindow.
 type Opener struct {
-	key         *Key
+	aead        cipher.AEAD
 	maxSessions int
 
 	mu       sync.Mutex
@@ -189,10 +374,11 @@ func WithMaxSessions(n int) OpenerOption {
 
 // NewOpener returns an opener for key.
 func NewOpener(key *Key, opts ...OpenerOption) (*Opener, error) {
-	if _, ok := key.aead(); !ok {
+	aead, ok := key.aead()
+	if !ok {
 		return nil, tether.NewError(tether.CodeInvalidArgument, "isolation: invalid key")
 	}
-	o := &Opener{key: key, maxSessions: DefaultMaxSessions, sessions: map[string]*window{}}
+	o := &Opener{aead: aead, maxSessions: DefaultMaxSessions, sessions: map[string]*window{}}
 	for _, opt := range opts {
 		opt(o)
 	}
@@ -207,8 +393,12 @@ func NewOpener(key *Key, opts ...OpenerOption) (*Opener, error) {
 // the opened request. On failure msg is left as it was and the error is a
 // *tether.Error whose reason ReasonOf reports. Open never panics on input.
 func (o *Opener) Open(kind tether.Kind, label string, msg proto.Message) error {
-	inner, err := o.open(kind, label, msg)
-	if err != nil {
+	r, ok := routeOf(kind, msg)
+	if !ok {
+		return refuse(ReasonMalformed, "unexpected request type for "+kind.String())
+	}
+	inner := msg.ProtoReflect().New().Interface()
+	if err := o.open(r, label, inner, false); err != nil {
 		return err
 	}
 	proto.Reset(msg)
@@ -216,54 +406,65 @@ func (o *Opener) Open(kind tether.Kind, label string, msg proto.Message) error {
 	return nil
 }
 
-// open verifies msg and returns the opened request as a new message.
-func (o *Opener) open(kind tether.Kind, label string, msg proto.Message) (proto.Message, error) {
-	env, ok := envelopeOf(kind, msg)
+// openInPlace is Open for a request the caller owns and drops on failure:
+// the ciphertext is decrypted where it lies and msg is decoded over. On
+// failure msg's content is undefined.
+func (o *Opener) openInPlace(kind tether.Kind, label string, msg proto.Message) error {
+	r, ok := routeOf(kind, msg)
 	if !ok {
-		return nil, refuse(ReasonMalformed, "unexpected request type for "+kind.String())
+		return refuse(ReasonMalformed, "unexpected request type for "+kind.String())
 	}
-	s := env.get()
+	return o.open(r, label, msg, true)
+}
+
+// open verifies the seal of a request whose route is r and decodes the
+// opened request into dst, which may be that request itself. inPlace
+// decrypts over the ciphertext.
+func (o *Opener) open(r route, label string, dst proto.Message, inPlace bool) error {
+	s := r.sealed
 	switch {
 	case s == nil:
-		return nil, refuse(ReasonUnsealed, "request is not sealed")
+		return refuse(ReasonUnsealed, "request is not sealed")
 	case len(s.GetCiphertext()) == 0:
-		return nil, refuse(ReasonEmpty, "sealed body is empty")
+		return refuse(ReasonEmpty, "sealed body is empty")
 	case len(s.GetNonce()) != NonceSize:
-		return nil, refuse(ReasonMalformed, "nonce must be 12 bytes")
+		return refuse(ReasonMalformed, "nonce must be 12 bytes")
 	case s.GetSession() == "" || len(s.GetSession()) > maxSessionLen:
-		return nil, refuse(ReasonMalformed, "bad session id")
+		return refuse(ReasonMalformed, "bad session id")
 	case s.GetSeq() == 0:
-		return nil, refuse(ReasonMalformed, "seq must be positive")
+		return refuse(ReasonMalformed, "seq must be positive")
 	}
-	names := env.names()
-	aead, _ := o.key.aead()
-	ad := AdditionalData(kind, names, label, s.GetSession(), s.GetSeq())
-	plain, err := aead.Open(nil, s.GetNonce(), s.GetCiphertext(), ad)
+	session, seq, ct := s.GetSession(), s.GetSeq(), s.GetCiphertext()
+	ad := r.appendAD(make([]byte, 0, r.adSize(label, session)), label, session, seq)
+	var out []byte
+	if inPlace {
+		out = ct[:0]
+	}
+	plain, err := o.aead.Open(out, s.GetNonce(), ct, ad)
 	if err != nil {
-		return nil, refuse(ReasonVerify, "sealed body does not verify for this "+kind.String()+", name and client label")
+		return refuse(ReasonVerify, "sealed body does not verify for this "+r.kind.String()+", name and client label")
 	}
-	inner := env.fresh()
-	if err := proto.Unmarshal(plain, inner); err != nil {
-		return nil, refuse(ReasonMalformed, "sealed request does not decode")
+	if err := decodeOpened(plain, dst, r.name); err != nil {
+		return refuse(ReasonMalformed, "sealed request does not decode")
 	}
-	innerEnv, _ := envelopeOf(kind, inner)
-	if innerEnv.get() != nil {
-		return nil, refuse(ReasonMalformed, "sealed request is itself sealed")
+	in, _ := routeOf(r.kind, dst)
+	if in.sealed != nil {
+		return refuse(ReasonMalformed, "sealed request is itself sealed")
 	}
-	if !slices.Equal(innerEnv.names(), names) {
-		return nil, refuse(ReasonMismatch, "sealed request names another command or event")
+	if !in.sameNames(r) {
+		return refuse(ReasonMismatch, "sealed request names another command or event")
 	}
-	if r := o.accept(s.GetSession(), s.GetSeq()); r != "" {
-		switch r {
+	if rs := o.accept(session, seq); rs != "" {
+		switch rs {
 		case ReasonReplay:
-			return nil, refuse(r, "seq already used in this session")
+			return refuse(rs, "seq already used in this session")
 		case ReasonStale:
-			return nil, refuse(r, "seq is older than the replay window")
+			return refuse(rs, "seq is older than the replay window")
 		default:
-			return nil, refuse(r, "opener tracks too many sessions")
+			return refuse(rs, "opener tracks too many sessions")
 		}
 	}
-	return inner, nil
+	return nil
 }
 
 func (o *Opener) accept(session string, seq uint64) Reason {

@@ -30,6 +30,14 @@ func WithTrustedPeer(trusted func(ctx context.Context) bool) ServerOption {
 
 type sealedKey struct{}
 
+// sealedTrue is the flag of every unary call that arrived sealed: it is
+// known before the handler runs and never changes.
+var sealedTrue = func() *atomic.Bool {
+	f := new(atomic.Bool)
+	f.Store(true)
+	return f
+}()
+
 // FromSealed reports whether the request of the call whose context is ctx
 // arrived sealed and was opened and verified. The server sets
 // tether.Call.Sealed from it. In a streaming handler it becomes true once
@@ -44,9 +52,13 @@ func withSealedFlag(ctx context.Context) (context.Context, *atomic.Bool) {
 	return context.WithValue(ctx, sealedKey{}, f), f
 }
 
+// incomingLabel returns the first tether-client-label of the call, as the
+// server's identity functions read it, without copying the whole metadata.
 func incomingLabel(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	return first(md, tether.MetadataClientLabel)
+	if v := metadata.ValueFromIncomingContext(ctx, tether.MetadataClientLabel); len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func (c *serverConfig) isTrusted(ctx context.Context) bool {
@@ -61,21 +73,22 @@ func newServerConfig(opts []ServerOption) *serverConfig {
 	return c
 }
 
-// openRequest returns the request the handler gets — the opened one, or a
-// trusted peer's unsealed req — and whether it was sealed.
-func openRequest(ctx context.Context, o *Opener, c *serverConfig, kind tether.Kind, req any) (any, bool, error) {
+// openRequest opens req in place — the request the handler gets becomes
+// the opened one — unless it is a trusted peer's unsealed request, which
+// passes as it is. It reports whether req was sealed. On failure req's
+// content is undefined: the caller must drop it.
+func openRequest(ctx context.Context, o *Opener, c *serverConfig, kind tether.Kind, req any) (bool, error) {
 	msg, ok := req.(proto.Message)
 	if !ok {
-		return nil, false, refuse(ReasonMalformed, "request is not a proto message")
+		return false, refuse(ReasonMalformed, "request is not a proto message")
 	}
 	if !hasSealed(msg) && c.isTrusted(ctx) {
-		return req, false, nil
+		return false, nil
 	}
-	inner, err := o.open(kind, incomingLabel(ctx), msg)
-	if err != nil {
-		return nil, false, err
+	if err := o.openInPlace(kind, incomingLabel(ctx), msg); err != nil {
+		return false, err
 	}
-	return inner, true, nil
+	return true, nil
 }
 
 func hasSealed(msg proto.Message) bool {
@@ -110,12 +123,13 @@ func UnaryServerInterceptor(opener *Opener, opts ...ServerOption) grpc.UnaryServ
 			}
 			return nil, refuse(ReasonMethod, "isolation mode accepts only sealed IPC requests: "+info.FullMethod)
 		}
-		ctx, flag := withSealedFlag(ctx)
-		req, sealed, err := openRequest(ctx, opener, c, kind, req)
+		sealed, err := openRequest(ctx, opener, c, kind, req)
 		if err != nil {
 			return nil, err
 		}
-		flag.Store(sealed)
+		if sealed {
+			ctx = context.WithValue(ctx, sealedKey{}, sealedTrue)
+		}
 		return handler(ctx, req)
 	}
 }
@@ -161,14 +175,9 @@ func (s *openingStream) RecvMsg(m any) error {
 		return refuse(ReasonMethod, "isolation mode accepts one request per stream")
 	}
 	s.got = true
-	opened, sealed, err := openRequest(s.ctx, s.opener, s.cfg, s.kind, m)
+	sealed, err := openRequest(s.ctx, s.opener, s.cfg, s.kind, m) // m is opened in place
 	if err != nil {
 		return err
-	}
-	if sealed { // the stream's message is filled in place
-		dst := m.(proto.Message)
-		proto.Reset(dst)
-		proto.Merge(dst, opened.(proto.Message))
 	}
 	s.flag.Store(sealed)
 	return nil

@@ -46,8 +46,8 @@ func (s *Stage) Session() string { return s.sealer.Session() }
 func (s *Stage) Process(ctx context.Context, kind tether.Kind, req proto.Message, client Client) error {
 	if s.hook == nil {
 		// Nothing can change the request: skip building hook payloads.
-		if lr, ok := req.(*tetherv1.ListenRequest); ok && kind == tether.KindListen && len(lr.GetEvents()) == 0 {
-			return refuse(ReasonBlocked, "listen names no event")
+		if err := noEvent(kind, req); err != nil {
+			return err
 		}
 		return s.sealer.Seal(kind, client.Label, req)
 	}
@@ -68,6 +68,33 @@ func (s *Stage) Process(ctx context.Context, kind tether.Kind, req proto.Message
 		}
 	}
 	return s.sealer.Seal(kind, client.Label, req)
+}
+
+// noEvent refuses a listen request that names no event, as the hooks
+// would.
+func noEvent(kind tether.Kind, req proto.Message) error {
+	if lr, ok := req.(*tetherv1.ListenRequest); ok && kind == tether.KindListen && len(lr.GetEvents()) == 0 {
+		return refuse(ReasonBlocked, "listen names no event")
+	}
+	return nil
+}
+
+// processCopy is Process for a request the caller still owns: it returns
+// the sealed request to send and leaves req as it is. Without hooks, req is
+// serialized straight into the sealed buffer, never copied; with hooks, the
+// hooks work on a copy. A non-nil sb lends the buffer (see sealCopy).
+func (s *Stage) processCopy(ctx context.Context, kind tether.Kind, req proto.Message, sb *sealBuf) (proto.Message, error) {
+	if s.hook == nil {
+		if err := noEvent(kind, req); err != nil {
+			return nil, err
+		}
+		return s.sealer.sealCopy(kind, outgoingLabel(ctx), req, sb)
+	}
+	req = proto.Clone(req)
+	if err := s.Process(ctx, kind, req, outgoingClient(ctx)); err != nil {
+		return nil, err
+	}
+	return req, nil
 }
 
 // The methods of the IPC service.
@@ -106,12 +133,19 @@ func errTyped(fullMethod string) error {
 }
 
 func outgoingClient(ctx context.Context) Client {
-	md, _ := metadata.FromOutgoingContext(ctx)
-	return Client{Label: first(md, tether.MetadataClientLabel), Origin: first(md, tether.MetadataOrigin)}
+	return Client{Label: outgoingLabel(ctx), Origin: firstOutgoing(ctx, tether.MetadataOrigin)}
 }
 
-func first(md metadata.MD, key string) string {
-	if v := md.Get(key); len(v) > 0 {
+// outgoingLabel returns the first tether-client-label of the outgoing
+// metadata: the label the core will read.
+func outgoingLabel(ctx context.Context) string {
+	return firstOutgoing(ctx, tether.MetadataClientLabel)
+}
+
+// firstOutgoing reads one key of the outgoing metadata without copying all
+// of it, as metadata.FromOutgoingContext would.
+func firstOutgoing(ctx context.Context, key string) string {
+	if v := metadata.ValueFromOutgoingContext(ctx, key); len(v) > 0 {
 		return v[0]
 	}
 	return ""
@@ -122,7 +156,9 @@ func first(md metadata.MD, key string) string {
 // come from the outgoing metadata keys tether.MetadataClientLabel and
 // tether.MetadataOrigin. ListCommands, health and reflection pass; any other
 // method (a typed user method) is refused with permission_denied. The
-// caller's request is never modified: the stage works on a copy.
+// caller's request is never modified: interceptors after this one and the
+// invoker get a new, sealed request, which like any unary request is not
+// theirs to keep once the call returns (its buffer is reused).
 func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if passes(method) {
@@ -136,11 +172,16 @@ func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 		if !ok {
 			return errTyped(method)
 		}
-		msg = proto.Clone(msg)
-		if err := stage.Process(ctx, kind, msg, outgoingClient(ctx)); err != nil {
+		// The sealed request's buffer is borrowed for the call: once invoker
+		// returns, gRPC has encoded and sent the request and is done with it,
+		// as it is with any request a caller reuses after a unary call.
+		sb := sealBufs.Get().(*sealBuf)
+		defer sealBufs.Put(sb)
+		sealed, err := stage.processCopy(ctx, kind, msg, sb)
+		if err != nil {
 			return err
 		}
-		return invoker(ctx, method, msg, reply, cc, opts...)
+		return invoker(ctx, method, sealed, reply, cc, opts...)
 	}
 }
 
@@ -193,12 +234,14 @@ func (s *sealingStream) SendMsg(m any) error {
 		s.cancel()
 		return refuse(ReasonMalformed, "request is not a proto message")
 	}
-	msg = proto.Clone(msg)
-	if err := s.stage.Process(s.ctx, s.kind, msg, outgoingClient(s.ctx)); err != nil {
+	// A stream's message may be used after SendMsg returns (stats handlers,
+	// tracing): its buffer is its own.
+	sealed, err := s.stage.processCopy(s.ctx, s.kind, msg, nil)
+	if err != nil {
 		s.cancel()
 		return err
 	}
-	return s.ClientStream.SendMsg(msg)
+	return s.ClientStream.SendMsg(sealed)
 }
 
 func (s *sealingStream) RecvMsg(m any) error {

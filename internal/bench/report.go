@@ -122,12 +122,23 @@ Profiles: ` + "`tether-bench -quick -profile DIR -only NAME`" + `, then ` + "`go
   server, 8% for nats.go). What would move it: encode each event's ListenResponse once and send
   the same bytes to every stream (a server codec that passes pre-encoded frames through, or
   grpc.PreparedMsg cached per event), and batch several queued events per HTTP/2 write.
-- **isolation_vs_brownfield** — beyond the AES-GCM work itself (under 1% of samples), the stage
-  turns each request into its hook payload form and back even with no hooks (encoding/json was 13%
-  of samples: json.Valid/copies in PayloadsOf/ApplyPayload), clones the request, marshals the inner
-  request for sealing and the core unmarshals it again after opening. What would move it: skip the
-  payload round trip when the chain has no hooks, seal the already-encoded args without a second
-  proto encode, and reuse buffers (interceptors/isolation; not changed here).
+- **isolation_vs_brownfield** — now within its goal (1.05 median of 5 runs of 7 rounds on the
+  shared 2-core machine, from 1.16 in the same conditions). Profiles and allocation counts of the
+  whole call (client and core in one process, ` + "`go test -bench InvokeUnix1KiB -benchmem ./internal/bench`" + `)
+  showed isolation adding 43 allocations and 6.5 KB per 1 KiB invoke, which cost more in GC than
+  the AES-GCM work: closures for every seal and open, a proto.Clone of each request, a copy of all
+  outgoing metadata to read the label, the plaintext copied out of the ciphertext and again out of the
+  opened message, then merged. Now the stage marshals the caller's request once into a buffer that
+  holds nonce, plaintext (encrypted in place) and additional data; a unary call borrows that buffer and
+  its routing-only request from a pool until the invoker returns; nonces come from crypto/rand 64 at a
+  time; the core decrypts over the received ciphertext and decodes into the message the handler gets,
+  its payload aliasing the plaintext. Isolation now adds 7 allocations and 0.5 KB per call (197
+  against brownfield's 190). What remains, about 1.5 µs of CPU per call: AES-256-GCM seal and open
+  (~0.5 µs), the inner marshal (~0.15 µs), gRPC's decode of the Sealed envelope, the replay check,
+  a second wire interceptor in gRPC's chain, and the label, additional data and context value of the
+  core. Seen on both sides alike: the core's per-call goroutine grows its stack on every call
+  (copystack ~5% of samples, ~2.4 µs a call); long-lived stream workers (grpc.NumStreamWorkers)
+  should avoid that, for every comparison (not tried here).
 - **bytes_vs_uds** — memmove was 37% and syscalls 47% of samples: a 64 MiB raw invoke is copied
   by proto marshal, into HTTP/2 frames of 16 KiB, out of the read buffers, by proto unmarshal,
   and again on the way back (about 8 user-space copies against the raw echo's none), and grpc-go's
