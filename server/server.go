@@ -104,6 +104,10 @@ func New(opts ...Option) *Server {
 		grpc.MaxSendMsgSize(s.opts.limits.MaxSendBytes),
 		grpc.ChainUnaryInterceptor(wire...),
 		grpc.ChainStreamInterceptor(append(append([]grpc.StreamServerInterceptor{}, s.opts.wireStream...), s.streamEntry)...),
+		// The proto codec, with Listen's pre-encoded frames passed through
+		// (listenframe.go). Not one of opts.grpcOpts: in-process unary calls
+		// stay direct.
+		grpc.ForceServerCodecV2(listenCodec{}),
 	}
 	s.grpc = grpc.NewServer(append(gopts, s.opts.grpcOpts...)...)
 	ipc := &ipcService{s: s}
