@@ -44,6 +44,12 @@ func startSSE(w http.ResponseWriter, retry time.Duration) (*sseWriter, error) {
 // frame writes one event. event and id must be single-line (they are
 // validated names and numbers); data may span lines.
 func (s *sseWriter) frame(event, id string, data []byte) error {
+	s.add(event, id, data)
+	return s.flush()
+}
+
+// add buffers one event frame, for a flush after several.
+func (s *sseWriter) add(event, id string, data []byte) {
 	if event != "" {
 		s.buf.WriteString("event: " + event + "\n")
 	}
@@ -52,7 +58,6 @@ func (s *sseWriter) frame(event, id string, data []byte) error {
 	}
 	writeData(&s.buf, data)
 	s.buf.WriteByte('\n')
-	return s.flush()
 }
 
 // comment writes a comment line (": ping"), which keeps proxies and
