@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/bufpool"
 )
 
 // protoCodec is grpc-go's standard codec, which listenCodec delegates to.
@@ -32,10 +33,14 @@ func (listenCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return protoCodec.Unmarshal(data, v)
 	}
-	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	buf := data.MaterializeToBuffer(joinPool) // a copy only when data spans buffers
 	defer buf.Free()
 	return r.decode(buf.ReadOnlyData())
 }
+
+// joinPool holds the buffers a response spanning several HTTP/2 frames is
+// joined in for decoding; they are overwritten whole, so not zeroed.
+var joinPool = bufpool.New(10, 20)
 
 // listenReply receives the Listen responses of one stream, one at a time:
 // the events of the last response (one, or a batch) or its Lagged notice.

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"math/bits"
-	"sync"
 	"sync/atomic"
 
 	grpcencoding "google.golang.org/grpc/encoding"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/tether-ipc/tether/bus"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/bufpool"
 )
 
 // Field numbers of the Listen response and the event batch, for frames
@@ -120,51 +119,4 @@ func (f *listenFrame) marshal() (mem.BufferSlice, error) {
 // once written. Unlike grpc-go's default pool it does not zero a buffer it
 // hands out (a frame overwrites all of it) and its classes are every power of
 // two, so a frame takes at most twice its size, not a whole 1 MiB tier.
-var framePool = newBufferPool(10, 20)
-
-// bufferPool is a mem.BufferPool of power-of-two classes from 1<<minExp to
-// 1<<maxExp bytes; larger buffers are not pooled.
-type bufferPool struct {
-	minExp  int
-	classes []sync.Pool
-}
-
-func newBufferPool(minExp, maxExp int) *bufferPool {
-	return &bufferPool{minExp: minExp, classes: make([]sync.Pool, maxExp-minExp+1)}
-}
-
-// class returns the index of the smallest class that holds n bytes, or -1.
-func (p *bufferPool) class(n int) int {
-	c := max(bits.Len(uint(n-1)), p.minExp) - p.minExp
-	if n <= 0 {
-		c = 0
-	}
-	if c >= len(p.classes) {
-		return -1
-	}
-	return c
-}
-
-// Get implements mem.BufferPool. The bytes are not zeroed.
-func (p *bufferPool) Get(n int) *[]byte {
-	c := p.class(n)
-	if c < 0 {
-		b := make([]byte, n)
-		return &b
-	}
-	if b, ok := p.classes[c].Get().(*[]byte); ok {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n, 1<<(c+p.minExp))
-	return &b
-}
-
-// Put implements mem.BufferPool.
-func (p *bufferPool) Put(b *[]byte) {
-	c := p.class(cap(*b))
-	if c < 0 || cap(*b) != 1<<(c+p.minExp) {
-		return // not one of ours
-	}
-	p.classes[c].Put(b)
-}
+var framePool = bufpool.New(10, 20)
