@@ -292,8 +292,19 @@ func (r *listenReply) str(b []byte) (string, error) {
 	return s, nil
 }
 
-// One allocation per payload: the message and its body together.
+// smallJSON is the size up to which a JSON payload is held in the same
+// allocation as its message: one allocation per event, sized to a Go size
+// class (144 bytes), and no event keeps another's bytes alive.
+const smallJSON = 64
+
+// One allocation per payload: the message and its body together (and, for a
+// small JSON payload, its bytes).
 type (
+	smallJSONPayload struct {
+		p   tetherv1.Payload
+		b   tetherv1.Payload_Json
+		buf [smallJSON]byte
+	}
 	jsonPayload struct {
 		p tetherv1.Payload
 		b tetherv1.Payload_Json
@@ -338,6 +349,13 @@ func decodePayload(prev *tetherv1.Payload, b []byte) (*tetherv1.Payload, error) 
 			return prev, nil
 		}
 		return &tetherv1.Payload{}, nil
+	}
+	if kind == fieldPayJSON && len(val) <= smallJSON {
+		x := &smallJSONPayload{}
+		n := copy(x.buf[:], val)
+		x.b.Json = x.buf[:n:n]
+		x.p.Body = &x.b
+		return &x.p, nil
 	}
 	val = append([]byte{}, val...)
 	switch kind {
