@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,7 +14,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tether-ipc/tether/bus"
+	"github.com/tether-ipc/tether/client"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/interceptors/isolation"
 	"github.com/tether-ipc/tether/server"
 )
 
@@ -271,4 +275,78 @@ func TestListenBatchCancel(t *testing.T) {
 			break
 		}
 	}
+}
+
+// In isolation mode max_batch travels sealed with the rest of the request:
+// the core opens it and batches for the Go client behind an isolation
+// stage, which gets every event in order.
+func TestListenBatchesThroughIsolation(t *testing.T) {
+	key, err := isolation.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opener, err := isolation.NewOpener(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var maxBatch atomic.Uint32
+	record := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		return h(srv, &recordingStream{ServerStream: ss, maxBatch: &maxBatch})
+	}
+	srv := server.New(
+		server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		server.WithWireInterceptors(isolation.UnaryServerInterceptor(opener), isolation.StreamServerInterceptor(opener)),
+		server.WithStreamInterceptors(record),
+	)
+	defer srv.Stop()
+	policy, err := (&isolation.Policy{Events: []string{"iso"}}).Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage, err := isolation.NewStage(key, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front, err := srv.DialInProcess(
+		grpc.WithChainUnaryInterceptor(isolation.UnaryClientInterceptor(stage)),
+		grpc.WithChainStreamInterceptor(isolation.StreamClientInterceptor(stage)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer front.Close()
+	const n = 500
+	first := emitN(t, srv, "iso", n)
+	got := make(chan client.Event, n)
+	ctx := client.WithClientLabel(context.Background(), "main", "http://127.0.0.1:7400")
+	sub, err := client.New(front).Listen(ctx, []string{"iso"}, func(e client.Event) { got <- e }, client.AfterID(first-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unlisten()
+	for k := range n {
+		select {
+		case e := <-got:
+			if e.ID != first+uint64(k) || string(e.Payload.GetJson()) != fmt.Sprintf(`{"i":%d}`, k) {
+				t.Fatalf("event %d: %d %s", k, e.ID, e.Payload.GetJson())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("got %d of %d events", k, n)
+		}
+	}
+	if maxBatch.Load() < 2 {
+		t.Fatalf("the opened request has max_batch %d", maxBatch.Load())
+	}
+}
+
+type recordingStream struct {
+	grpc.ServerStream
+	maxBatch *atomic.Uint32
+}
+
+func (s *recordingStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if r, ok := m.(*tetherv1.ListenRequest); ok && err == nil {
+		s.maxBatch.Store(r.GetMaxBatch())
+	}
+	return err
 }
