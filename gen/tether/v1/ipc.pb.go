@@ -559,7 +559,9 @@ type ListenRequest struct {
 	AfterId uint64 `protobuf:"varint,2,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
 	// max_batch, when above 1, lets the server send up to that many events
 	// that are already queued for the listener in one ListenResponse (batch)
-	// instead of one response per event. 0 or 1 (the default, and what older
+	// instead of one response per event. The server may send fewer (it caps
+	// the count, and the encoded size of a batch at 256 KiB), and sends a run
+	// of one event as an event response. 0 or 1 (the default, and what older
 	// callers send) means one event per response, never a batch.
 	MaxBatch      uint32  `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
 	Sealed        *Sealed `protobuf:"bytes,15,opt,name=sealed,proto3" json:"sealed,omitempty"`
