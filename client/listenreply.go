@@ -70,8 +70,13 @@ func newListenReply(names []string) *listenReply {
 // listener may see many names).
 const maxSharedNames = 256
 
-// reset readies the reply for the next response.
+// reset readies the reply for the next response. The events slice is kept
+// for the next response while responses fill a quarter of it or more; a
+// listener whose burst is over lets it go.
 func (r *listenReply) reset() {
+	if cap(r.events) > 64 && len(r.events) < cap(r.events)/4 {
+		r.events = nil
+	}
 	clear(r.events) // the handler has them; do not keep payloads alive
 	r.events = r.events[:0]
 	r.lagged, r.msg = nil, nil

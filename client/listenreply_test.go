@@ -207,3 +207,19 @@ func BenchmarkListenReplyDecode(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 	})
 }
+
+// A listener keeps its events slice while responses are large, and lets it
+// go once they are small again.
+func TestListenReplyReleasesBurstMemory(t *testing.T) {
+	r := newListenReply(nil)
+	r.events = make([]Event, 1000)
+	r.reset()
+	if cap(r.events) != 1000 {
+		t.Fatalf("after a full response the slice was dropped (cap %d)", cap(r.events))
+	}
+	r.events = append(r.events, Event{ID: 1})
+	r.reset()
+	if cap(r.events) > 64 {
+		t.Fatalf("after a small response the listener still holds %d events' room", cap(r.events))
+	}
+}

@@ -266,7 +266,7 @@ func (s *Server) serveListen(ctx context.Context, label string, req *tetherv1.Li
 	s.listeners.add(label)
 	defer s.listeners.remove(label)
 	maxBatch := int(min(max(req.GetMaxBatch(), 1), maxListenBatch))
-	var msgs []bus.Message
+	var one [1]bus.Message
 	for {
 		msg, err := sub.Next(ctx)
 		if err != nil {
@@ -279,10 +279,17 @@ func (s *Server) serveListen(ctx context.Context, label string, req *tetherv1.Li
 			return err
 		}
 		// What queued up behind it goes out with it, batched for a
-		// listener that asked for batches.
-		msgs = sub.Poll(append(msgs[:0], msg), maxBatch-1)
+		// listener that asked for batches. The slice is made for this
+		// batch, so an idle listener holds none.
+		msgs := append(one[:0], msg)
+		if maxBatch > 1 {
+			if n := sub.Pending(); n > 0 {
+				msgs = append(make([]bus.Message, 0, 1+min(n, maxBatch-1)), msg)
+			}
+			msgs = sub.Poll(msgs, maxBatch-1)
+		}
 		err = s.sendListen(msgs, maxBatch, req.GetEvents()[0], send)
-		clear(msgs) // the events are not kept alive by this listener
+		one[0] = bus.Message{}
 		if err != nil {
 			return err
 		}
