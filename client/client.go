@@ -11,6 +11,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/bulk"
 	"github.com/tether-ipc/tether/internal/netaddr"
 	"github.com/tether-ipc/tether/internal/payload"
 )
@@ -58,7 +59,13 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	}
 	gopts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.ForceCodecV2(bulk.Codec{})),
+		// As the server (server.TransportBuffers, TransportWindow).
+		grpc.WithReadBufferSize(1 << 20),
+		grpc.WithWriteBufferSize(1 << 20),
+		grpc.WithSharedWriteBuffer(true),
+		grpc.WithInitialWindowSize(16 << 20),
+		grpc.WithInitialConnWindowSize(16 << 20),
 		// grpc-go's default reconnect backoff grows to 120s: after a few
 		// restarts of the core, calls and listeners would fail fast with
 		// unavailable for minutes while the core is back. Keep it short.

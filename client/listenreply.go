@@ -13,15 +13,18 @@ import (
 
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/internal/bufpool"
+	"github.com/tether-ipc/tether/internal/bulk"
 )
 
-// protoCodec is grpc-go's standard codec, which listenCodec delegates to.
-var protoCodec = encoding.GetCodecV2(grpcproto.Name)
+// protoCodec is the codec listenCodec delegates to, the one client.Dial
+// uses for every call (internal/bulk).
+var protoCodec encoding.CodecV2 = bulk.Codec{}
 
-// listenCodec is the codec of the client's Listen calls: the standard proto
-// codec, except that a listenReply decodes the Listen response itself,
-// straight into the Events the handler gets — no tetherv1.Event per event,
-// event names shared rather than allocated for each.
+// listenCodec is the codec of the client's Listen calls: the codec of its
+// other calls (internal/bulk), except that a listenReply decodes the Listen
+// response itself, straight into the Events the handler gets — no
+// tetherv1.Event per event, event names shared rather than allocated for
+// each.
 type listenCodec struct{}
 
 func (listenCodec) Name() string { return grpcproto.Name }

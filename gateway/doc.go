@@ -62,4 +62,18 @@
 // only from trusted peers (see server.TrustedFrontIdentity). Request headers
 // named X-Tether-* are forwarded (to InvokeRequest.headers, and as metadata
 // on typed routes); no other header reaches the core.
+//
+// # Listeners
+//
+// GET /ipc/listen answers only once the core holds the subscription. With
+// a connection from server.DialInProcess (as `tether serve` has) and
+// HTTP/1.x, the stream is pushed: the core's Listen handler, after its
+// interceptor chain, writes each frame itself, on the connection the
+// gateway takes over from net/http; the response is not chunked and ends
+// with the connection ("Transfer-Encoding: identity", as the SSE
+// specification suggests). An idle listener then costs about 11 KB (one
+// goroutine, its subscription and the socket; `make bench`), and one
+// goroutine per gateway watches the connections for clients that leave.
+// A client that stops reading for 30 s is dropped. Over other connections
+// (the split-mode gateway, HTTP/2) the core's gRPC stream is relayed.
 package gateway

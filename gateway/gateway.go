@@ -30,10 +30,27 @@ type Gateway struct {
 	mux    *runtime.ServeMux
 	files  *files
 
-	// ctx ends every stream when the gateway closes.
+	// ctx ends every stream when the gateway closes; streams counts the
+	// pushed SSE listeners (listen.go), which Close waits for, and hangups
+	// watches their clients.
 	ctx       context.Context
 	cancel    context.CancelFunc
 	closeOnce sync.Once
+	mu        sync.Mutex
+	closed    bool
+	streams   sync.WaitGroup
+	hangups   hangups
+}
+
+// track counts a pushed stream in, unless the gateway is closed.
+func (g *Gateway) track() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.streams.Add(1)
+	return true
 }
 
 // New returns a Gateway that sends every call to the core over conn. Bad
@@ -121,6 +138,10 @@ func (g *Gateway) routes() error {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Add("Vary", "Origin")
+	if g.ctx.Err() != nil {
+		writeError(w, 0, errGatewayGone)
+		return
+	}
 	if n := headerSize(r); n > g.cfg.maxHeader {
 		writeError(w, http.StatusRequestHeaderFieldsTooLarge,
 			tether.Errorf(tether.CodeResourceExhausted, "request headers larger than %d bytes", g.cfg.maxHeader))
@@ -249,12 +270,18 @@ func (g *Gateway) callContext(r *http.Request) (context.Context, context.CancelF
 }
 
 // Close ends every SSE stream in progress (they end cleanly, so that an
-// http.Server's Shutdown can finish) and releases the frontend folder. It
+// http.Server's Shutdown can finish), waits for the streams it took over
+// from net/http to close, and releases the frontend folder. It
 // does not close the connection to the core. Server registers it to run on
 // Shutdown.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
+		g.mu.Lock()
+		g.closed = true
+		g.mu.Unlock()
 		g.cancel()
+		g.streams.Wait()
+		g.hangups.close()
 		g.files.close()
 	})
 	return nil

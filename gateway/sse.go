@@ -9,46 +9,86 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tether-ipc/tether"
 )
 
-// sseWriter writes Server-Sent Events frames, flushing each. It is used by
-// one goroutine at a time.
+// sseWriter writes Server-Sent Events frames, each written out at once.
+// Its methods may be called from several goroutines.
 type sseWriter struct {
-	w   http.ResponseWriter
-	rc  *http.ResponseController
+	mu  sync.Mutex
+	out func([]byte) error // writes and flushes
 	buf bytes.Buffer
 }
 
 // startSSE writes the stream's headers and lifts the server's read and
 // write deadlines, which must not cut a long-lived stream.
 func startSSE(w http.ResponseWriter, retry time.Duration) (*sseWriter, error) {
-	s := &sseWriter{w: w, rc: http.NewResponseController(w)}
+	s := responseSSE(w)
+	sseHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	return s, s.start(retry)
+}
+
+// responseSSE is an sseWriter on w, whose read and write deadlines it
+// lifts.
+func responseSSE(w http.ResponseWriter) *sseWriter {
+	rc := http.NewResponseController(w)
 	// Errors mean the writer has no deadlines to clear (e.g. a recorder).
-	_ = s.rc.SetReadDeadline(time.Time{})
-	_ = s.rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	return &sseWriter{out: func(b []byte) error {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		return nil
+	}}
+}
+
+func sseHeaders(h http.Header) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
+}
+
+// start writes the retry line, or nothing but the headers' flush.
+func (s *sseWriter) start(retry time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if retry > 0 {
 		s.buf.WriteString("retry: " + strconv.FormatInt(retry.Milliseconds(), 10) + "\n\n")
 	}
-	return s, s.flush()
+	return s.flush()
 }
 
 // frame writes one event. event and id must be single-line (they are
 // validated names and numbers); data may span lines.
 func (s *sseWriter) frame(event, id string, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.add(event, id, data)
 	return s.flush()
 }
 
-// add buffers one event frame, for a flush after several.
+// frames buffers, with fill calling add, several frames that go out in one
+// write (nothing is written if fill adds none).
+func (s *sseWriter) frames(fill func()) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fill()
+	if s.buf.Len() == 0 {
+		return nil
+	}
+	return s.flush()
+}
+
+// add buffers one event frame; s.mu is held.
 func (s *sseWriter) add(event, id string, data []byte) {
 	if event != "" {
 		s.buf.WriteString("event: " + event + "\n")
@@ -63,6 +103,8 @@ func (s *sseWriter) add(event, id string, data []byte) {
 // comment writes a comment line (": ping"), which keeps proxies and
 // browsers from timing the stream out.
 func (s *sseWriter) comment(text string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.buf.WriteString(": " + text + "\n\n")
 	return s.flush()
 }
@@ -76,16 +118,15 @@ func (s *sseWriter) fail(err error) error {
 	return s.frame("error", "", body)
 }
 
+// flush writes out the buffer; s.mu is held. A buffer grown by a large
+// frame is let go, so that an idle stream holds little.
 func (s *sseWriter) flush() error {
-	_, err := s.w.Write(s.buf.Bytes())
+	err := s.out(s.buf.Bytes())
+	if s.buf.Cap() > 4096 {
+		s.buf = bytes.Buffer{}
+	}
 	s.buf.Reset()
-	if err != nil {
-		return err
-	}
-	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
-	}
-	return nil
+	return err
 }
 
 // writeData writes data as "data:" lines: compact JSON stays on one line;

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,14 +18,29 @@ type unaryMethod struct {
 	impl    any
 }
 
-// addUnaryMethods records the unary methods of a service registered on s.
-func (s *Server) addUnaryMethods(desc *grpc.ServiceDesc, impl any) {
+// streamMethod is a registered server-streaming method, for in-process
+// push streams.
+type streamMethod struct {
+	handler grpc.StreamHandler
+	impl    any
+}
+
+// addMethods records the unary and server-streaming methods of a
+// service registered on s.
+func (s *Server) addMethods(desc *grpc.ServiceDesc, impl any) {
 	if s.methods == nil {
 		s.methods = map[string]unaryMethod{}
+		s.streams = map[string]streamMethod{}
 	}
 	for i := range desc.Methods {
 		md := &desc.Methods[i]
 		s.methods["/"+desc.ServiceName+"/"+md.MethodName] = unaryMethod{handler: md.Handler, impl: impl}
+	}
+	for i := range desc.Streams {
+		sd := &desc.Streams[i]
+		if sd.ServerStreams && !sd.ClientStreams {
+			s.streams["/"+desc.ServiceName+"/"+sd.StreamName] = streamMethod{handler: sd.Handler, impl: impl}
+		}
 	}
 }
 
@@ -78,20 +92,9 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, s.opts.limits.MaxMessageBytes)
 	}
 
-	md, _ := metadata.FromOutgoingContext(ctx)
-	inMD := make(metadata.MD, len(md)+3)
-	for k, v := range md {
-		inMD[k] = append([]string(nil), v...)
-	}
-	inMD[":authority"] = []string{inProcessAuthority}
-	inMD["content-type"] = []string{"application/grpc"}
-	inMD["user-agent"] = []string{"grpc-go/" + grpc.Version}
 	st := &inprocStream{method: method}
-	p := &peer.Peer{Addr: InProcessAddr{}, LocalAddr: InProcessAddr{}}
-	hctx := context.Context(detached{ctx})
-	hctx = metadata.NewIncomingContext(hctx, inMD)
-	hctx = peer.NewContext(hctx, p)
-	hctx = grpc.NewContextWithServerTransportStream(hctx, st)
+	hctx, p, release := handlerContext(ctx, st)
+	defer release()
 
 	dec := func(m any) error {
 		proto.Merge(m.(proto.Message), in)
@@ -126,6 +129,27 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 	return nil
 }
 
+// handlerContext is the context a handler of an in-process call sees: it
+// ends with ctx but carries none of its values, only what the wire would —
+// the outgoing metadata as incoming, the in-process peer, and st as the
+// transport stream.
+func handlerContext(ctx context.Context, st grpc.ServerTransportStream) (context.Context, *peer.Peer, func()) {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	inMD := make(metadata.MD, len(md)+3)
+	for k, v := range md {
+		inMD[k] = append([]string(nil), v...)
+	}
+	inMD[":authority"] = []string{inProcessAuthority}
+	inMD["content-type"] = []string{"application/grpc"}
+	inMD["user-agent"] = []string{"grpc-go/" + grpc.Version}
+	p := &peer.Peer{Addr: InProcessAddr{}, LocalAddr: InProcessAddr{}}
+	hctx, release := detach(ctx)
+	hctx = metadata.NewIncomingContext(hctx, inMD)
+	hctx = peer.NewContext(hctx, p)
+	hctx = grpc.NewContextWithServerTransportStream(hctx, st)
+	return hctx, p, release
+}
+
 // toStatus turns a handler's error into the status the caller would
 // receive over the wire.
 func toStatus(err error) error {
@@ -138,15 +162,31 @@ func toStatus(err error) error {
 	return status.New(codes.Unknown, err.Error()).Err()
 }
 
-// detached is a context that ends with its parent but carries none of the
-// parent's values: the handler of an in-process call sees only what a
-// remote call carries.
-type detached struct{ parent context.Context }
-
-func (d detached) Deadline() (time.Time, bool) { return d.parent.Deadline() }
-func (d detached) Done() <-chan struct{}       { return d.parent.Done() }
-func (d detached) Err() error                  { return d.parent.Err() }
-func (d detached) Value(any) any               { return nil }
+// detach returns a context that ends with ctx (cancelled when ctx is, at
+// its deadline when ctx has one) but carries none of its values. It is an
+// ordinary context of the context package, so that contexts the handler
+// derives from it need no goroutine each to follow it. release frees what
+// ties it to ctx; it does not cancel it.
+func detach(ctx context.Context) (context.Context, func()) {
+	var hctx context.Context
+	var cancel context.CancelFunc
+	if d, ok := ctx.Deadline(); ok {
+		hctx, cancel = context.WithDeadline(context.Background(), d)
+	} else {
+		hctx, cancel = context.WithCancel(context.Background())
+	}
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel() // a deadline is hctx's own: it ends with DeadlineExceeded
+		}
+	})
+	return hctx, func() {
+		stop()
+		if hctx.Err() == nil {
+			cancel()
+		}
+	}
+}
 
 // inprocStream is the grpc.ServerTransportStream of an in-process call: it
 // collects the header and trailer the handler sets.

@@ -12,6 +12,7 @@ import (
 	"github.com/tether-ipc/tether/bus"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/internal/bufpool"
+	"github.com/tether-ipc/tether/internal/bulk"
 )
 
 // Field numbers of the Listen response and the event batch, for frames
@@ -21,14 +22,15 @@ const (
 	eventBatchEventsField    protowire.Number = 1 // EventBatch.events
 )
 
-// protoCodec is grpc-go's standard codec, which listenCodec delegates to.
-var protoCodec = grpcencoding.GetCodecV2(grpcproto.Name)
+// protoCodec is the codec listenCodec delegates to: grpc-go's proto codec
+// with large payload bodies handled apart (internal/bulk).
+var protoCodec grpcencoding.CodecV2 = bulk.Codec{}
 
 // listenCodec is the codec the server forces on its gRPC service: the
-// standard proto codec, except that a listenFrame is sent as the cached
-// encodings of its events (bus.Event.Encoded), so that an event sent to many
-// listeners is encoded once, not once per listener. Everything else — every
-// received message, every other sent one — goes to the proto codec.
+// proto codec (internal/bulk's), except that a listenFrame is sent as the
+// cached encodings of its events (bus.Event.Encoded), so that an event sent
+// to many listeners is encoded once, not once per listener. Everything else
+// — every received message, every other sent one — goes to bulk.Codec.
 type listenCodec struct{}
 
 func (listenCodec) Name() string { return grpcproto.Name }

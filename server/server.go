@@ -53,10 +53,13 @@ type Server struct {
 	draining     context.Context
 	stopDraining context.CancelFunc
 
-	// methods are the unary methods of registered services, and wireChain
-	// the server's full unary chain, for in-process calls (inprocess.go).
-	methods   map[string]unaryMethod
-	wireChain grpc.UnaryServerInterceptor
+	// methods and streams are the unary and server-streaming methods of
+	// registered services, and wireChain and wireStream the server's full
+	// chains, for in-process calls (inprocess.go, push.go).
+	methods    map[string]unaryMethod
+	streams    map[string]streamMethod
+	wireChain  grpc.UnaryServerInterceptor
+	wireStream grpc.StreamServerInterceptor
 
 	mu     sync.Mutex
 	inproc *bufconn.Listener
@@ -99,20 +102,31 @@ func New(opts ...Option) *Server {
 
 	wire := append(append([]grpc.UnaryServerInterceptor{}, s.opts.wireUnary...), s.unaryEntry)
 	s.wireChain = chainUnary(wire)
+	wireStream := append(append([]grpc.StreamServerInterceptor{}, s.opts.wireStream...), s.streamEntry)
+	s.wireStream = chainStream(wireStream)
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.opts.limits.MaxMessageBytes),
 		grpc.MaxSendMsgSize(s.opts.limits.MaxSendBytes),
 		grpc.ChainUnaryInterceptor(wire...),
-		grpc.ChainStreamInterceptor(append(append([]grpc.StreamServerInterceptor{}, s.opts.wireStream...), s.streamEntry)...),
-		// The proto codec, with Listen's pre-encoded frames passed through
-		// (listenframe.go). Not one of opts.grpcOpts: in-process unary calls
-		// stay direct.
+		grpc.ChainStreamInterceptor(wireStream...),
+		// The proto codec, with large payload bodies neither copied into
+		// a marshal buffer nor out of the received one (internal/bulk), and
+		// Listen's pre-encoded frames passed through (listenframe.go). Not
+		// one of opts.grpcOpts: in-process unary calls stay direct.
 		grpc.ForceServerCodecV2(listenCodec{}),
+		// Bulk payloads in few reads and writes, not one per 32 KiB, and a
+		// flow-control window that lets a large message through without
+		// waiting for the window to grow (see TransportBuffers).
+		grpc.ReadBufferSize(TransportBuffers),
+		grpc.WriteBufferSize(TransportBuffers),
+		grpc.SharedWriteBuffer(true),
+		grpc.InitialWindowSize(TransportWindow),
+		grpc.InitialConnWindowSize(TransportWindow),
 	}
 	s.grpc = grpc.NewServer(append(gopts, s.opts.grpcOpts...)...)
 	ipc := &ipcService{s: s}
 	tetherv1.RegisterIPCServer(s.grpc, ipc)
-	s.addUnaryMethods(&tetherv1.IPC_ServiceDesc, ipc)
+	s.addMethods(&tetherv1.IPC_ServiceDesc, ipc)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if !s.opts.noReflection {
@@ -120,6 +134,20 @@ func New(opts ...Option) *Server {
 	}
 	return s
 }
+
+// TransportBuffers is the most a gRPC connection of the server or of
+// client.Dial reads or writes at once. grpc-go takes these buffers from a
+// pool only while data moves (reads wait for readiness before taking one;
+// writes use a shared write buffer), so idle connections do not hold them.
+//
+// TransportWindow is the HTTP/2 flow-control window of each stream and
+// connection, fixed rather than grown by bandwidth estimation from 64 KiB:
+// the most a peer may send ahead of what the receiver has read. 16 MiB is
+// where grpc-go's estimation stops growing it anyway.
+const (
+	TransportBuffers = 1 << 20
+	TransportWindow  = 16 << 20
+)
 
 // FirstEventID is a first event id for a bus made now: the time in
 // microseconds, so that each run of a process numbers its events above the
@@ -138,7 +166,7 @@ func FirstEventID() uint64 { return uint64(time.Now().UnixMicro()) }
 // commands with one name panics, as registering a service twice does.
 func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	s.grpc.RegisterService(desc, impl)
-	s.addUnaryMethods(desc, impl)
+	s.addMethods(desc, impl)
 	svc := serviceDescriptor(desc)
 	if svc != nil {
 		s.declareEvents(svc.ParentFile())
@@ -200,7 +228,9 @@ func (s *Server) inProcess() *bufconn.Listener {
 // DialInProcess returns a connection to the server that needs no socket.
 // Close it before stopping the server. Unary calls of registered services
 // run directly through the server's interceptor chain and handler, after
-// the client interceptors in opts; streams use an in-memory connection.
+// the client interceptors in opts; streams use an in-memory connection,
+// except server streams asked for with the gateway's push option, which
+// also run directly (push.go).
 func (s *Server) DialInProcess(opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	l := s.inProcess()
 	base := []grpc.DialOption{
@@ -208,7 +238,7 @@ func (s *Server) DialInProcess(opts ...grpc.DialOption) (*grpc.ClientConn, error
 		grpc.WithTransportCredentials(insecureCreds()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(s.opts.limits.MaxSendBytes)),
 	}
-	all := append(append(base, opts...), grpc.WithChainUnaryInterceptor(s.directUnary))
+	all := append(append(base, opts...), grpc.WithChainUnaryInterceptor(s.directUnary), grpc.WithChainStreamInterceptor(s.directStream))
 	return grpc.NewClient("passthrough:///"+inProcessAuthority, all...)
 }
 

@@ -26,12 +26,12 @@ const ChildEnv = "TETHER_BENCH_CHILD"
 // after a full collection: heap spans in use plus goroutine stacks. Sys is
 // not used: it only grows (the runtime keeps freed spans mapped) and counts
 // address space reserved in large steps, so it says little per listener.
-func inUse() uint64 {
+func inUse() (heap, stack uint64) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse
+	return ms.HeapInuse, ms.StackInuse
 }
 
 // runListenerMemory opens idle listeners from a child process (so that
@@ -96,17 +96,19 @@ func runListenerMemory(ctx context.Context, cfg *Config, r *Result) error {
 	}
 	measure := func(kind string) side {
 		return func(context.Context) (float64, error) {
-			before := inUse()
+			heap0, stack0 := inUse()
 			if err := ask(fmt.Sprintf("%s %d", kind, n)); err != nil {
 				return 0, err
 			}
 			time.Sleep(200 * time.Millisecond) // let the serving goroutines park
-			after := inUse()
+			heap1, stack1 := inUse()
+			dh, ds := (float64(heap1)-float64(heap0))/float64(n), (float64(stack1)-float64(stack0))/float64(n)
+			fmt.Fprintf(cfg.Log, "  listener_memory %s: heap %+.0f + stacks %+.0f bytes/listener\n", kind, dh, ds)
 			if err := ask("close"); err != nil {
 				return 0, err
 			}
 			time.Sleep(200 * time.Millisecond)
-			return (float64(after) - float64(before)) / float64(n), nil
+			return dh + ds, nil
 		}
 	}
 	if err := interleave(ctx, cfg, r, measure("grpc"), measure("sse"), div); err != nil {

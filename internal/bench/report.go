@@ -141,11 +141,17 @@ Profiles: ` + "`tether-bench -quick -profile DIR -only NAME`" + `, then ` + "`go
   flow-control window starts at 64 KiB and grows by BDP estimation (the first rounds of a run are
   slower). What would move it: a codec that aliases the received buffer for the raw field, larger
   initial windows for Unix-socket peers, or a side channel for bulk bytes.
-- **listener_memory (SSE)** — each idle SSE listener holds an HTTP/1.1 connection (net/http's
-  goroutine and 4 KiB read + 4 KiB write buffers), the gateway's receive goroutine, a gRPC
-  client stream and a server stream with the core's handler goroutine on the in-memory connection,
-  and the bus subscription (now 0 bytes until an event arrives). Three goroutine stacks plus the
-  HTTP buffers exceed 16 KiB on their own. What would move it: serve SSE listeners from one
-  goroutine per gateway (a poller over the subscriptions) instead of a stream and two goroutines each.
+- **listener_memory (SSE), met** — an idle SSE listener used to hold an HTTP/1.1 connection
+  (net/http's goroutine, its background reader and 4 KiB read + 4 KiB write buffers), the
+  gateway's receive goroutine, a gRPC client and server stream over the in-memory connection, and
+  the core's handler goroutine: about 61 KB. With the core in the same process the gateway now
+  asks for a pushed stream (internal/inproc.Push): the core's Listen handler runs its chain on one
+  goroutine and writes each SSE frame straight to the connection, which the gateway takes over from
+  net/http once the subscription exists (net/http's goroutine and buffers go); one epoll goroutine
+  per gateway watches every such connection for the client leaving; and in-process handler
+  contexts are plain context-package contexts, so deriving one no longer starts a goroutine. The
+  per-listener figure printed with -v splits heap from stacks (SSE: about 8 KB heap + 3.3 KB
+  stacks). The gRPC listener (about 13.5 KB: grpc-go's stream state and its 8 KiB handler stack)
+  is now the larger of the two.
 
 `

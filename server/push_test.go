@@ -1,0 +1,190 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tether-ipc/tether"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/inproc"
+	"github.com/tether-ipc/tether/server"
+)
+
+// A server stream asked for with inproc.Push runs on the receiving
+// goroutine through the server's chains: the header (subscribed) comes
+// first, then each message to Send; the caller's context ends it; the
+// handler sees incoming metadata and none of the caller's values.
+func TestPushListen(t *testing.T) {
+	type key struct{}
+	var mu sync.Mutex
+	var methods []string
+	var leaked any
+	var md metadata.MD
+	wire := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		mu.Lock()
+		methods = append(methods, info.FullMethod)
+		leaked = ss.Context().Value(key{})
+		md, _ = metadata.FromIncomingContext(ss.Context())
+		mu.Unlock()
+		return h(srv, ss)
+	}
+	srv := server.New(server.WithWireInterceptors(nil, wire))
+	defer srv.Stop()
+	conn, err := srv.DialInProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "secret"))
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, tether.MetadataClientLabel, "main")
+	header := make(chan metadata.MD, 1)
+	got := make(chan *tetherv1.Event, 10)
+	push := &inproc.Push{
+		Header: func(md metadata.MD) error { header <- md; return nil },
+		Send: func(m any) error {
+			// Listen sends a proto message standing for a ListenResponse
+			// (its events' cached encoding, for the wire).
+			got <- m.(proto.Message).ProtoReflect().Interface().(*tetherv1.ListenResponse).GetEvent()
+			return nil
+		},
+	}
+	stream, err := tetherv1.NewIPCClient(conn).Listen(ctx, &tetherv1.ListenRequest{Events: []string{"tick"}}, push)
+	if err != nil || !push.Taken {
+		t.Fatalf("Listen: %v, taken %v", err, push.Taken)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- stream.RecvMsg(new(tetherv1.ListenResponse)) }()
+	select {
+	case h := <-header:
+		if len(h.Get(tether.MetadataSubscribed)) == 0 {
+			t.Fatalf("header %v without the subscribed key", h)
+		}
+	case err := <-ended:
+		t.Fatalf("ended before the header: %v", err)
+	}
+	for i := range 3 {
+		id, err := srv.Emit(context.Background(), "tick", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := <-got; ev.GetId() != id || ev.GetName() != "tick" || string(ev.GetPayload().GetJson()) != string(mustJSON(t, i)) {
+			t.Fatalf("event %v, want id %d payload %d", ev, id, i)
+		}
+	}
+	cancel()
+	select {
+	case err := <-ended:
+		if status.Code(err) != codes.Canceled {
+			t.Fatalf("after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end with its context")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(methods) != 1 || methods[0] != server.ListenMethod || leaked != nil || md.Get(tether.MetadataClientLabel)[0] != "main" {
+		t.Fatalf("wire chain saw %v, leaked %v, metadata %v", methods, leaked, md)
+	}
+}
+
+// A refusal before the header reaches the caller as the stream's status;
+// a Send error ends the handler; a channel command runs to its end with
+// io.EOF; without the option the stream is an ordinary one.
+func TestPushEnds(t *testing.T) {
+	srv := server.New()
+	defer srv.Stop()
+	server.HandleChannel(srv, "three", func(ctx context.Context, _ struct{}, send func(int) error) error {
+		for i := range 3 {
+			if err := send(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	server.HandleChannel(srv, "forever", func(ctx context.Context, _ struct{}, send func(int) error) error {
+		for i := 0; ; i++ {
+			if err := send(i); err != nil {
+				return err
+			}
+		}
+	})
+	conn, err := srv.DialInProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ipc := tetherv1.NewIPCClient(conn)
+	ctx := context.Background()
+
+	run := func(req *tetherv1.InvokeRequest, send func(any) error) (headers int, err error) {
+		push := &inproc.Push{Header: func(metadata.MD) error { headers++; return nil }, Send: send}
+		stream, err := ipc.Channel(ctx, req, push)
+		if err != nil {
+			return 0, err
+		}
+		if !push.Taken {
+			t.Fatal("push not taken")
+		}
+		return headers, stream.RecvMsg(new(tetherv1.ChannelMessage))
+	}
+	var n int
+	h, err := run(&tetherv1.InvokeRequest{Command: "three"}, func(any) error { n++; return nil })
+	if !errors.Is(err, io.EOF) || h != 1 || n != 4 { // three values and the end marker
+		t.Fatalf("three: %d headers, %d messages, %v", h, n, err)
+	}
+	_, err = run(&tetherv1.InvokeRequest{Command: "nope"}, func(any) error { return nil })
+	if tether.CodeOf(err) != tether.CodeNotFound {
+		t.Fatalf("unknown command: %v", err)
+	}
+	n = 0
+	stop := errors.New("client gone")
+	_, err = run(&tetherv1.InvokeRequest{Command: "forever"}, func(any) error {
+		if n++; n == 5 {
+			return stop
+		}
+		return nil
+	})
+	if err == nil || n != 5 {
+		t.Fatalf("forever after a failed send: %d messages, %v", n, err)
+	}
+
+	stream, err := ipc.Channel(ctx, &tetherv1.InvokeRequest{Command: "three"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain int
+	for {
+		if _, err := stream.Recv(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			break
+		}
+		plain++
+	}
+	if plain != 4 {
+		t.Fatalf("plain stream gave %d messages", plain)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
