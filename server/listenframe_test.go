@@ -3,10 +3,14 @@ package server
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tether-ipc/tether/bus"
@@ -157,4 +161,72 @@ func TestInProcessStaysDirect(t *testing.T) {
 	if stream != "*server.inprocStream" {
 		t.Fatalf("in-process invoke ran on %s, want the direct path (*server.inprocStream)", stream)
 	}
+}
+
+// Over a real socket the frames reach the wire as their events' cached
+// encodings: the server's codec is listenCodec (a codec forced after it, or
+// one that reflects on every message, would build each frame's message).
+func TestFramesSentWithoutBuildingMessages(t *testing.T) {
+	var sent, built atomic.Int32
+	peek := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		return h(srv, &peekStream{ServerStream: ss, sent: &sent, built: &built})
+	}
+	srv := New(WithStreamInterceptors(peek))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(lis) }()
+	defer func() { srv.Stop(); <-done }()
+	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var first uint64
+	for i := range 20 {
+		id, err := srv.Emit(context.Background(), "w", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = id
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := tetherv1.NewIPCClient(conn).Listen(ctx, &tetherv1.ListenRequest{Events: []string{"w"}, AfterId: first - 1, MaxBatch: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for got := 0; got < 20; {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(m.GetBatch().GetEvents())
+		if m.GetEvent() != nil {
+			got++
+		}
+	}
+	if sent.Load() == 0 || built.Load() != 0 {
+		t.Fatalf("%d frames sent, %d of them built as messages on the way out", sent.Load(), built.Load())
+	}
+}
+
+type peekStream struct {
+	grpc.ServerStream
+	sent, built *atomic.Int32
+}
+
+func (s *peekStream) SendMsg(m any) error {
+	err := s.ServerStream.SendMsg(m)
+	if f, ok := m.(*listenFrame); ok {
+		s.sent.Add(1)
+		if f.msg.Load() != nil {
+			s.built.Add(1)
+		}
+	}
+	return err
 }
