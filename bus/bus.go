@@ -58,6 +58,8 @@ type Event struct {
 	Target string
 	// Source is the client label of the emitter, if known.
 	Source string
+
+	enc *encoded // set by Memory.Publish: the shared wire encoding (see Encoded)
 }
 
 // Proto returns the event as a tetherv1.Event sharing the payload.

@@ -62,7 +62,10 @@ func (m *Memory) Publish(ctx context.Context, ev Event) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, tether.FromError(err)
 	}
-	e := &Event{Name: ev.Name, Payload: ev.Payload, Target: ev.Target, Source: ev.Source}
+	h := &heldEvent{ev: Event{Name: ev.Name, Payload: ev.Payload, Target: ev.Target, Source: ev.Source}}
+	e := &h.ev
+	e.enc = &h.enc
+	h.enc.owner = e
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -8,8 +8,8 @@ import (
 )
 
 // Subscription is one subscriber's bounded queue of messages. Read it with
-// Next from one goroutine at a time; Unsubscribe, Done, Err and Pending are
-// safe from any goroutine.
+// Next and Poll from one goroutine at a time; Unsubscribe, Done, Err and
+// Pending are safe from any goroutine.
 //
 // When the queue is full the bus drops events for this subscriber only,
 // counting them. Delivery resumes once the subscriber has emptied at least
@@ -34,7 +34,7 @@ type Subscription struct {
 	resumeAfter uint64
 	wake        chan struct{} // pinged when the queue leaves empty or dropping starts
 
-	// Read by Next only.
+	// Read by Next and Poll only.
 	lag    *Lagged  // notice before the replay, when resuming beyond the window
 	replay []*Event // held events to deliver before the queue
 
@@ -132,38 +132,14 @@ func (s *Subscription) deliver(e *Event) {
 // error of the context given to Subscribe). Messages still queued when the
 // subscription ends are discarded.
 func (s *Subscription) Next(ctx context.Context) (Message, error) {
+	var one [1]Message
 	for {
 		if s.closed.Load() {
 			return Message{}, s.err
 		}
-		if s.lag != nil {
-			l := s.lag
-			s.lag = nil
-			return Message{Lagged: l}, nil
+		if got := s.take(one[:0], 1); len(got) == 1 {
+			return got[0], nil
 		}
-		if len(s.replay) > 0 {
-			e := s.replay[0]
-			s.replay[0] = nil
-			s.replay = s.replay[1:]
-			if len(s.replay) == 0 {
-				s.replay = nil
-			}
-			return Message{Event: e}, nil
-		}
-		s.mu.Lock()
-		if s.n > 0 {
-			m := s.pop()
-			s.mu.Unlock()
-			return m, nil
-		}
-		if s.dropped != 0 {
-			// Dropping started and the queue is empty: the notice now.
-			l := &Lagged{Dropped: s.dropped, ResumeAfter: s.resumeAfter}
-			s.dropped = 0
-			s.mu.Unlock()
-			return Message{Lagged: l}, nil
-		}
-		s.mu.Unlock()
 		select {
 		case <-s.wake:
 		case <-s.done:
@@ -172,6 +148,52 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 			return Message{}, ctx.Err()
 		}
 	}
+}
+
+// Poll appends to dst, without waiting, up to max of the messages that Next
+// would return now, in the same order, and returns the extended slice. It
+// appends nothing when none is ready or the subscription has ended. Like
+// Next, it is for the one goroutine reading the subscription: a reader that
+// has waited for a message with Next can take what queued up behind it with
+// Poll in one step.
+func (s *Subscription) Poll(dst []Message, max int) []Message {
+	if max <= 0 || s.closed.Load() {
+		return dst
+	}
+	return s.take(dst, max)
+}
+
+// take appends up to max (at least 1) ready messages to dst.
+func (s *Subscription) take(dst []Message, max int) []Message {
+	if s.lag != nil {
+		dst = append(dst, Message{Lagged: s.lag})
+		s.lag = nil
+		if max--; max == 0 {
+			return dst
+		}
+	}
+	for len(s.replay) > 0 {
+		dst = append(dst, Message{Event: s.replay[0]})
+		s.replay[0] = nil
+		s.replay = s.replay[1:]
+		if len(s.replay) == 0 {
+			s.replay = nil
+		}
+		if max--; max == 0 {
+			return dst
+		}
+	}
+	s.mu.Lock()
+	for ; max > 0 && s.n > 0; max-- {
+		dst = append(dst, s.pop())
+	}
+	if max > 0 && s.dropped != 0 {
+		// Dropping started and the queue is empty: the notice now.
+		dst = append(dst, Message{Lagged: &Lagged{Dropped: s.dropped, ResumeAfter: s.resumeAfter}})
+		s.dropped = 0
+	}
+	s.mu.Unlock()
+	return dst
 }
 
 // Unsubscribe ends the subscription now, discarding what is queued. It is

@@ -1,6 +1,6 @@
 // Package client calls a Tether core from Go: Invoke by name with JSON-able
 // values or proto messages, generated typed clients on the same connection,
-// and (see listen.go) events and channels.
+// and (see events.go) events and channels.
 //
 // Errors come back as *tether.Error with the code, message and details the
 // command returned:

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/internal/payload"
@@ -113,6 +115,10 @@ func (s *Subscription) LastID() uint64 { return s.lastID.Load() }
 // subscription exists on the core, so events emitted after Listen returns
 // are delivered; errors that retrying cannot fix are returned at once.
 // The listener runs until Unlisten, the end of ctx, or such an error.
+//
+// The listener asks the core for batches (ListenRequest.max_batch): events
+// that queued up for it while it was busy come in one gRPC message, decoded
+// straight into Events, and h still gets them one at a time, in order.
 func (c *Client) Listen(ctx context.Context, events []string, h Handler, opts ...ListenOption) (*Subscription, error) {
 	o := listenOptions{minBackoff: 50 * time.Millisecond, maxBackoff: 2 * time.Second}
 	for _, f := range opts {
@@ -151,8 +157,13 @@ func (c *Client) Once(ctx context.Context, event string, h Handler) (*Subscripti
 	return sub, nil
 }
 
+// listenBatch is how many queued events the core may send in one Listen
+// response (ListenRequest.max_batch); the handler still gets them one by one.
+const listenBatch = 1024
+
 func (c *Client) openListen(ctx context.Context, events []string, after uint64) (tetherv1.IPC_ListenClient, error) {
-	stream, err := c.ipc.Listen(ctx, &tetherv1.ListenRequest{Events: events, AfterId: after})
+	stream, err := c.ipc.Listen(ctx, &tetherv1.ListenRequest{Events: events, AfterId: after, MaxBatch: listenBatch},
+		grpc.ForceCodecV2(listenCodec{}))
 	if err != nil {
 		return nil, tether.FromError(err)
 	}
@@ -175,10 +186,11 @@ func (c *Client) openListen(ctx context.Context, events []string, after uint64) 
 func (s *Subscription) run(ctx context.Context, c *Client, events []string, h Handler, o *listenOptions, stream tetherv1.IPC_ListenClient) {
 	defer close(s.done)
 	defer s.cancel()
+	reply := newListenReply(events)
 	backoff := o.minBackoff
 	for {
 		if stream != nil {
-			err := s.receive(stream, h, o)
+			err := s.receive(ctx, stream, h, o, reply)
 			if ctx.Err() != nil {
 				return
 			}
@@ -210,24 +222,25 @@ func (s *Subscription) run(ctx context.Context, c *Client, events []string, h Ha
 	}
 }
 
-func (s *Subscription) receive(stream tetherv1.IPC_ListenClient, h Handler, o *listenOptions) error {
+func (s *Subscription) receive(ctx context.Context, stream tetherv1.IPC_ListenClient, h Handler, o *listenOptions, r *listenReply) error {
 	for {
-		msg, err := stream.Recv()
-		if err != nil {
+		r.reset()
+		if err := stream.RecvMsg(r); err != nil {
 			if err == io.EOF {
 				return tether.NewError(tether.CodeUnavailable, "listen stream ended")
 			}
 			return tether.FromError(err)
 		}
-		switch m := msg.GetKind().(type) {
-		case *tetherv1.ListenResponse_Event:
-			e := m.Event
-			s.lastID.Store(e.GetId())
-			h(Event{ID: e.GetId(), Name: e.GetName(), Target: e.GetTarget(), Source: e.GetSource(), Payload: e.GetPayload()})
-		case *tetherv1.ListenResponse_Lagged:
-			if o.onLag != nil {
-				o.onLag(m.Lagged.GetDropped(), m.Lagged.GetResumeAfter())
+		r.settle()
+		for i := range r.events {
+			if i > 0 && ctx.Err() != nil { // Unlisten, maybe by the handler: no more calls
+				return tether.FromError(ctx.Err())
 			}
+			s.lastID.Store(r.events[i].ID)
+			h(r.events[i])
+		}
+		if r.lagged != nil && o.onLag != nil {
+			o.onLag(r.lagged.GetDropped(), r.lagged.GetResumeAfter())
 		}
 	}
 }

@@ -48,7 +48,7 @@ func listenRequest(r *http.Request) (*tetherv1.ListenRequest, *tether.Error) {
 	if err != nil {
 		return nil, tether.FromError(err)
 	}
-	return &tetherv1.ListenRequest{Events: events, AfterId: after}, nil
+	return &tetherv1.ListenRequest{Events: events, AfterId: after, MaxBatch: listenBatch}, nil
 }
 
 // serveListen answers GET /ipc/listen with an SSE stream of the core's
@@ -299,17 +299,33 @@ func listenResponse(m any) *tetherv1.ListenResponse {
 	return nil
 }
 
+// listenBatch is how many queued events the core may send the gateway in one
+// Listen response; each still becomes an SSE frame of its own, and the
+// frames of one batch are flushed together.
+const listenBatch = 256
+
 func writeListen(sse *sseWriter, m *tetherv1.ListenResponse) error {
 	switch k := m.GetKind().(type) {
 	case *tetherv1.ListenResponse_Event:
-		ev := k.Event
-		if validName("event", ev.GetName()) != nil {
-			return nil // never let a bad name break the frame syntax
-		}
-		return sse.frame(ev.GetName(), strconv.FormatUint(ev.GetId(), 10), payloadJSON(ev.GetPayload()))
+		return sse.frames(func() { addEvent(sse, k.Event) })
+	case *tetherv1.ListenResponse_Batch:
+		return sse.frames(func() {
+			for _, ev := range k.Batch.GetEvents() {
+				addEvent(sse, ev)
+			}
+		})
 	case *tetherv1.ListenResponse_Lagged:
 		return sse.frame("lagged", "", fmt.Appendf(nil, `{"dropped":%d,"resume_after":%d}`,
 			k.Lagged.GetDropped(), k.Lagged.GetResumeAfter()))
 	}
 	return nil
+}
+
+// addEvent buffers the SSE frame of one event: event: NAME, id: N and the
+// payload as data; sse.mu is held.
+func addEvent(sse *sseWriter, ev *tetherv1.Event) {
+	if validName("event", ev.GetName()) != nil {
+		return // never let a bad name break the frame syntax
+	}
+	sse.add(ev.GetName(), strconv.FormatUint(ev.GetId(), 10), payloadJSON(ev.GetPayload()))
 }

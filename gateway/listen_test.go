@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -108,6 +109,9 @@ func (f *fakeIPC) Listen(req *tetherv1.ListenRequest, stream tetherv1.IPC_Listen
 	if err := stream.SendHeader(metadata.Pairs(tether.MetadataSubscribed, "1")); err != nil {
 		return err
 	}
+	if req.GetMaxBatch() > 1 { // as the core does: queued events in one batch
+		replay = batchReplay(replay)
+	}
 	for _, m := range replay {
 		if err := stream.Send(m); err != nil {
 			return err
@@ -129,6 +133,28 @@ func (f *fakeIPC) Listen(req *tetherv1.ListenRequest, stream tetherv1.IPC_Listen
 			return stream.Context().Err()
 		}
 	}
+}
+
+// batchReplay turns runs of event responses into batches.
+func batchReplay(rs []*tetherv1.ListenResponse) []*tetherv1.ListenResponse {
+	var out []*tetherv1.ListenResponse
+	var run []*tetherv1.Event
+	flush := func() {
+		if len(run) > 0 {
+			out = append(out, &tetherv1.ListenResponse{Kind: &tetherv1.ListenResponse_Batch{Batch: &tetherv1.EventBatch{Events: run}}})
+			run = nil
+		}
+	}
+	for _, r := range rs {
+		if ev := r.GetEvent(); ev != nil {
+			run = append(run, ev)
+			continue
+		}
+		flush()
+		out = append(out, r)
+	}
+	flush()
+	return out
 }
 
 func (f *fakeIPC) request() (*tetherv1.ListenRequest, metadata.MD) {
@@ -254,8 +280,8 @@ func TestListenResume(t *testing.T) {
 	}
 	// The fake holds the last 5 (ids 4..8): resuming after 5 loses nothing.
 	sse, _, _ := e.listen(t, "event=tick", map[string]string{"Last-Event-ID": "5"})
-	if req, _ := e.fake.request(); req.GetAfterId() != 5 {
-		t.Fatalf("after_id %d", req.GetAfterId())
+	if req, _ := e.fake.request(); req.GetAfterId() != 5 || req.GetMaxBatch() < 2 {
+		t.Fatalf("after_id %d, max_batch %d: the gateway should ask for batches", req.GetAfterId(), req.GetMaxBatch())
 	}
 	for _, id := range ids[5:] {
 		if f := sse.nextData(t); f.event != "tick" || f.id != strconv.FormatUint(id, 10) {
@@ -359,4 +385,36 @@ func TestEmitFake(t *testing.T) {
 		md.Get(tether.MetadataClientLabel)[0] != "main" {
 		t.Fatalf("core got %v with %v", ev, md)
 	}
+}
+
+// Events the core sends the gateway in batches become one SSE frame each,
+// in order, with their ids and payloads.
+func TestListenBatchFrames(t *testing.T) {
+	h := newHarness(t)
+	const n = 600
+	var first uint64
+	for k := range n {
+		id, err := h.srv.Emit(context.Background(), "tick", map[string]int{"k": k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			first = id
+		}
+	}
+	req, _ := http.NewRequestWithContext(ctxTimeout(t, 20*time.Second), "GET", h.hs.URL+"/ipc/listen?event=tick", nil)
+	req.Header.Set("Last-Event-ID", strconv.FormatUint(first-1, 10)) // the whole replay, queued at once
+	res, err := h.hs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sse := newSSE(res.Body)
+	for k := range n {
+		want := frame{event: "tick", id: strconv.FormatUint(first+uint64(k), 10), data: fmt.Sprintf(`{"k":%d}`, k)}
+		if got := sse.nextData(t); got != want {
+			t.Fatalf("frame %d: %+v, want %+v", k, got, want)
+		}
+	}
+
 }

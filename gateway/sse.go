@@ -72,6 +72,24 @@ func (s *sseWriter) start(retry time.Duration) error {
 func (s *sseWriter) frame(event, id string, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.add(event, id, data)
+	return s.flush()
+}
+
+// frames buffers, with fill calling add, several frames that go out in one
+// write (nothing is written if fill adds none).
+func (s *sseWriter) frames(fill func()) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fill()
+	if s.buf.Len() == 0 {
+		return nil
+	}
+	return s.flush()
+}
+
+// add buffers one event frame; s.mu is held.
+func (s *sseWriter) add(event, id string, data []byte) {
 	if event != "" {
 		s.buf.WriteString("event: " + event + "\n")
 	}
@@ -80,7 +98,6 @@ func (s *sseWriter) frame(event, id string, data []byte) error {
 	}
 	writeData(&s.buf, data)
 	s.buf.WriteByte('\n')
-	return s.flush()
 }
 
 // comment writes a comment line (": ping"), which keeps proxies and

@@ -235,7 +235,7 @@ func (p *ipcService) Listen(req *tetherv1.ListenRequest, stream tetherv1.IPC_Lis
 			proto.Merge(m.(proto.Message), req)
 			return nil
 		},
-		send: func(m any) error { return stream.Send(m.(*tetherv1.ListenResponse)) },
+		send: stream.SendMsg, // a *tetherv1.ListenResponse or a *listenFrame
 	}
 	handler := func(_ any, ss grpc.ServerStream) error {
 		r := &tetherv1.ListenRequest{}
@@ -265,6 +265,8 @@ func (s *Server) serveListen(ctx context.Context, label string, req *tetherv1.Li
 	}
 	s.listeners.add(label)
 	defer s.listeners.remove(label)
+	maxBatch := int(min(max(req.GetMaxBatch(), 1), maxListenBatch))
+	var one [1]bus.Message
 	for {
 		msg, err := sub.Next(ctx)
 		if err != nil {
@@ -276,17 +278,71 @@ func (s *Server) serveListen(ctx context.Context, label string, req *tetherv1.Li
 			}
 			return err
 		}
-		if err := send(msg.Proto()); err != nil {
+		// What queued up behind it goes out with it, batched for a
+		// listener that asked for batches. The slice is made for this
+		// batch, so an idle listener holds none.
+		msgs := append(one[:0], msg)
+		if maxBatch > 1 {
+			if n := sub.Pending(); n > 0 {
+				msgs = append(make([]bus.Message, 0, 1+min(n, maxBatch-1)), msg)
+			}
+			msgs = sub.Poll(msgs, maxBatch-1)
+		}
+		err = s.sendListen(msgs, maxBatch, req.GetEvents()[0], send)
+		one[0] = bus.Message{}
+		if err != nil {
 			return err
 		}
-		if obs := s.opts.events; obs != nil {
-			if msg.Event != nil {
-				obs.Delivered(1)
-			} else if msg.Lagged != nil && msg.Lagged.Dropped > 0 {
-				obs.Dropped(req.GetEvents()[0], msg.Lagged.Dropped)
-			}
-		}
 	}
+}
+
+// Batching bounds: events per response (whatever the listener asks) and the
+// encoded size a batch grows to; a larger event goes in a response of its
+// own.
+const (
+	maxListenBatch = 1024
+	maxBatchBytes  = 256 << 10
+)
+
+// sendListen sends msgs in order: runs of events as listenFrames of up to
+// maxBatch events, each Lagged notice on its own between them.
+func (s *Server) sendListen(msgs []bus.Message, maxBatch int, name string, send func(any) error) error {
+	obs := s.opts.events
+	for len(msgs) > 0 {
+		if l := msgs[0].Lagged; l != nil {
+			if err := send(msgs[0].Proto()); err != nil {
+				return err
+			}
+			if obs != nil && l.Dropped > 0 {
+				obs.Dropped(name, l.Dropped)
+			}
+			msgs = msgs[1:]
+			continue
+		}
+		n, size := 0, 0
+		for n < len(msgs) && n < maxBatch && msgs[n].Event != nil {
+			_, ev, err := msgs[n].Event.Encoded()
+			if err == nil {
+				size += len(ev) + 8
+			}
+			if n > 0 && size > maxBatchBytes {
+				break
+			}
+			n++
+		}
+		f := &listenFrame{events: make([]*bus.Event, n)}
+		for i := range n {
+			f.events[i] = msgs[i].Event
+		}
+		if err := send(f); err != nil {
+			return err
+		}
+		if obs != nil {
+			obs.Delivered(uint64(n))
+		}
+		msgs = msgs[n:]
+	}
+	return nil
 }
 
 // labelSet counts the live listeners of each client label, for EmitFilter.

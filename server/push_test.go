@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
@@ -54,7 +55,9 @@ func TestPushListen(t *testing.T) {
 	push := &inproc.Push{
 		Header: func(md metadata.MD) error { header <- md; return nil },
 		Send: func(m any) error {
-			got <- m.(*tetherv1.ListenResponse).GetEvent()
+			// Listen sends a proto message standing for a ListenResponse
+			// (its events' cached encoding, for the wire).
+			got <- m.(proto.Message).ProtoReflect().Interface().(*tetherv1.ListenResponse).GetEvent()
 			return nil
 		},
 	}

@@ -24,7 +24,6 @@ import (
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/interceptors/isolation"
 	"github.com/tether-ipc/tether/interceptors/validate"
-	"github.com/tether-ipc/tether/internal/bulk"
 	"github.com/tether-ipc/tether/internal/netaddr"
 )
 
@@ -111,9 +110,10 @@ func New(opts ...Option) *Server {
 		grpc.ChainUnaryInterceptor(wire...),
 		grpc.ChainStreamInterceptor(wireStream...),
 		// The proto codec, with large payload bodies neither copied into
-		// a marshal buffer nor out of the received one (internal/bulk).
-		// Not one of opts.grpcOpts: in-process unary calls stay direct.
-		grpc.ForceServerCodecV2(bulk.Codec{}),
+		// a marshal buffer nor out of the received one (internal/bulk), and
+		// Listen's pre-encoded frames passed through (listenframe.go). Not
+		// one of opts.grpcOpts: in-process unary calls stay direct.
+		grpc.ForceServerCodecV2(listenCodec{}),
 		// Bulk payloads in few reads and writes, not one per 32 KiB, and a
 		// flow-control window that lets a large message through without
 		// waiting for the window to grow (see TransportBuffers).

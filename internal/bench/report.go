@@ -116,12 +116,19 @@ const analysis = `## What holds the missed goals back (profile evidence)
 
 Profiles: ` + "`tether-bench -quick -profile DIR -only NAME`" + `, then ` + "`go tool pprof -top -focus=PATTERN DIR/NAME.cpu.pprof`" + `.
 
-- **fanout_vs_nats** — the Tether side encodes every event once per listener: proto marshal
-  (grpc codec) was 26% of all CPU samples, client-side proto unmarshal 16%, grpc-go's HTTP/2
-  transport 21%, GC 11%; nats-server's fan-out copies the same bytes to 100 sockets (6% for the
-  server, 8% for nats.go). What would move it: encode each event's ListenResponse once and send
-  the same bytes to every stream (a server codec that passes pre-encoded frames through, or
-  grpc.PreparedMsg cached per event), and batch several queued events per HTTP/2 write.
+- **fanout_vs_nats** (met since perf-fanout; it was 0.23) — each event is encoded once, when the
+  first listener sends it (bus.Event.Encoded), and the server's codec sends those same bytes on
+  every Listen stream; events that queued up behind a busy listener go out as one
+  ListenResponse.batch (the Go client and the gateway opt in with ListenRequest.max_batch; about
+  330 events per message here), assembled from the cached encodings in a non-zeroing pooled
+  buffer; the Go client decodes the responses itself straight into Events (one allocation per
+  event with a payload of up to 64 bytes). Profile now: the benchmark's own pacing (the publisher
+  yielding while a subscriber is behind) is about 40% of samples on both sides; Tether's client
+  receive path 7% (decoding 6%), grpc-go's HTTP/2 reader 4% and writer 4%, the server's Listen
+  loop 3%, against nats.go 14% and nats-server 12%; allocation and GC about 10% for both sides
+  together. What would move it further: no allocation per event on the client (a per-batch slab,
+  at the cost of events keeping each other's memory alive), and fewer goroutine hand-offs per
+  message in grpc-go's client transport.
 - **isolation_vs_brownfield** — now within its goal (1.05 median of 5 runs of 7 rounds on the
   shared 2-core machine, from 1.16 in the same conditions). Profiles and allocation counts of the
   whole call (client and core in one process, ` + "`go test -bench InvokeUnix1KiB -benchmem ./internal/bench`" + `)

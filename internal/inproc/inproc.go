@@ -14,6 +14,8 @@ import (
 // clean end, else the status error). Meanwhile the handler's header is
 // given to Header once, before the first message, and each message it
 // sends to Send, as the handler's own value, valid only during the call.
+// (Listen's messages are proto messages whose ProtoReflect is a
+// tetherv1.ListenResponse, not always a *tetherv1.ListenResponse itself.)
 // An error from either ends the stream: the handler's send fails with it.
 //
 // Push lets a consumer that writes messages straight out (the gateway's

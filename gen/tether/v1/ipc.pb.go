@@ -67,7 +67,7 @@ func (x CommandInfo_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CommandInfo_Kind.Descriptor instead.
 func (CommandInfo_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{13, 0}
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{14, 0}
 }
 
 // Payload is a value in one of three encodings.
@@ -556,7 +556,14 @@ type ListenRequest struct {
 	Events []string `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	// after_id resumes after the last event id the listener saw; events still
 	// held by the server's window are delivered first.
-	AfterId       uint64  `protobuf:"varint,2,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	AfterId uint64 `protobuf:"varint,2,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	// max_batch, when above 1, lets the server send up to that many events
+	// that are already queued for the listener in one ListenResponse (batch)
+	// instead of one response per event. The server may send fewer (it caps
+	// the count, and the encoded size of a batch at 256 KiB), and sends a run
+	// of one event as an event response. 0 or 1 (the default, and what older
+	// callers send) means one event per response, never a batch.
+	MaxBatch      uint32  `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
 	Sealed        *Sealed `protobuf:"bytes,15,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -606,6 +613,13 @@ func (x *ListenRequest) GetAfterId() uint64 {
 	return 0
 }
 
+func (x *ListenRequest) GetMaxBatch() uint32 {
+	if x != nil {
+		return x.MaxBatch
+	}
+	return 0
+}
+
 func (x *ListenRequest) GetSealed() *Sealed {
 	if x != nil {
 		return x.Sealed
@@ -619,6 +633,7 @@ type ListenResponse struct {
 	//
 	//	*ListenResponse_Event
 	//	*ListenResponse_Lagged
+	//	*ListenResponse_Batch
 	Kind          isListenResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -679,6 +694,15 @@ func (x *ListenResponse) GetLagged() *Lagged {
 	return nil
 }
 
+func (x *ListenResponse) GetBatch() *EventBatch {
+	if x != nil {
+		if x, ok := x.Kind.(*ListenResponse_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isListenResponse_Kind interface {
 	isListenResponse_Kind()
 }
@@ -691,9 +715,63 @@ type ListenResponse_Lagged struct {
 	Lagged *Lagged `protobuf:"bytes,2,opt,name=lagged,proto3,oneof"`
 }
 
+type ListenResponse_Batch struct {
+	// batch holds several events, in order, for a listener that asked for
+	// batches with ListenRequest.max_batch. A lagged notice is never inside a
+	// batch: it comes as its own response, in order between the events.
+	Batch *EventBatch `protobuf:"bytes,3,opt,name=batch,proto3,oneof"`
+}
+
 func (*ListenResponse_Event) isListenResponse_Kind() {}
 
 func (*ListenResponse_Lagged) isListenResponse_Kind() {}
+
+func (*ListenResponse_Batch) isListenResponse_Kind() {}
+
+// EventBatch is a run of consecutive events of one listener, in order.
+type EventBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventBatch) Reset() {
+	*x = EventBatch{}
+	mi := &file_tether_v1_ipc_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventBatch) ProtoMessage() {}
+
+func (x *EventBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_tether_v1_ipc_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
+func (*EventBatch) Descriptor() ([]byte, []int) {
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EventBatch) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
 
 type Event struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -710,7 +788,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tether_v1_ipc_proto_msgTypes[9]
+	mi := &file_tether_v1_ipc_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +800,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tether_v1_ipc_proto_msgTypes[9]
+	mi := &file_tether_v1_ipc_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +813,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{9}
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Event) GetId() uint64 {
@@ -785,7 +863,7 @@ type Lagged struct {
 
 func (x *Lagged) Reset() {
 	*x = Lagged{}
-	mi := &file_tether_v1_ipc_proto_msgTypes[10]
+	mi := &file_tether_v1_ipc_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +875,7 @@ func (x *Lagged) String() string {
 func (*Lagged) ProtoMessage() {}
 
 func (x *Lagged) ProtoReflect() protoreflect.Message {
-	mi := &file_tether_v1_ipc_proto_msgTypes[10]
+	mi := &file_tether_v1_ipc_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +888,7 @@ func (x *Lagged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lagged.ProtoReflect.Descriptor instead.
 func (*Lagged) Descriptor() ([]byte, []int) {
-	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{10}
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Lagged) GetDropped() uint64 {
@@ -835,7 +913,7 @@ type ListCommandsRequest struct {
 
 func (x *ListCommandsRequest) Reset() {
 	*x = ListCommandsRequest{}
-	mi := &file_tether_v1_ipc_proto_msgTypes[11]
+	mi := &file_tether_v1_ipc_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +925,7 @@ func (x *ListCommandsRequest) String() string {
 func (*ListCommandsRequest) ProtoMessage() {}
 
 func (x *ListCommandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tether_v1_ipc_proto_msgTypes[11]
+	mi := &file_tether_v1_ipc_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +938,7 @@ func (x *ListCommandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCommandsRequest.ProtoReflect.Descriptor instead.
 func (*ListCommandsRequest) Descriptor() ([]byte, []int) {
-	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{11}
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{12}
 }
 
 type ListCommandsResponse struct {
@@ -872,7 +950,7 @@ type ListCommandsResponse struct {
 
 func (x *ListCommandsResponse) Reset() {
 	*x = ListCommandsResponse{}
-	mi := &file_tether_v1_ipc_proto_msgTypes[12]
+	mi := &file_tether_v1_ipc_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +962,7 @@ func (x *ListCommandsResponse) String() string {
 func (*ListCommandsResponse) ProtoMessage() {}
 
 func (x *ListCommandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tether_v1_ipc_proto_msgTypes[12]
+	mi := &file_tether_v1_ipc_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +975,7 @@ func (x *ListCommandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCommandsResponse.ProtoReflect.Descriptor instead.
 func (*ListCommandsResponse) Descriptor() ([]byte, []int) {
-	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{12}
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListCommandsResponse) GetCommands() []*CommandInfo {
@@ -923,7 +1001,7 @@ type CommandInfo struct {
 
 func (x *CommandInfo) Reset() {
 	*x = CommandInfo{}
-	mi := &file_tether_v1_ipc_proto_msgTypes[13]
+	mi := &file_tether_v1_ipc_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1013,7 @@ func (x *CommandInfo) String() string {
 func (*CommandInfo) ProtoMessage() {}
 
 func (x *CommandInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_tether_v1_ipc_proto_msgTypes[13]
+	mi := &file_tether_v1_ipc_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1026,7 @@ func (x *CommandInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandInfo.ProtoReflect.Descriptor instead.
 func (*CommandInfo) Descriptor() ([]byte, []int) {
-	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{13}
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CommandInfo) GetName() string {
@@ -1004,7 +1082,7 @@ type ErrorDetails struct {
 
 func (x *ErrorDetails) Reset() {
 	*x = ErrorDetails{}
-	mi := &file_tether_v1_ipc_proto_msgTypes[14]
+	mi := &file_tether_v1_ipc_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1094,7 @@ func (x *ErrorDetails) String() string {
 func (*ErrorDetails) ProtoMessage() {}
 
 func (x *ErrorDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_tether_v1_ipc_proto_msgTypes[14]
+	mi := &file_tether_v1_ipc_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1107,7 @@ func (x *ErrorDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetails.ProtoReflect.Descriptor instead.
 func (*ErrorDetails) Descriptor() ([]byte, []int) {
-	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{14}
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ErrorDetails) GetJson() []byte {
@@ -1077,15 +1155,20 @@ const file_tether_v1_ipc_proto_rawDesc = "" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12)\n" +
 	"\x06sealed\x18\x0f \x01(\v2\x11.tether.v1.SealedR\x06sealed\"\x1e\n" +
 	"\fEmitResponse\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\"m\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"\x8a\x01\n" +
 	"\rListenRequest\x12\x16\n" +
 	"\x06events\x18\x01 \x03(\tR\x06events\x12\x19\n" +
-	"\bafter_id\x18\x02 \x01(\x04R\aafterId\x12)\n" +
-	"\x06sealed\x18\x0f \x01(\v2\x11.tether.v1.SealedR\x06sealed\"o\n" +
+	"\bafter_id\x18\x02 \x01(\x04R\aafterId\x12\x1b\n" +
+	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\x12)\n" +
+	"\x06sealed\x18\x0f \x01(\v2\x11.tether.v1.SealedR\x06sealed\"\x9e\x01\n" +
 	"\x0eListenResponse\x12(\n" +
 	"\x05event\x18\x01 \x01(\v2\x10.tether.v1.EventH\x00R\x05event\x12+\n" +
-	"\x06lagged\x18\x02 \x01(\v2\x11.tether.v1.LaggedH\x00R\x06laggedB\x06\n" +
-	"\x04kind\"\x89\x01\n" +
+	"\x06lagged\x18\x02 \x01(\v2\x11.tether.v1.LaggedH\x00R\x06lagged\x12-\n" +
+	"\x05batch\x18\x03 \x01(\v2\x15.tether.v1.EventBatchH\x00R\x05batchB\x06\n" +
+	"\x04kind\"6\n" +
+	"\n" +
+	"EventBatch\x12(\n" +
+	"\x06events\x18\x01 \x03(\v2\x10.tether.v1.EventR\x06events\"\x89\x01\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
@@ -1133,7 +1216,7 @@ func file_tether_v1_ipc_proto_rawDescGZIP() []byte {
 }
 
 var file_tether_v1_ipc_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tether_v1_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_tether_v1_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_tether_v1_ipc_proto_goTypes = []any{
 	(CommandInfo_Kind)(0),        // 0: tether.v1.CommandInfo.Kind
 	(*Payload)(nil),              // 1: tether.v1.Payload
@@ -1145,43 +1228,46 @@ var file_tether_v1_ipc_proto_goTypes = []any{
 	(*EmitResponse)(nil),         // 7: tether.v1.EmitResponse
 	(*ListenRequest)(nil),        // 8: tether.v1.ListenRequest
 	(*ListenResponse)(nil),       // 9: tether.v1.ListenResponse
-	(*Event)(nil),                // 10: tether.v1.Event
-	(*Lagged)(nil),               // 11: tether.v1.Lagged
-	(*ListCommandsRequest)(nil),  // 12: tether.v1.ListCommandsRequest
-	(*ListCommandsResponse)(nil), // 13: tether.v1.ListCommandsResponse
-	(*CommandInfo)(nil),          // 14: tether.v1.CommandInfo
-	(*ErrorDetails)(nil),         // 15: tether.v1.ErrorDetails
-	nil,                          // 16: tether.v1.InvokeRequest.HeadersEntry
+	(*EventBatch)(nil),           // 10: tether.v1.EventBatch
+	(*Event)(nil),                // 11: tether.v1.Event
+	(*Lagged)(nil),               // 12: tether.v1.Lagged
+	(*ListCommandsRequest)(nil),  // 13: tether.v1.ListCommandsRequest
+	(*ListCommandsResponse)(nil), // 14: tether.v1.ListCommandsResponse
+	(*CommandInfo)(nil),          // 15: tether.v1.CommandInfo
+	(*ErrorDetails)(nil),         // 16: tether.v1.ErrorDetails
+	nil,                          // 17: tether.v1.InvokeRequest.HeadersEntry
 }
 var file_tether_v1_ipc_proto_depIdxs = []int32{
 	1,  // 0: tether.v1.InvokeRequest.args:type_name -> tether.v1.Payload
-	16, // 1: tether.v1.InvokeRequest.headers:type_name -> tether.v1.InvokeRequest.HeadersEntry
+	17, // 1: tether.v1.InvokeRequest.headers:type_name -> tether.v1.InvokeRequest.HeadersEntry
 	2,  // 2: tether.v1.InvokeRequest.sealed:type_name -> tether.v1.Sealed
 	1,  // 3: tether.v1.InvokeResponse.result:type_name -> tether.v1.Payload
 	1,  // 4: tether.v1.ChannelMessage.message:type_name -> tether.v1.Payload
 	1,  // 5: tether.v1.EmitRequest.payload:type_name -> tether.v1.Payload
 	2,  // 6: tether.v1.EmitRequest.sealed:type_name -> tether.v1.Sealed
 	2,  // 7: tether.v1.ListenRequest.sealed:type_name -> tether.v1.Sealed
-	10, // 8: tether.v1.ListenResponse.event:type_name -> tether.v1.Event
-	11, // 9: tether.v1.ListenResponse.lagged:type_name -> tether.v1.Lagged
-	1,  // 10: tether.v1.Event.payload:type_name -> tether.v1.Payload
-	14, // 11: tether.v1.ListCommandsResponse.commands:type_name -> tether.v1.CommandInfo
-	0,  // 12: tether.v1.CommandInfo.kind:type_name -> tether.v1.CommandInfo.Kind
-	3,  // 13: tether.v1.IPC.Invoke:input_type -> tether.v1.InvokeRequest
-	3,  // 14: tether.v1.IPC.Channel:input_type -> tether.v1.InvokeRequest
-	6,  // 15: tether.v1.IPC.Emit:input_type -> tether.v1.EmitRequest
-	8,  // 16: tether.v1.IPC.Listen:input_type -> tether.v1.ListenRequest
-	12, // 17: tether.v1.IPC.ListCommands:input_type -> tether.v1.ListCommandsRequest
-	4,  // 18: tether.v1.IPC.Invoke:output_type -> tether.v1.InvokeResponse
-	5,  // 19: tether.v1.IPC.Channel:output_type -> tether.v1.ChannelMessage
-	7,  // 20: tether.v1.IPC.Emit:output_type -> tether.v1.EmitResponse
-	9,  // 21: tether.v1.IPC.Listen:output_type -> tether.v1.ListenResponse
-	13, // 22: tether.v1.IPC.ListCommands:output_type -> tether.v1.ListCommandsResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	11, // 8: tether.v1.ListenResponse.event:type_name -> tether.v1.Event
+	12, // 9: tether.v1.ListenResponse.lagged:type_name -> tether.v1.Lagged
+	10, // 10: tether.v1.ListenResponse.batch:type_name -> tether.v1.EventBatch
+	11, // 11: tether.v1.EventBatch.events:type_name -> tether.v1.Event
+	1,  // 12: tether.v1.Event.payload:type_name -> tether.v1.Payload
+	15, // 13: tether.v1.ListCommandsResponse.commands:type_name -> tether.v1.CommandInfo
+	0,  // 14: tether.v1.CommandInfo.kind:type_name -> tether.v1.CommandInfo.Kind
+	3,  // 15: tether.v1.IPC.Invoke:input_type -> tether.v1.InvokeRequest
+	3,  // 16: tether.v1.IPC.Channel:input_type -> tether.v1.InvokeRequest
+	6,  // 17: tether.v1.IPC.Emit:input_type -> tether.v1.EmitRequest
+	8,  // 18: tether.v1.IPC.Listen:input_type -> tether.v1.ListenRequest
+	13, // 19: tether.v1.IPC.ListCommands:input_type -> tether.v1.ListCommandsRequest
+	4,  // 20: tether.v1.IPC.Invoke:output_type -> tether.v1.InvokeResponse
+	5,  // 21: tether.v1.IPC.Channel:output_type -> tether.v1.ChannelMessage
+	7,  // 22: tether.v1.IPC.Emit:output_type -> tether.v1.EmitResponse
+	9,  // 23: tether.v1.IPC.Listen:output_type -> tether.v1.ListenResponse
+	14, // 24: tether.v1.IPC.ListCommands:output_type -> tether.v1.ListCommandsResponse
+	20, // [20:25] is the sub-list for method output_type
+	15, // [15:20] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_tether_v1_ipc_proto_init() }
@@ -1197,6 +1283,7 @@ func file_tether_v1_ipc_proto_init() {
 	file_tether_v1_ipc_proto_msgTypes[8].OneofWrappers = []any{
 		(*ListenResponse_Event)(nil),
 		(*ListenResponse_Lagged)(nil),
+		(*ListenResponse_Batch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1204,7 +1291,7 @@ func file_tether_v1_ipc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tether_v1_ipc_proto_rawDesc), len(file_tether_v1_ipc_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
