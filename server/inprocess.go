@@ -134,10 +134,9 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 // the outgoing metadata as incoming, the in-process peer, and st as the
 // transport stream.
 func handlerContext(ctx context.Context, st grpc.ServerTransportStream) (context.Context, *peer.Peer, func()) {
-	md, _ := metadata.FromOutgoingContext(ctx)
-	inMD := make(metadata.MD, len(md)+3)
-	for k, v := range md {
-		inMD[k] = append([]string(nil), v...)
+	inMD, _ := metadata.FromOutgoingContext(ctx) // a copy, keys and values
+	if inMD == nil {
+		inMD = make(metadata.MD, 3)
 	}
 	inMD[":authority"] = []string{inProcessAuthority}
 	inMD["content-type"] = []string{"application/grpc"}

@@ -139,8 +139,16 @@ func TrustedFrontIdentity(ctx context.Context) (label, origin string, err error)
 	if !ok || !trustedPeer(p.Addr) {
 		return "", "", nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	return first(md, tether.MetadataClientLabel), first(md, tether.MetadataOrigin), nil
+	return firstValue(ctx, tether.MetadataClientLabel), firstValue(ctx, tether.MetadataOrigin), nil
+}
+
+// firstValue is the first incoming metadata value of key, trimmed, read
+// without copying the metadata.
+func firstValue(ctx context.Context, key string) string {
+	if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 {
+		return strings.TrimSpace(v[0])
+	}
+	return ""
 }
 
 // InProcessAddr is the address of in-process connections (see
@@ -159,11 +167,4 @@ func trustedPeer(a net.Addr) bool {
 		return true
 	}
 	return false
-}
-
-func first(md metadata.MD, key string) string {
-	if v := md.Get(key); len(v) > 0 {
-		return strings.TrimSpace(v[0])
-	}
-	return ""
 }
