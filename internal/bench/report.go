@@ -110,9 +110,9 @@ func (r *Report) Markdown() string {
 }
 
 // analysis is what the CPU profiles (tether-bench -profile DIR) said about
-// the goals still missed when this program was written; rerun the profiles
-// before trusting it for a later commit.
-const analysis = `## What holds the missed goals back (profile evidence)
+// each goal worked on when this program was last changed; rerun the
+// profiles before trusting it for a later commit.
+const analysis = `## Where each goal stands (profile evidence)
 
 Profiles: ` + "`tether-bench -quick -profile DIR -only NAME`" + `, then ` + "`go tool pprof -top -focus=PATTERN DIR/NAME.cpu.pprof`" + `.
 
@@ -146,12 +146,22 @@ Profiles: ` + "`tether-bench -quick -profile DIR -only NAME`" + `, then ` + "`go
   core. Seen on both sides alike: the core's per-call goroutine grows its stack on every call
   (copystack ~5% of samples, ~2.4 µs a call); long-lived stream workers (grpc.NumStreamWorkers)
   should avoid that, for every comparison (not tried here).
-- **bytes_vs_uds** — memmove was 37% and syscalls 47% of samples: a 64 MiB raw invoke is copied
-  by proto marshal, into HTTP/2 frames of 16 KiB, out of the read buffers, by proto unmarshal,
-  and again on the way back (about 8 user-space copies against the raw echo's none), and grpc-go's
-  flow-control window starts at 64 KiB and grows by BDP estimation (the first rounds of a run are
-  slower). What would move it: a codec that aliases the received buffer for the raw field, larger
-  initial windows for Unix-socket peers, or a side channel for bulk bytes.
+- **bytes_vs_uds** (0.22–0.28 before this work; now at the goal's edge, about 0.47–0.51 from run
+  to run) — a 64 MiB echo was copied about ten times in user space: by proto marshal, into the
+  HTTP/2 write buffer, out of the read buffer into 16 KiB frame buffers, into one buffer for proto
+  unmarshal and out of it again by proto unmarshal, each way; grpc-go read and wrote 32 KiB per
+  system call and started its flow-control window at 64 KiB. Now the IPC codec (internal/bulk)
+  sends a large body from the caller's own slice and decodes it aliasing the one buffer the frames
+  are gathered into (allocated without zeroing); connections read and write up to 1 MiB per system
+  call (pooled buffers: idle connections hold none) with a fixed 16 MiB window. What is left (CPU
+  profile of a 5-round run): system calls about 64% of samples (the raw echo makes the same kernel
+  copies), and memmove about 23%, of which the gather into the fresh 64 MiB buffer is 60%: it reads
+  4096 frame buffers that left the cache long ago and writes new memory, partly faulted in, while
+  the two other copies (into the write buffer, out of the read buffer) stay in cache. What would
+  move it further: a transport that reads a large message straight into one buffer (grpc-go copies
+  every 16 KiB frame into a buffer of its own and sends frames of at most 16 KiB), or an API that
+  decodes into a buffer the caller reuses, as the raw echo does. A parallel gather was tried and
+  gained nothing measurable (memory bandwidth, not the copy loop, is the limit).
 - **listener_memory (SSE), met** — an idle SSE listener used to hold an HTTP/1.1 connection
   (net/http's goroutine, its background reader and 4 KiB read + 4 KiB write buffers), the
   gateway's receive goroutine, a gRPC client and server stream over the in-memory connection, and
