@@ -122,7 +122,7 @@ var (
 
 // pushWriteTimeout bounds each write to a pushed SSE stream: a client
 // that stops reading for this long is dropped.
-const pushWriteTimeout = 30 * time.Second
+var pushWriteTimeout = 30 * time.Second // a variable for tests
 
 // pushListen is an SSE listener whose frames the core's Listen handler
 // writes itself, on its own goroutine (the only one the listener has once
