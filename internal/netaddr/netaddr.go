@@ -8,8 +8,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
-	"syscall"
 )
 
 // Parse splits addr into a network ("tcp" or "unix") and an address.
@@ -30,8 +28,6 @@ func Parse(addr string) (network, address string, err error) {
 	}
 	return "unix", address, nil
 }
-
-var umaskMu sync.Mutex
 
 // Listen listens on addr. A Unix socket is created with mode 0600 (the
 // umask is narrowed while it is bound, so it is never reachable by others)
@@ -57,11 +53,7 @@ func Listen(addr string) (net.Listener, error) {
 			return nil, fmt.Errorf("listen %s: removing stale socket: %w", address, err)
 		}
 	}
-	umaskMu.Lock()
-	old := syscall.Umask(0o177)
-	l, err := net.Listen("unix", address)
-	syscall.Umask(old)
-	umaskMu.Unlock()
+	l, err := listenPrivate(address)
 	if err != nil {
 		return nil, err
 	}
