@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/payload"
 )
 
 // decodeOpened decodes the plaintext of an opened request into dst, a
@@ -68,7 +69,7 @@ func decodeInvoke(b []byte, m *tetherv1.InvokeRequest, name string) bool {
 	}
 	var args *tetherv1.Payload
 	if f[2] != nil {
-		if args, ok = decodePayload(f[2]); !ok {
+		if args, ok = payload.AliasWire(f[2]); !ok {
 			return false
 		}
 	}
@@ -82,60 +83,13 @@ func decodeEmit(b []byte, m *tetherv1.EmitRequest, name string) bool {
 	if !ok || f[4] != nil || f[5] != nil || f[6] != nil || f[7] != nil || !utf8.Valid(f[1]) || !utf8.Valid(f[3]) {
 		return false
 	}
-	var payload *tetherv1.Payload
+	var body *tetherv1.Payload
 	if f[2] != nil {
-		if payload, ok = decodePayload(f[2]); !ok {
+		if body, ok = payload.AliasWire(f[2]); !ok {
 			return false
 		}
 	}
 	proto.Reset(m)
-	m.Event, m.Payload, m.Target = str(f[1], name), payload, string(f[3])
+	m.Event, m.Payload, m.Target = str(f[1], name), body, string(f[3])
 	return true
-}
-
-// A payload and its body in one allocation.
-type (
-	jsonPayload struct {
-		p tetherv1.Payload
-		b tetherv1.Payload_Json
-	}
-	protoPayload struct {
-		p tetherv1.Payload
-		b tetherv1.Payload_Proto
-	}
-	rawPayload struct {
-		p tetherv1.Payload
-		b tetherv1.Payload_Raw
-	}
-)
-
-// decodePayload decodes a Payload of at most one field, its bytes aliasing b.
-func decodePayload(b []byte) (*tetherv1.Payload, bool) {
-	if len(b) == 0 {
-		return new(tetherv1.Payload), true
-	}
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 || typ != protowire.BytesType {
-		return nil, false
-	}
-	v, m := protowire.ConsumeBytes(b[n:])
-	if m < 0 || n+m != len(b) {
-		return nil, false
-	}
-	v = v[:len(v):len(v)]
-	switch num {
-	case 1:
-		x := new(jsonPayload)
-		x.b.Json, x.p.Body = v, &x.b
-		return &x.p, true
-	case 2:
-		x := new(protoPayload)
-		x.b.Proto, x.p.Body = v, &x.b
-		return &x.p, true
-	case 3:
-		x := new(rawPayload)
-		x.b.Raw, x.p.Body = v, &x.b
-		return &x.p, true
-	}
-	return nil, false
 }

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	wirepayload "github.com/tether-ipc/tether/internal/payload"
 )
 
 // Threshold is the body size from which a payload is handled apart.
@@ -180,25 +181,12 @@ func unmarshalBulk(buf []byte, m proto.Message, fd protoreflect.FieldDescriptor)
 	if !seen {
 		return proto.Unmarshal(buf, m)
 	}
-	num, typ, n := protowire.ConsumeTag(payload)
-	if n < 0 || typ != protowire.BytesType || num < 1 || num > 3 {
-		return proto.Unmarshal(buf, m)
-	}
-	b, l := protowire.ConsumeBytes(payload[n:])
-	if l < 0 || n+l != len(payload) {
+	p, ok := wirepayload.AliasWire(payload)
+	if !ok {
 		return proto.Unmarshal(buf, m)
 	}
 	if err := proto.Unmarshal(rest, m); err != nil {
 		return err
-	}
-	p := &tetherv1.Payload{}
-	switch num {
-	case 1:
-		p.Body = &tetherv1.Payload_Json{Json: b}
-	case 2:
-		p.Body = &tetherv1.Payload_Proto{Proto: b}
-	case 3:
-		p.Body = &tetherv1.Payload_Raw{Raw: b}
 	}
 	m.ProtoReflect().Set(fd, protoreflect.ValueOfMessage(p.ProtoReflect()))
 	return nil
