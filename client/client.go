@@ -61,8 +61,8 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.ForceCodecV2(bulk.Codec{})),
 		// As the server (server.TransportBuffers, TransportWindow).
-		grpc.WithReadBufferSize(1 << 20),
-		grpc.WithWriteBufferSize(1 << 20),
+		grpc.WithReadBufferSize(256 << 10),
+		grpc.WithWriteBufferSize(256 << 10),
 		grpc.WithSharedWriteBuffer(true),
 		grpc.WithInitialWindowSize(16 << 20),
 		grpc.WithInitialConnWindowSize(16 << 20),

@@ -152,7 +152,7 @@ Profiles: ` + "`tether-bench -quick -profile DIR -only NAME`" + `, then ` + "`go
   unmarshal and out of it again by proto unmarshal, each way; grpc-go read and wrote 32 KiB per
   system call and started its flow-control window at 64 KiB. Now the IPC codec (internal/bulk)
   sends a large body from the caller's own slice and decodes it aliasing the one buffer the frames
-  are gathered into (allocated without zeroing); connections read and write up to 1 MiB per system
+  are gathered into (allocated without zeroing); connections read and write up to 256 KiB per system
   call (pooled buffers: idle connections hold none) with a fixed 16 MiB window. What is left (CPU
   profile of a 5-round run): system calls about 64% of samples (the raw echo makes the same kernel
   copies), and memmove about 23%, of which the gather into the fresh 64 MiB buffer is 60%: it reads
