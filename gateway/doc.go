@@ -74,6 +74,7 @@
 // specification suggests). An idle listener then costs about 11 KB (one
 // goroutine, its subscription and the socket; `make bench`), and one
 // goroutine per gateway watches the connections for clients that leave.
-// A client that stops reading for 30 s is dropped. Over other connections
-// (the split-mode gateway, HTTP/2) the core's gRPC stream is relayed.
+// Over other connections (the split-mode gateway, HTTP/2) the core's gRPC
+// stream is relayed. Either way, a client that stops reading for 30 s is
+// dropped and its stream ends.
 package gateway

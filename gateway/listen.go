@@ -120,10 +120,6 @@ var (
 	errClientGone  = errors.New("gateway: the SSE client is gone")
 )
 
-// pushWriteTimeout bounds each write to a pushed SSE stream: a client
-// that stops reading for this long is dropped.
-var pushWriteTimeout = 30 * time.Second // a variable for tests
-
 // pushListen is an SSE listener whose frames the core's Listen handler
 // writes itself, on its own goroutine (the only one the listener has once
 // it is idle): the HTTP handler waits for the subscribed header, writes
@@ -218,7 +214,7 @@ func (l *pushListen) serve(w http.ResponseWriter, r *http.Request, ctx context.C
 	l.conn = conn
 	l.unwatch = g.hangups.watch(conn, l.cancel)
 	l.start(&sseWriter{out: func(b []byte) error {
-		err := conn.SetWriteDeadline(time.Now().Add(pushWriteTimeout))
+		err := conn.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 		if err == nil {
 			_, err = conn.Write(b)
 		}

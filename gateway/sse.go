@@ -15,6 +15,10 @@ import (
 	"github.com/tether-ipc/tether"
 )
 
+// sseWriteTimeout bounds each write to an SSE stream, pushed or relayed: a
+// client that stops reading for this long is dropped, and its stream ends.
+var sseWriteTimeout = 30 * time.Second // a variable for tests
+
 // sseWriter writes Server-Sent Events frames, each written out at once.
 // Its methods may be called from several goroutines.
 type sseWriter struct {
@@ -23,8 +27,8 @@ type sseWriter struct {
 	buf bytes.Buffer
 }
 
-// startSSE writes the stream's headers and lifts the server's read and
-// write deadlines, which must not cut a long-lived stream.
+// startSSE writes the stream's headers and returns a writer for the stream
+// (see responseSSE for its deadlines).
 func startSSE(w http.ResponseWriter, retry time.Duration) (*sseWriter, error) {
 	s := responseSSE(w)
 	sseHeaders(w.Header())
@@ -32,14 +36,16 @@ func startSSE(w http.ResponseWriter, retry time.Duration) (*sseWriter, error) {
 	return s, s.start(retry)
 }
 
-// responseSSE is an sseWriter on w, whose read and write deadlines it
-// lifts.
+// responseSSE is an sseWriter on w. It lifts the server's read deadline,
+// which must not cut a long-lived stream, and gives each write its own
+// deadline (sseWriteTimeout) in place of the server's.
 func responseSSE(w http.ResponseWriter) *sseWriter {
 	rc := http.NewResponseController(w)
-	// Errors mean the writer has no deadlines to clear (e.g. a recorder).
+	// Errors mean the writer has no deadlines to set (e.g. a recorder).
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	return &sseWriter{out: func(b []byte) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 		if _, err := w.Write(b); err != nil {
 			return err
 		}
