@@ -57,8 +57,7 @@ func newPushEnv(t *testing.T, isolated bool, opts ...gateway.Option) *pushEnv {
 			t.Fatal(err)
 		}
 		sopts = append(sopts, server.WithWireInterceptors(isolation.UnaryServerInterceptor(opener), isolation.StreamServerInterceptor(opener)))
-		dial = append(dial, grpc.WithChainUnaryInterceptor(isolation.UnaryClientInterceptor(stage)),
-			grpc.WithChainStreamInterceptor(isolation.StreamClientInterceptor(stage)))
+		dial = append(dial, isolation.DialOptions(stage)...)
 	}
 	e.srv = server.New(sopts...)
 	conn, err := e.srv.DialInProcess(dial...)

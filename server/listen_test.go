@@ -308,8 +308,7 @@ func TestListenBatchesThroughIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	front, err := srv.DialInProcess(
-		grpc.WithChainUnaryInterceptor(isolation.UnaryClientInterceptor(stage)),
-		grpc.WithChainStreamInterceptor(isolation.StreamClientInterceptor(stage)))
+		isolation.DialOptions(stage)...)
 	if err != nil {
 		t.Fatal(err)
 	}

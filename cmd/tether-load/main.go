@@ -259,7 +259,7 @@ func run(mode string, p params) (*result, error) {
 			if err != nil {
 				return nil, err
 			}
-			opts = append(opts, client.WithDialOptions(app.StageDialOptions(stage)...))
+			opts = append(opts, client.WithDialOptions(isolation.DialOptions(stage)...))
 		}
 		c, err := client.Dial(rd.GRPC, opts...)
 		if err != nil {

@@ -185,6 +185,15 @@ func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 	}
 }
 
+// DialOptions puts stage on a client connection: both of its client
+// interceptors, unary and stream.
+func DialOptions(stage *Stage) []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithChainUnaryInterceptor(UnaryClientInterceptor(stage)),
+		grpc.WithChainStreamInterceptor(StreamClientInterceptor(stage)),
+	}
+}
+
 // StreamClientInterceptor returns a client interceptor that puts the request
 // of Channel and Listen calls through stage. The stream is opened at once;
 // the hooks run when the request is sent, and a blocked request fails that

@@ -26,8 +26,7 @@ func stageClient(t *testing.T, c *core, hooks ...isolation.Hook) (*grpc.ClientCo
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := c.dial(t, grpc.WithChainUnaryInterceptor(isolation.UnaryClientInterceptor(stage)),
-		grpc.WithChainStreamInterceptor(isolation.StreamClientInterceptor(stage)))
+	cc := c.dial(t, isolation.DialOptions(stage)...)
 	return cc, tetherv1.NewIPCClient(cc)
 }
 

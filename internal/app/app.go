@@ -342,7 +342,7 @@ func (a *App) startFront() (*Front, error) {
 		if err != nil {
 			return nil, err
 		}
-		dial = StageDialOptions(stage)
+		dial = isolation.DialOptions(stage)
 	}
 	conn, err := a.core.DialInProcess(dial...)
 	if err != nil {
@@ -354,14 +354,6 @@ func (a *App) startFront() (*Front, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// StageDialOptions puts an isolation stage on a connection.
-func StageDialOptions(stage *isolation.Stage) []grpc.DialOption {
-	return []grpc.DialOption{
-		grpc.WithChainUnaryInterceptor(isolation.UnaryClientInterceptor(stage)),
-		grpc.WithChainStreamInterceptor(isolation.StreamClientInterceptor(stage)),
-	}
 }
 
 // StartFront serves the gateway of cfg over conn (which it then owns).

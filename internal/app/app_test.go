@@ -205,7 +205,7 @@ func TestExampleHooks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sealed := dial(t, r.GRPC, append(app.StageDialOptions(stage), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+			sealed := dial(t, r.GRPC, append(isolation.DialOptions(stage), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 			ctx := client.WithClientLabel(context.Background(), "main", "")
 			for _, c := range calls {
 				// Through the gateway.

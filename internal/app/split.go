@@ -171,7 +171,7 @@ func RunGateway(ctx context.Context, handoff io.Reader, coreAddr string, stdout 
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(target, append(StageDialOptions(stage),
+	conn, err := grpc.NewClient(target, append(isolation.DialOptions(stage),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))...)
 	if err != nil {

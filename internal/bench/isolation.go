@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"google.golang.org/grpc"
-
 	"github.com/tether-ipc/tether/client"
 	"github.com/tether-ipc/tether/interceptors/isolation"
 	"github.com/tether-ipc/tether/server"
@@ -47,8 +45,7 @@ func runIsolationVsBrownfield(ctx context.Context, cfg *Config, r *Result) error
 	}
 	defer brown.stop()
 	isoCli, err := client.Dial(iso.addr, client.WithDialOptions(
-		grpc.WithChainUnaryInterceptor(isolation.UnaryClientInterceptor(stage)),
-		grpc.WithChainStreamInterceptor(isolation.StreamClientInterceptor(stage))))
+		isolation.DialOptions(stage)...))
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
-
 	"github.com/tether-ipc/tether/client"
 	"github.com/tether-ipc/tether/interceptors/isolation"
 	"github.com/tether-ipc/tether/server"
@@ -36,8 +34,7 @@ func BenchmarkInvokeUnix1KiB(b *testing.B) {
 		{"isolation",
 			[]server.Option{server.WithWireInterceptors(isolation.UnaryServerInterceptor(opener), isolation.StreamServerInterceptor(opener))},
 			[]client.Option{client.WithDialOptions(
-				grpc.WithChainUnaryInterceptor(isolation.UnaryClientInterceptor(stage)),
-				grpc.WithChainStreamInterceptor(isolation.StreamClientInterceptor(stage)))}},
+				isolation.DialOptions(stage)...)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			core, err := startCore("unix", bc.srv...)
