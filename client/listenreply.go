@@ -4,7 +4,6 @@ import (
 	"errors"
 	"unicode/utf8"
 
-	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -16,10 +15,6 @@ import (
 	"github.com/tether-ipc/tether/internal/bulk"
 )
 
-// protoCodec is the codec listenCodec delegates to, the one client.Dial
-// uses for every call (internal/bulk).
-var protoCodec encoding.CodecV2 = bulk.Codec{}
-
 // listenCodec is the codec of the client's Listen calls: the codec of its
 // other calls (internal/bulk), except that a listenReply decodes the Listen
 // response itself, straight into the Events the handler gets — no
@@ -29,12 +24,12 @@ type listenCodec struct{}
 
 func (listenCodec) Name() string { return grpcproto.Name }
 
-func (listenCodec) Marshal(v any) (mem.BufferSlice, error) { return protoCodec.Marshal(v) }
+func (listenCodec) Marshal(v any) (mem.BufferSlice, error) { return bulk.Codec{}.Marshal(v) }
 
 func (listenCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	r, ok := v.(*listenReply)
 	if !ok {
-		return protoCodec.Unmarshal(data, v)
+		return bulk.Codec{}.Unmarshal(data, v)
 	}
 	buf := data.MaterializeToBuffer(joinPool) // a copy only when data spans buffers
 	defer buf.Free()

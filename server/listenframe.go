@@ -3,7 +3,6 @@ package server
 import (
 	"sync/atomic"
 
-	grpcencoding "google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -22,10 +21,6 @@ const (
 	eventBatchEventsField    protowire.Number = 1 // EventBatch.events
 )
 
-// protoCodec is the codec listenCodec delegates to: grpc-go's proto codec
-// with large payload bodies handled apart (internal/bulk).
-var protoCodec grpcencoding.CodecV2 = bulk.Codec{}
-
 // listenCodec is the codec the server forces on its gRPC service: the
 // proto codec (internal/bulk's), except that a listenFrame is sent as the
 // cached encodings of its events (bus.Event.Encoded), so that an event sent
@@ -39,11 +34,11 @@ func (listenCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if f, ok := v.(*listenFrame); ok {
 		return f.marshal()
 	}
-	return protoCodec.Marshal(v)
+	return bulk.Codec{}.Marshal(v)
 }
 
 func (listenCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return protoCodec.Unmarshal(data, v)
+	return bulk.Codec{}.Unmarshal(data, v)
 }
 
 // listenFrame is one Listen response of published events: the event itself
@@ -86,12 +81,12 @@ func (f *listenFrame) message() *tetherv1.ListenResponse {
 // around the events' cached encodings, in one buffer.
 func (f *listenFrame) marshal() (mem.BufferSlice, error) {
 	if m := f.msg.Load(); m != nil {
-		return protoCodec.Marshal(m)
+		return bulk.Codec{}.Marshal(m)
 	}
 	if len(f.events) == 1 {
 		resp, _, err := f.events[0].Encoded()
 		if err != nil {
-			return protoCodec.Marshal(f.message()) // the proto codec's own error
+			return bulk.Codec{}.Marshal(f.message()) // the proto codec's own error
 		}
 		return mem.BufferSlice{mem.SliceBuffer(resp)}, nil
 	}
@@ -99,7 +94,7 @@ func (f *listenFrame) marshal() (mem.BufferSlice, error) {
 	for _, e := range f.events {
 		_, ev, err := e.Encoded()
 		if err != nil {
-			return protoCodec.Marshal(f.message())
+			return bulk.Codec{}.Marshal(f.message())
 		}
 		inner += protowire.SizeTag(eventBatchEventsField) + protowire.SizeBytes(len(ev))
 	}
