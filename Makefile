@@ -19,11 +19,12 @@ build:
 generate:
 	$(BUF) generate
 	$(BUF) lint
+	$(GO) run ./config/internal/schemagen -o tether.schema.json
 
 ## check-generate: fail if regenerating changes anything under gen/
 check-generate: generate
-	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run 'make generate' and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked files" >&2; exit 1; }
+	@git diff --exit-code --stat -- gen/ tether.schema.json || { echo "generated code is stale: run 'make generate' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- gen/ tether.schema.json)" || { git status --porcelain -- gen/ tether.schema.json; echo "gen/ has untracked files" >&2; exit 1; }
 
 ## lint: gofmt and go vet
 lint:

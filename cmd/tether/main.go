@@ -11,11 +11,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/tether-ipc/tether/app"
 )
 
 const (
@@ -51,8 +55,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serveCmd(ctx, args[1:], stdout, stderr)
-	case "gateway":
-		err = gatewayCmd(ctx, args[1:], stdout, stderr)
 	case "invoke":
 		err = invokeCmd(ctx, args[1:], stdout, stderr)
 	case "commands":
@@ -69,7 +71,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		if err == errUsage {
+			return 2
+		}
+		if errors.Is(err, app.ErrUsage) {
+			fmt.Fprintf(stderr, "tether %s: %v\n", args[0], err)
 			return 2
 		}
 		fmt.Fprintf(stderr, "tether %s: %v\n", args[0], err)
