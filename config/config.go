@@ -355,6 +355,7 @@ func (c *Config) resolve(base string) {
 			*p = filepath.Join(base, *p)
 		}
 	}
+	c.GRPC, c.HTTP = resolveUnix(c.GRPC, base), resolveUnix(c.HTTP, base)
 	if len(c.Trusted) > 0 {
 		t := make(map[string]string, len(c.Trusted))
 		for addr, label := range c.Trusted {

@@ -207,13 +207,16 @@ func (c *Config) resolveFlagPaths() {
 			}
 		}
 	}
+	wd, err := filepath.Abs(".")
+	if err != nil {
+		return
+	}
+	c.GRPC, c.HTTP = resolveUnix(c.GRPC, wd), resolveUnix(c.HTTP, wd)
 	if len(c.Trusted) > 0 {
-		if wd, err := filepath.Abs("."); err == nil {
-			t := make(map[string]string, len(c.Trusted))
-			for addr, label := range c.Trusted {
-				t[resolveUnix(addr, wd)] = label
-			}
-			c.Trusted = t
+		t := make(map[string]string, len(c.Trusted))
+		for addr, label := range c.Trusted {
+			t[resolveUnix(addr, wd)] = label
 		}
+		c.Trusted = t
 	}
 }

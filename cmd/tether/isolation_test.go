@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func whitelistDir(t *testing.T) string {
@@ -87,4 +89,65 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Split mode: /metrics answers (the core's metrics with the gateway
+// process's), and after kill -9 of the core, the gateway process is gone
+// within 2 s.
+func TestSplitGatewayDiesWithTheCore(t *testing.T) {
+	_, url, core := serveIn(t, "", "--data", t.TempDir(), "--grpc", "127.0.0.1:0", "--pattern", "isolation", "--isolation-dir", whitelistDir(t), "--split")
+	httpPost(t, url+"/ipc/invoke/read_file", `{"path":"x"}`) // blocked in the gateway process
+	res, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), "go_goroutines") || !strings.Contains(string(b), `tether_isolation_rejections_total{process="gateway",reason="blocked"} 1`) {
+		t.Fatalf("/metrics in split mode: %d\n%s", res.StatusCode, b)
+	}
+	child := childOf(t, core.Pid)
+	if err := core.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	for {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(child)); err != nil {
+			break
+		}
+		if st, _ := os.ReadFile("/proc/" + strconv.Itoa(child) + "/stat"); bytes.Contains(st, []byte(") Z ")) {
+			break // a zombie: it has exited
+		}
+		if time.Since(killed) > 2*time.Second {
+			t.Fatalf("the gateway process %d still runs 2 s after the core was killed", child)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("the gateway process was gone %v after kill -9 of the core", time.Since(killed).Round(time.Millisecond))
+}
+
+// childOf returns the pid of the one child process of pid.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.Atoi(f[0])
+			return n
+		}
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			n, _ := strconv.Atoi(e.Name())
+			return n
+		}
+	}
+	t.Fatal("no child process")
+	return 0
 }
