@@ -42,6 +42,7 @@ commands:
   commands   list commands and their argument shapes
   emit       emit an event:               tether emit my-event '{"x":1}'
   listen     print events, one JSON line each: tether listen my-event other-event
+  proto      export the .proto files your protos import: tether proto export proto/third_party
 
 Run 'tether <command> -h' for its flags.
 `
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = emitCmd(ctx, args[1:], stdout, stderr)
 	case "listen":
 		err = listenCmd(ctx, args[1:], stdout, stderr)
+	case "proto":
+		err = protoCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
