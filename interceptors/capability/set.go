@@ -549,6 +549,9 @@ func (s *Set) checkCommand(call *tether.Call) (Decision, error) {
 	return d, nil
 }
 
+// wildcard is bus.Wildcard: a listen to it receives every event.
+const wildcard = "*"
+
 func (s *Set) checkEvent(call *tether.Call, which int, event string) (Decision, error) {
 	d := Decision{Configured: true}
 	what := "emit of event"
@@ -556,6 +559,9 @@ func (s *Set) checkEvent(call *tether.Call, which int, event string) (Decision, 
 		what = "listen to event"
 	}
 	r := &s.events[which]
+	if event == wildcard {
+		return s.checkEvery(call, r, what)
+	}
 	for _, g := range r.denies {
 		if g.cap.applies(call) && (g.events == nil || matchAny(g.events, event)) {
 			return d, denyf(call, what, event, g.cap, g.perm)
@@ -573,6 +579,42 @@ func (s *Set) checkEvent(call *tether.Call, which int, event string) (Decision, 
 		}
 	}
 	return d, denyf(call, what, event, nil, "")
+}
+
+// checkEvery decides a call for every event at once (a listen to "*"): it
+// is allowed only if some permission that applies grants every event and
+// no deny rule that applies — a deny permission, or a deny scope of an
+// allow — refuses any. Matching the deny patterns against the literal "*"
+// would let a listener receive what they deny.
+func (s *Set) checkEvery(call *tether.Call, r *eventRule, what string) (Decision, error) {
+	d := Decision{Configured: true}
+	for _, g := range r.denies {
+		if g.cap.applies(call) {
+			return d, denyf(call, what, wildcard, g.cap, g.perm+", which denies some events: listen to events by name")
+		}
+	}
+	for _, g := range r.allows {
+		if g.cap.applies(call) && len(g.except) > 0 {
+			return d, denyf(call, what, wildcard, g.cap, g.perm+" deny scope, which denies some events: listen to events by name")
+		}
+	}
+	for _, g := range r.allows {
+		if g.cap.applies(call) && (g.events == nil || coversAll(g.events)) {
+			d.Capability, d.Permission = g.cap.id, g.perm
+			return d, nil
+		}
+	}
+	return d, denyf(call, what, wildcard, nil, "")
+}
+
+// coversAll reports whether one of gs matches every name.
+func coversAll(gs []*glob) bool {
+	for _, g := range gs {
+		if g.kind == globAll {
+			return true
+		}
+	}
+	return false
 }
 
 func denyf(call *tether.Call, what, name string, by *capability, perm string) error {

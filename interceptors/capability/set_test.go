@@ -249,6 +249,9 @@ func TestEvents(t *testing.T) {
 			{"identifier": "deny-listen", "allow": [{"event": "secret-*"}]},
 			{"identifier": "deny-emit", "deny": [{"event": "shutdown"}]}]}`,
 		"mute.json": `{"identifier": "mute", "windows": ["muted"], "permissions": ["core:event:default", "deny-emit"]}`,
+		"scoped.json": `{"identifier": "scoped", "windows": ["scoped"], "permissions": [
+			{"identifier": "allow-listen", "allow": [{"event": "*"}], "deny": [{"event": "audit/*"}]}]}`,
+		"every.json": `{"identifier": "every", "windows": ["every"], "permissions": [{"identifier": "allow-listen", "allow": [{"event": "*"}]}]}`,
 	})
 	ev := func(kind tether.Kind, label string, events ...string) *tether.Call {
 		return &tether.Call{Kind: kind, Name: events[0], Events: events, ClientLabel: label}
@@ -272,6 +275,15 @@ func TestEvents(t *testing.T) {
 		{"unscoped deny-emit", ev(tether.KindEmit, "muted", "x"), `denied by capability "mute" (deny-emit)`},
 		{"unscoped deny-emit leaves listen", ev(tether.KindListen, "muted", "x"), ""},
 		{"no capability for label", ev(tether.KindEmit, "nobody", "frontend-event"), "not allowed"},
+		// A listen to every event ("*", bus.Wildcard) would receive what a
+		// deny rule refuses: it is allowed only when nothing is denied.
+		{"wildcard listen past a deny-listen", ev(tether.KindListen, "tool", "*"), `listen to event "*" denied for client "tool": denied by capability "block" (deny-listen`},
+		{"wildcard listen past a deny scope", ev(tether.KindListen, "scoped", "*"), `denied by capability "scoped" (allow-listen deny scope`},
+		{"wildcard listen beside a wildcard among events", ev(tether.KindListen, "tool", "hello", "*"), `denied by capability "block"`},
+		{"wildcard listen with a narrower grant", ev(tether.KindListen, "main", "*"), `listen to event "*" not allowed for client "main"`},
+		{"wildcard listen with every event granted", ev(tether.KindListen, "muted", "*"), ""},
+		{"wildcard listen with an allow scope of *", ev(tether.KindListen, "every", "*"), ""},
+		{"scoped deny scope by name", ev(tether.KindListen, "scoped", "audit/login"), `(allow-listen deny scope)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
