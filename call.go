@@ -54,6 +54,10 @@ type Call struct {
 	Name string
 	// Events are the event names of a listen call.
 	Events []string
+	// Target is the client label an emit is addressed to (only that
+	// label's listeners receive it), or "" for an emit to every listener.
+	// Capabilities check a targeted emit against the emit-to permissions.
+	Target string
 	// Method is the full gRPC method of a command, e.g. "/demo.v1.Demo/Greet",
 	// or of the IPC method for emit and listen.
 	Method string

@@ -190,20 +190,24 @@ func (p *ipcService) Emit(ctx context.Context, req *tetherv1.EmitRequest) (*teth
 	if err := bus.ValidName(req.GetEvent()); err != nil {
 		return nil, err
 	}
+	if t := req.GetTarget(); t != "" && bus.ValidName(t) != nil {
+		return nil, tether.Errorf(tether.CodeInvalidArgument, "invalid target label %q", clipName(t))
+	}
 	call, err := s.newCall(ctx, tether.KindEmit, req.GetEvent(), EmitMethod)
 	if err != nil {
 		return nil, err
 	}
+	call.Target = req.GetTarget()
 	ctx = tether.WithCall(ctx, call)
 	handler := func(ctx context.Context, r any) (any, error) {
 		req := r.(*tetherv1.EmitRequest)
 		if err := bus.ValidName(req.GetEvent()); err != nil { // an interceptor may have changed it
 			return nil, err
 		}
-		if req.GetTarget() != "" {
-			if err := bus.ValidName(req.GetTarget()); err != nil {
-				return nil, tether.Errorf(tether.CodeInvalidArgument, "invalid target label %q", req.GetTarget())
-			}
+		if req.GetTarget() != call.Target {
+			// The capabilities checked call.Target: an emit may not be
+			// sent elsewhere after them.
+			return nil, tether.NewError(tether.CodeFailedPrecondition, "the emit's target changed after it was checked")
 		}
 		if err := s.checkEventPayload(req.GetEvent(), req.GetPayload()); err != nil {
 			return nil, err

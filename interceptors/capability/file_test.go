@@ -66,6 +66,12 @@ func TestParseErrors(t *testing.T) {
 			{"identifier": "allow-emit", "allow": [{"name": "x"}, {"event": "a b"}]}]}`},
 			[]string{`c.json: permissions[0].allow[0]: an event scope is {"event": "<name or glob>"}`,
 				`c.json: permissions[0].allow[1]: "a b": event names use`}},
+		{"target scope on allow-emit", map[string]string{"c.json": `{"identifier": "c", "windows": ["*"], "permissions": [
+			{"identifier": "allow-emit", "allow": [{"event": "x", "target": "main"}]},
+			{"identifier": "allow-emit-to", "allow": [{"target": "a b"}, {"event": "x", "target": "y", "z": 1}]}]}`},
+			[]string{`c.json: permissions[0].allow[0]: an event scope is {"event": "<name or glob>"}`,
+				`c.json: permissions[1].allow[0]: "a b": target names use`,
+				`c.json: permissions[1].allow[1]: an emit-to scope is {"event": "<name or glob>", "target": "<label or glob>"}`}},
 		{"bad label glob", map[string]string{"c.json": `{"identifier": "c", "windows": ["main[0]"], "permissions": []}`},
 			[]string{`c.json: windows[0]: "main[0]": character classes`}},
 		{"origin with path", map[string]string{"c.json": `{"identifier": "c", "windows": ["*"], "remote": {"urls": ["https://x.com/app/*"]}, "permissions": []}`},

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tether-ipc/tether"
 )
@@ -154,7 +155,22 @@ func (ps *PathScope) Open(base, userPath string) (*os.File, error) {
 }
 
 func scopeErr(userPath, format string, args ...any) error {
-	return tether.Errorf(tether.CodePermissionDenied, "path %q %s", userPath, fmt.Sprintf(format, args...))
+	return tether.Errorf(tether.CodePermissionDenied, "path %q %s", clip(userPath), fmt.Sprintf(format, args...))
+}
+
+// maxEcho bounds what of a caller's input goes back in an error message.
+const maxEcho = 128
+
+// clip shortens caller input for an error message (at a rune boundary).
+func clip(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	n := maxEcho
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func (ps *PathScope) resolve(base, userPath string) (real, root string, err error) {
@@ -162,7 +178,7 @@ func (ps *PathScope) resolve(base, userPath string) (real, root string, err erro
 		return "", "", scopeErr(userPath, "is not allowed: no path scope")
 	}
 	if userPath == "" || strings.IndexByte(userPath, 0) >= 0 {
-		return "", "", tether.Errorf(tether.CodeInvalidArgument, "invalid path %q", userPath)
+		return "", "", tether.Errorf(tether.CodeInvalidArgument, "invalid path %q", clip(userPath))
 	}
 	absBase, err := filepath.Abs(base)
 	if err != nil {
