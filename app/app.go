@@ -274,7 +274,9 @@ func (a *App) newBus() error {
 // package doc gives, and isolation's wire gate.
 func (a *App) chain() ([]server.Option, error) {
 	cfg, log := a.cfg, a.log
-	a.metrics = metrics.New()
+	// The app's own events keep their metric labels whatever names callers
+	// make up (a.core is set before any call).
+	a.metrics = metrics.New(metrics.WithKnownEvents(func(name string) bool { return a.core != nil && a.core.KnownEvent(name) }))
 	var topts []tracing.Option
 	if a.tp != nil {
 		topts = append(topts, tracing.WithTracerProvider(a.tp))

@@ -187,3 +187,18 @@ func TestEmitTargetReachesTheChain(t *testing.T) {
 		t.Fatalf("the chain saw targets %q", targets)
 	}
 }
+
+// KnownEvent: declared events and those a backend listener asked for;
+// never a name a caller made up.
+func TestKnownEvent(t *testing.T) {
+	e := start(t, nil)
+	e.srv.DeclareEvent("typed-event", &wrapperspb.StringValue{})
+	if _, err := e.cli.Emit(context.Background(), "made-up", "x"); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"frontend-event": true, "typed-event": true, "made-up": false, "*": false} {
+		if got := e.srv.KnownEvent(name); got != want {
+			t.Errorf("KnownEvent(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

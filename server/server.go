@@ -47,6 +47,8 @@ type Server struct {
 	bus       bus.Bus
 	listeners labelSet
 	events    sync.Map // event name -> protoreflect.MessageType of declared events
+	// backendEvents holds the names backend listeners asked for (KnownEvent).
+	backendEvents sync.Map
 	validator *validate.Validator
 	// draining is cancelled when shutdown starts: listen streams end with
 	// unavailable so that clients reconnect elsewhere and resume.
