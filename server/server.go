@@ -49,7 +49,7 @@ type Server struct {
 	events    sync.Map // event name -> protoreflect.MessageType of declared events
 	// backendEvents holds the names backend listeners asked for (KnownEvent).
 	backendEvents sync.Map
-	validator *validate.Validator
+	validator     *validate.Validator
 	// draining is cancelled when shutdown starts: listen streams end with
 	// unavailable so that clients reconnect elsewhere and resume.
 	draining     context.Context
