@@ -65,6 +65,9 @@ type Server struct {
 
 	mu     sync.Mutex
 	inproc *bufconn.Listener
+
+	gate  *streamGate
+	conns connSet // the connections of Serve's listeners, for sendGuard
 }
 
 // New returns a Server. The zero configuration serves brownfield: every
@@ -104,13 +107,17 @@ func New(opts ...Option) *Server {
 
 	wire := append(append([]grpc.UnaryServerInterceptor{}, s.opts.wireUnary...), s.unaryEntry)
 	s.wireChain = chainUnary(wire)
-	wireStream := append(append([]grpc.StreamServerInterceptor{}, s.opts.wireStream...), s.streamEntry)
+	// The stream bounds come first on every path (the transport, and the
+	// gateway's pushed streams, which run s.wireStream directly); the
+	// write timeout only on the transport, where a send can block.
+	s.gate = newStreamGate(s.opts.limits)
+	wireStream := append(append([]grpc.StreamServerInterceptor{s.gate.intercept}, s.opts.wireStream...), s.streamEntry)
 	s.wireStream = chainStream(wireStream)
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.opts.limits.MaxMessageBytes),
 		grpc.MaxSendMsgSize(s.opts.limits.MaxSendBytes),
 		grpc.ChainUnaryInterceptor(wire...),
-		grpc.ChainStreamInterceptor(wireStream...),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.sendGuard}, wireStream...)...),
 		// The proto codec, with large payload bodies neither copied into
 		// a marshal buffer nor out of the received one (internal/bulk), and
 		// Listen's pre-encoded frames passed through (listenframe.go). Not
@@ -198,7 +205,7 @@ func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo { return s.grpc.Ge
 
 // Serve accepts connections on l until Stop or Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.grpc.Serve(l)
+	err := s.grpc.Serve(trackedListener{Listener: l, set: &s.conns})
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
 	}
@@ -314,6 +321,7 @@ func (s *Server) newCall(ctx context.Context, kind tether.Kind, name, method str
 	if p, ok := peer.FromContext(ctx); ok {
 		c.Peer = p.Addr
 	}
+	c.Conn, c.Caller = callerIDs(ctx)
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		c.Header = md
 	}
