@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -29,6 +31,7 @@ import (
 type Gateway struct {
 	cfg    config
 	pol    *policy
+	auth   *auth // nil without WithToken
 	ipc    tetherv1.IPCClient
 	health healthpb.HealthClient
 	mux    *runtime.ServeMux
@@ -73,7 +76,7 @@ func New(conn grpc.ClientConnInterface, opts ...Option) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, pol: pol, ipc: tetherv1.NewIPCClient(conn), health: healthpb.NewHealthClient(conn)}
+	g := &Gateway{cfg: cfg, pol: pol, auth: newAuth(cfg.token), ipc: tetherv1.NewIPCClient(conn), health: healthpb.NewHealthClient(conn)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if g.files, err = newFiles(cfg.frontend); err != nil {
 		g.cancel()
@@ -85,10 +88,11 @@ func New(conn grpc.ClientConnInterface, opts ...Option) (*Gateway, error) {
 		runtime.WithIncomingHeaderMatcher(g.forwardHeader),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD { return identityMD(identityFrom(ctx)) }),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+		// Typed routes read JSON bodies only: a body of another type (a
+		// page's text/plain "simple request", which skips the CORS
+		// preflight) is refused, as on the /ipc/ routes.
+		runtime.WithMarshalerOption(contentTypeJSON, jsonPb),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonOut{jsonPb}),
 		runtime.WithDisablePathLengthFallback(),
 	)
 	if err := g.routes(); err != nil {
@@ -102,6 +106,24 @@ func New(conn grpc.ClientConnInterface, opts ...Option) (*Gateway, error) {
 		}
 	}
 	return g, nil
+}
+
+// jsonPb is the JSON form of typed routes.
+var jsonPb = &runtime.JSONPb{
+	MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
+	UnmarshalOptions: protojson.UnmarshalOptions{},
+}
+
+// jsonOut writes JSON but reads nothing: the marshaler of typed routes for
+// requests whose Content-Type is not application/json.
+type jsonOut struct{ *runtime.JSONPb }
+
+// errNotJSON is the decoding error of jsonOut, which muxErrorHandler
+// answers with 415.
+const errNotJSON = "send the body as application/json"
+
+func (jsonOut) NewDecoder(io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(any) error { return errors.New(errNotJSON) })
 }
 
 // routes registers the gateway's own routes. The frontend is not a route:
@@ -142,6 +164,7 @@ func (g *Gateway) routes() error {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Add("Vary", "Origin")
+	g.securityHeaders(h, r.URL.Path)
 	if g.ctx.Err() != nil {
 		writeError(w, 0, errGatewayGone)
 		return
@@ -175,13 +198,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if id.cross {
 		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
 	}
 	if preflight {
 		g.preflight(w, r)
 		return
 	}
-	if g.cfg.token != "" && needsToken(r) {
-		if err := checkToken(g.cfg.token, r.Header.Get("Authorization")); err != nil {
+	id.caller, id.conn = "http:"+remoteHost(r), connID(r)
+	if g.auth != nil && !public(r) {
+		if tok, ok := r.URL.Query()[TokenParam]; ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/ipc/") {
+			g.auth.openWithToken(w, r, tok[0])
+			return
+		}
+		if id.caller, err = g.auth.authenticate(r); err != nil {
 			h.Set("WWW-Authenticate", `Bearer realm="tether"`)
 			writeError(w, 0, err)
 			return
@@ -243,21 +272,6 @@ func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// needsToken reports the API routes: everything but static files, the
-// scripts and the health check.
-func needsToken(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return true
-	}
-	switch p := r.URL.Path; {
-	case p == "/ipc/listen", p == "/ipc/commands", p == "/openapi.json", p == "/metrics":
-		return true
-	case strings.HasPrefix(p, "/v1/"):
-		return true
-	}
-	return false
-}
-
 func localPort(ctx context.Context) string {
 	a, ok := ctx.Value(http.LocalAddrContextKey).(net.Addr)
 	if !ok || a == nil || a.Network() != "tcp" {
@@ -281,12 +295,18 @@ func (g *Gateway) forwardHeader(key string) (string, bool) {
 }
 
 func identityMD(id identity) metadata.MD {
-	md := metadata.MD{}
+	md := make(metadata.MD, 4)
 	if id.label != "" {
-		md.Set(tether.MetadataClientLabel, id.label)
+		md[tether.MetadataClientLabel] = []string{id.label}
 	}
 	if id.origin != "" {
-		md.Set(tether.MetadataOrigin, id.origin)
+		md[tether.MetadataOrigin] = []string{id.origin}
+	}
+	if id.caller != "" {
+		md[tether.MetadataCaller] = []string{id.caller}
+	}
+	if id.conn != "" {
+		md[tether.MetadataConn] = []string{id.conn}
 	}
 	return md
 }
@@ -337,6 +357,7 @@ func (g *Gateway) Server(addr string) *http.Server {
 		WriteTimeout:      g.cfg.writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    g.cfg.maxHeader + 4096,
+		ConnContext:       withConnID,
 		ConnState: func(c net.Conn, st http.ConnState) {
 			mu.Lock()
 			defer mu.Unlock()

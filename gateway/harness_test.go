@@ -73,8 +73,14 @@ type harness struct {
 
 func newHarness(t testing.TB, opts ...gateway.Option) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, opts...)
+}
+
+// newHarnessWith is newHarness with server options too.
+func newHarnessWith(t testing.TB, sopts []server.Option, opts ...gateway.Option) *harness {
+	t.Helper()
 	h := &harness{seen: &seen{}, data: t.TempDir()}
-	h.srv = server.New(server.WithLogger(quiet), server.WithInterceptors(h.seen.interceptor))
+	h.srv = server.New(append([]server.Option{server.WithLogger(quiet), server.WithInterceptors(h.seen.interceptor)}, sopts...)...)
 	demo.New(h.data).Register(h.srv)
 	server.Handle(h.srv, "whoami", func(ctx context.Context, _ struct{}) (map[string]string, error) {
 		c, _ := tether.CallFromContext(ctx)

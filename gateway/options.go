@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -57,6 +56,9 @@ type config struct {
 	forwardPrefix string
 	extra         []extraRoute
 	tracer        trace.Tracer
+
+	frameAncestors []string
+	csp            string
 }
 
 type extraRoute struct {
@@ -112,9 +114,16 @@ func WithHosts(hosts ...string) Option {
 	return func(c *config) { c.hosts = append(c.hosts, hosts...) }
 }
 
-// WithToken requires "Authorization: Bearer TOKEN" on every API route
-// (everything but static files, the scripts and /healthz). It is off by
-// default, which is meant for loopback only.
+// WithToken makes every route but the health checks (/healthz, /readyz,
+// /livez) and the two scripts (/ipc/client.js, /ipc/tauri-shim.js) need
+// the secret token — the frontend's files too. Callers send it as
+// "Authorization: Bearer TOKEN". A browser opens the address once with
+// ?token=TOKEN (see TokenParam): the gateway answers with a session cookie
+// (HttpOnly, SameSite=Strict, signed with a key derived from the token)
+// and sends it on to the address without the token; the page's own calls
+// then carry the cookie. Without WithToken anyone who can reach the
+// gateway may use it: package app always gives one (a secret made at each
+// launch, unless configured).
 func WithToken(token string) Option { return func(c *config) { c.token = token } }
 
 // WithMaxBodyBytes bounds request bodies (default 4 MiB); larger ones get
@@ -177,8 +186,13 @@ func (c *config) check() (*policy, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	if strings.ContainsAny(c.token, " \t\r\n") {
-		return nil, fmt.Errorf("gateway: token must not contain spaces")
+	for i := 0; i < len(c.token); i++ {
+		if c.token[i] <= ' ' || c.token[i] > '~' {
+			return nil, fmt.Errorf("gateway: the token must be printable ASCII without spaces")
+		}
+	}
+	if err := c.checkHeaders(); err != nil {
+		return nil, err
 	}
 	p := &policy{origins: map[string][]string{}, hosts: map[string]bool{}, hostPorts: map[string]bool{}}
 	var err error
