@@ -17,7 +17,19 @@ func TestParse(t *testing.T) {
 		name, json, wantErr string
 		check               func(Config) bool
 	}{
-		{"empty object is brownfield", `{}`, "", func(c Config) bool { return c.App.Security.Pattern.Use == Brownfield && c.GRPC == "127.0.0.1:7401" }},
+		{"empty object is brownfield, behind a secret, gRPC on the runtime socket", `{}`, "", func(c Config) bool {
+			return c.App.Security.Pattern.Use == Brownfield && c.GRPC == "" && c.Gateway.Auth == AuthToken && c.Authenticated()
+		}},
+		{"csp object", `{"app":{"security":{"csp":{"default-src":"'self'","img-src":["'self'","data:"]}}}}`, "", func(c Config) bool {
+			p, err := c.App.Security.ContentSecurityPolicy()
+			return err == nil && p == "default-src 'self'; img-src 'self' data:"
+		}},
+		{"bad csp", `{"app":{"security":{"csp":{"default-src":"'self'; script-src *"}}}}`, `field "app.security.csp"`, nil},
+		{"auth none", `{"gateway":{"auth":"none"}}`, "", func(c Config) bool { return !c.Authenticated() }},
+		{"bad auth", `{"gateway":{"auth":"maybe"}}`, `field "gateway.auth"`, nil},
+		{"bad frame ancestor", `{"gateway":{"frame_ancestors":["'self' https://x"]}}`, `field "gateway.frame_ancestors[0]"`, nil},
+		{"identifier leaving its folder", `{"identifier":"../../etc"}`, `field "identifier"`, nil},
+		{"negative stream bound", `{"limits":{"max_streams_per_caller":-1}}`, `field "limits.max_streams_per_caller"`, nil},
 		{"Tauri isolation block pasted in", `{"app":{"security":{"csp":null,"freezePrototype":true,"pattern":{"use":"isolation","options":{"dir":"./dist-isolation"}}}}}`, "",
 			func(c Config) bool {
 				return c.App.Security.Pattern.Use == IsolationPattern && c.App.Security.Pattern.Options.Dir == filepath.Join(dir, "dist-isolation")
@@ -149,7 +161,7 @@ func TestTauriBlockWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"build", "app.windows", "app.security.csp", "app.security.dangerousDisableAssetCspModification"}
+	want := []string{"build", "app.windows", "app.security.dangerousDisableAssetCspModification"}
 	got := strings.Join(c.Warnings, "\n")
 	for _, w := range want {
 		if !strings.Contains(got, w+":") {
@@ -161,6 +173,10 @@ func TestTauriBlockWarnings(t *testing.T) {
 	}
 	if c.FreezePrototype() || !c.App.WithGlobalTauri || c.ProductName != "notes" || len(c.App.Security.Capabilities) != 2 {
 		t.Fatalf("unexpected config %+v", c)
+	}
+	// Tauri's csp is the frontend's Content-Security-Policy.
+	if csp, err := c.App.Security.ContentSecurityPolicy(); err != nil || csp != "default-src 'self'" {
+		t.Fatalf("csp %q %v", csp, err)
 	}
 	if _, err := Parse(strings.NewReader(`{"app":{"security":{"capabilities":[3]}}}`), "t.json", t.TempDir()); err == nil ||
 		!strings.Contains(err.Error(), `field "app.security.capabilities[0]"`) {

@@ -31,6 +31,7 @@ type options struct {
 	noValidation bool
 	bus          bus.Bus
 	events       EventObserver
+	token        string
 }
 
 // Limits bound what one call may carry. Zero fields take the defaults.

@@ -107,6 +107,14 @@ func New(opts ...Option) *Server {
 
 	wire := append(append([]grpc.UnaryServerInterceptor{}, s.opts.wireUnary...), s.unaryEntry)
 	s.wireChain = chainUnary(wire)
+	// The transport's chains: the token check first (network peers only),
+	// then the write timeout of streams.
+	transportUnary := wire
+	transportStream := []grpc.StreamServerInterceptor{s.sendGuard}
+	if s.opts.token != "" {
+		transportUnary = append([]grpc.UnaryServerInterceptor{s.tokenUnary}, wire...)
+		transportStream = []grpc.StreamServerInterceptor{s.tokenStream, s.sendGuard}
+	}
 	// The stream bounds come first on every path (the transport, and the
 	// gateway's pushed streams, which run s.wireStream directly); the
 	// write timeout only on the transport, where a send can block.
@@ -116,8 +124,8 @@ func New(opts ...Option) *Server {
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.opts.limits.MaxMessageBytes),
 		grpc.MaxSendMsgSize(s.opts.limits.MaxSendBytes),
-		grpc.ChainUnaryInterceptor(wire...),
-		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.sendGuard}, wireStream...)...),
+		grpc.ChainUnaryInterceptor(transportUnary...),
+		grpc.ChainStreamInterceptor(append(transportStream, wireStream...)...),
 		// The proto codec, with large payload bodies neither copied into
 		// a marshal buffer nor out of the received one (internal/bulk), and
 		// Listen's pre-encoded frames passed through (listenframe.go). Not
