@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -217,7 +216,7 @@ func TestExampleHooks(t *testing.T) {
 				if c.kind == "emit" {
 					path = "/ipc/emit/" + c.name
 				}
-				res, err := http.Post(r.HTTP+path, "application/json", strings.NewReader(c.body))
+				res, err := bearerClient(r.Token).Post(r.HTTP+path, "application/json", strings.NewReader(c.body))
 				if err != nil {
 					t.Fatal(err)
 				}

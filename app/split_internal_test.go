@@ -32,9 +32,9 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// The isolation key appears in no log line (debug level, both processes),
-// and in no argv or environment of the core or of split mode's gateway
-// process (this test binary, run again; see TestMain).
+// The isolation key and the app's secret appear in no log line (debug
+// level, both processes), and in no argv or environment of the core or of
+// split mode's gateway process (this test binary, run again; see TestMain).
 func TestIsolationKeyNeverLeaks(t *testing.T) {
 	hooks, _ := filepath.Abs("../examples/isolation/whitelist")
 	cfg := config.Default()
@@ -67,7 +67,10 @@ func TestIsolationKeyNeverLeaks(t *testing.T) {
 		t.Fatal("not ready")
 	}
 	post := func(path, body string) int {
-		res, err := http.Post(r.HTTP+path, "application/json", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", r.HTTP+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,6 +93,12 @@ func TestIsolationKeyNeverLeaks(t *testing.T) {
 		"raw": k, "hex": []byte(hex.EncodeToString(k)), "HEX": []byte(strings.ToUpper(hex.EncodeToString(k))),
 		"base64": []byte(base64.StdEncoding.EncodeToString(k)), "base64url": []byte(base64.RawURLEncoding.EncodeToString(k)),
 	}
+	// The app's secret travels the same way (printed only to standard
+	// output, as the address to open).
+	if len(r.Token) < 32 {
+		t.Fatalf("secret %q", r.Token)
+	}
+	forms["secret"] = []byte(r.Token)
 	places := map[string][]byte{"logs": []byte(logs.String())}
 	pids := []string{"self"}
 	if child := childPID(); child != "" {

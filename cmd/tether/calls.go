@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/tether-ipc/tether"
-	"github.com/tether-ipc/tether/client"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 )
 
@@ -34,7 +33,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 // invokeCmd: tether invoke [--addr ADDR] [--json] COMMAND [JSON]
 func invokeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("invoke", stderr)
-	addr := fs.String("addr", defaultGRPC, "core address: host:port or unix:///path")
+	core := addCoreFlags(fs)
 	asJSON := fs.Bool("json", false, "print the result (or error) as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tether invoke [--addr ADDR] [--json] COMMAND [JSON-ARGS]")
@@ -54,7 +53,7 @@ func invokeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return tether.NewError(tether.CodeInvalidArgument, "args are not valid JSON")
 		}
 	}
-	c, err := client.Dial(*addr)
+	c, err := core.dial()
 	if err != nil {
 		return err
 	}
@@ -114,12 +113,12 @@ func printErr(err error, asJSON bool, stdout io.Writer) error {
 // commandsCmd: tether commands [--addr ADDR] [--json]
 func commandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("commands", stderr)
-	addr := fs.String("addr", defaultGRPC, "core address: host:port or unix:///path")
+	core := addCoreFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	c, err := client.Dial(*addr)
+	c, err := core.dial()
 	if err != nil {
 		return err
 	}

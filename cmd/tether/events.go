@@ -8,14 +8,13 @@ import (
 	"io"
 
 	"github.com/tether-ipc/tether"
-	"github.com/tether-ipc/tether/client"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 )
 
 // emitCmd: tether emit [--addr ADDR] [--target LABEL] EVENT [JSON]
 func emitCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("emit", stderr)
-	addr := fs.String("addr", defaultGRPC, "core address: host:port or unix:///path")
+	core := addCoreFlags(fs)
 	target := fs.String("target", "", "deliver only to this client label")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -31,7 +30,7 @@ func emitCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return tether.NewError(tether.CodeInvalidArgument, "payload is not valid JSON")
 		}
 	}
-	c, err := client.Dial(*addr)
+	c, err := core.dial()
 	if err != nil {
 		return err
 	}
@@ -48,7 +47,7 @@ func emitCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // listenCmd: tether listen [--addr ADDR] EVENT... — one JSON line per event.
 func listenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("listen", stderr)
-	addr := fs.String("addr", defaultGRPC, "core address: host:port or unix:///path")
+	core := addCoreFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -56,7 +55,7 @@ func listenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "usage: tether listen [--addr ADDR] EVENT...")
 		return errUsage
 	}
-	c, err := client.Dial(*addr)
+	c, err := core.dial()
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,15 @@
 // commands, list them, emit and listen to events.
 //
 //	tether serve [--config FILE] [--grpc ADDR] [--http ADDR] [--data DIR]
-//	tether invoke [--addr ADDR] [--json] COMMAND [JSON]
+//	tether invoke [--addr ADDR] [--token-file FILE] [--json] COMMAND [JSON]
 //	tether commands [--addr ADDR] [--json]
+//	tether token
 //
-// ADDR is host:port or unix:///path. Failures print one line to stderr and
-// exit non-zero.
+// ADDR is unix:///path or host:port; by default the subcommands reach the
+// socket `tether serve` opens by default ($XDG_RUNTIME_DIR/tether/
+// dev.tether.app/grpc.sock). Over TCP they send the app's secret (the
+// token file `tether serve` writes, or --token-file). Failures print one
+// line to stderr and exit non-zero.
 package main
 
 import (
@@ -20,11 +24,6 @@ import (
 	"syscall"
 
 	"github.com/tether-ipc/tether/app"
-)
-
-const (
-	defaultGRPC = "127.0.0.1:7401"
-	defaultHTTP = "127.0.0.1:7400"
 )
 
 func main() {
@@ -42,6 +41,7 @@ commands:
   commands   list commands and their argument shapes
   emit       emit an event:               tether emit my-event '{"x":1}'
   listen     print events, one JSON line each: tether listen my-event other-event
+  token      print the secret of the app tether serve runs (HTTP callers send it as a bearer token)
   proto      export the .proto files your protos import: tether proto export proto/third_party
 
 Run 'tether <command> -h' for its flags.
@@ -66,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = listenCmd(ctx, args[1:], stdout, stderr)
 	case "proto":
 		err = protoCmd(args[1:], stdout, stderr)
+	case "token":
+		err = tokenCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

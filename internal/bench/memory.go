@@ -16,6 +16,7 @@ import (
 
 	"github.com/tether-ipc/tether/client"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/server"
 )
 
 // ChildEnv marks the process started as the listener-opening child of
@@ -46,7 +47,10 @@ func runListenerMemory(ctx context.Context, cfg *Config, r *Result) error {
 	if n <= 0 {
 		n = 2000
 	}
-	c, err := startCore("unix")
+	// One process opens every listener, over one gRPC connection and from
+	// one HTTP host: the server's per-connection and per-caller stream
+	// bounds are raised to let it.
+	c, err := startCore("unix", server.WithLimits(server.Limits{MaxStreamsPerConn: n + 64, MaxStreamsPerCaller: n + 64}))
 	if err != nil {
 		return err
 	}
