@@ -105,6 +105,8 @@ type options struct {
 	childCmd    []string // the program and leading arguments of split mode's gateway process
 	childOut    io.Writer
 	keyObserver func(*isolation.Key)
+	name        string // the program's name in usage and errors
+	console     bool   // the console's default when the config does not say
 }
 
 // WithLogger sets the logger (default: the one the config's log block
@@ -139,6 +141,18 @@ func WithHooks(hooks ...isolation.Hook) Option {
 	return func(o *options) { o.hooks = append(o.hooks, hooks...) }
 }
 
+// WithName sets the program's name that usage text and Main's errors
+// begin with (default: the executable's base name); `tether serve` passes
+// "tether serve".
+func WithName(name string) Option { return func(o *options) { o.name = name } }
+
+// WithConsole sets whether the gateway serves the developer console at
+// /_tether/ when the configuration does not say (gateway.console in
+// tether.json, or --console). The default is off; `tether serve` turns it
+// on. The console is a page like any other: it calls the gateway's routes
+// with the same origin, token and capability checks.
+func WithConsole(on bool) Option { return func(o *options) { o.console = on } }
+
 // WithReady calls f once the app serves, with the addresses it serves on.
 func WithReady(f func(Ready)) Option { return func(o *options) { o.ready = f } }
 
@@ -170,6 +184,12 @@ func New(cfg config.Config, opts ...Option) (a *App, err error) {
 	}
 	if err := a.cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if a.cfg.Gateway.Console == nil {
+		// Settled here, so that split mode's gateway process (which gets
+		// the config) serves what this one decided.
+		on := a.o.console
+		a.cfg.Gateway.Console = &on
 	}
 	a.log = a.o.logger
 	if a.log == nil {

@@ -105,6 +105,11 @@ type Gateway struct {
 	TokenFile string `json:"token_file,omitempty"`
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64 `json:"max_body_bytes"`
+	// Console serves the developer console at /_tether/: every command
+	// with a form built from its schema, channels as they stream, a live
+	// event monitor, emit. It calls the same routes a page does, with the
+	// same checks. Unset: the app's default (off, except in tether serve).
+	Console *bool `json:"console,omitempty"`
 }
 
 // Events configures the event bus.

@@ -112,6 +112,12 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	path("token-file", "gateway.token_file", &c.Gateway.TokenFile, "file with a bearer token required from non-browser callers", func(dst, src *Config) { dst.Gateway.TokenFile = src.Gateway.TokenFile })
 	fs.Int64Var(&c.Gateway.MaxBodyBytes, "max-body-bytes", d.Gateway.MaxBodyBytes, "largest HTTP request body accepted")
 	other("max-body-bytes", "gateway.max_body_bytes", func(dst, src *Config) { dst.Gateway.MaxBodyBytes = src.Gateway.MaxBodyBytes })
+	fs.BoolFunc("console", "serve the developer console at /_tether/ (true or false; default: the app's choice, on in tether serve)", func(v string) error {
+		b, err := parseBool(v)
+		c.Gateway.Console = &b
+		return err
+	})
+	other("console", "gateway.console", func(dst, src *Config) { dst.Gateway.Console = src.Gateway.Console })
 	str("log-level", "log.level", &c.Log.Level, d.Log.Level, "debug, info, warn or error", func(dst, src *Config) { dst.Log.Level = src.Log.Level })
 	str("log-format", "log.format", &c.Log.Format, d.Log.Format, "text or json", func(dst, src *Config) { dst.Log.Format = src.Log.Format })
 	fs.DurationVar(&c.ShutdownTimeout.Duration, "shutdown-timeout", d.ShutdownTimeout.Duration, "how long in-flight calls may finish on shutdown")
