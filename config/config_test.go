@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -217,5 +218,44 @@ func TestExampleConfigs(t *testing.T) {
 		if _, err := Load(filepath.Join("..", "examples", "config", name)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// gateway.console: unset unless the file or --console says; --console alone
+// means true, and the flag wins over the file.
+func TestConsoleSetting(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tether.json")
+	os.WriteFile(path, []byte(`{"gateway":{"console":false}}`), 0o600)
+	resolve := func(file string, args ...string) *bool {
+		t.Helper()
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		f := BindFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.Resolve(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Gateway.Console
+	}
+	if v := resolve(""); v != nil {
+		t.Fatalf("no setting: %v", *v)
+	}
+	if v := resolve(path); v == nil || *v {
+		t.Fatalf("file false: %v", v)
+	}
+	if v := resolve(path, "--console"); v == nil || !*v {
+		t.Fatalf("--console over the file: %v", v)
+	}
+	if v := resolve("", "--console=false"); v == nil || *v {
+		t.Fatalf("--console=false: %v", v)
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	BindFlags(fs)
+	if err := fs.Parse([]string{"--console=maybe"}); err == nil {
+		t.Fatal("--console=maybe accepted")
 	}
 }
