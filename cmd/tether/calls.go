@@ -206,7 +206,37 @@ func shapeOf(s map[string]any) string {
 		}
 		return t
 	case []any:
-		return "integer"
+		// ["integer","string"] is a 64-bit integer (protojson writes it as
+		// a string); "null" among the types makes the value nullable.
+		var parts []string
+		null := false
+		for _, x := range t {
+			switch n, _ := x.(string); n {
+			case "null":
+				null = true
+			case "string":
+				if f, _ := s["format"].(string); f != "int64" && f != "uint64" {
+					parts = append(parts, shapeOf(withType(s, n)))
+				}
+			default:
+				parts = append(parts, shapeOf(withType(s, n)))
+			}
+		}
+		out := strings.Join(parts, "|")
+		if null {
+			out += "|null"
+		}
+		return strings.TrimPrefix(out, "|")
 	}
 	return "any"
+}
+
+// withType returns a copy of the schema s with one type.
+func withType(s map[string]any, typ string) map[string]any {
+	c := make(map[string]any, len(s))
+	for k, v := range s {
+		c[k] = v
+	}
+	c["type"] = typ
+	return c
 }
