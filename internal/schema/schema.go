@@ -198,7 +198,7 @@ func ForType(t reflect.Type) json.RawMessage {
 // pointer, slice or map result may also be null.
 func ForResult(t reflect.Type) json.RawMessage {
 	s := goType(t, 0)
-	if t != nil && t != bytesType && nillable(t) {
+	if t != nil && t != bytesType && nillable(t) && !t.Implements(protoMsg) {
 		addNull(s)
 	}
 	return mustJSON(s)

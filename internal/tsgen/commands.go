@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 )
 
 // CommandInfo is one command as GET /ipc/commands lists it (and as
@@ -226,13 +228,19 @@ func (s *schemaFront) object(m map[string]any, hint string) Type {
 	for _, k := range keys {
 		pm, _ := props[k].(map[string]any)
 		desc, _ := pm["description"].(string)
+		ft := s.typ(props[k], "")
+		if ft.Kind == Ref && title(pm) != "" {
+			if d := s.f.decl(ft.Name); d != nil && d.Doc == desc {
+				desc = "" // the type's own description, not the field's
+			}
+		}
 		kw := map[string]any{}
 		for key, v := range pm {
 			if key != "const" && key != "enum" {
 				kw[key] = v
 			}
 		}
-		obj.Fields = append(obj.Fields, Field{Name: k, Doc: fieldDoc(desc, kw), Type: s.typ(props[k], ""), Optional: !required[k]})
+		obj.Fields = append(obj.Fields, Field{Name: k, Doc: fieldDoc(desc, kw), Type: ft, Optional: !required[k]})
 	}
 	switch ap := m["additionalProperties"].(type) {
 	case map[string]any:
@@ -246,6 +254,10 @@ func (s *schemaFront) object(m map[string]any, hint string) Type {
 		if len(props) == 0 {
 			obj.Index = &tUnknown
 		}
+	}
+	if decl != nil && t == "" && len(obj.Fields) == 0 && obj.Index == nil && s.f.Types[len(s.f.Types)-1] == decl {
+		s.f.Types = s.f.Types[:len(s.f.Types)-1] // {} needs no name
+		decl = nil
 	}
 	if decl == nil {
 		return obj
@@ -307,4 +319,18 @@ func jsString(s string) string {
 		return `""`
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// CommandInfos converts the core's answer to ListCommands.
+func CommandInfos(res *tetherv1.ListCommandsResponse) []CommandInfo {
+	out := make([]CommandInfo, 0, len(res.GetCommands()))
+	for _, c := range res.GetCommands() {
+		kind := "unary"
+		if c.GetKind() == tetherv1.CommandInfo_KIND_CHANNEL {
+			kind = "channel"
+		}
+		out = append(out, CommandInfo{Name: c.GetName(), Kind: kind, Description: c.GetDescription(),
+			Args: json.RawMessage(c.GetArgsSchema()), Result: json.RawMessage(c.GetResultSchema())})
+	}
+	return out
 }

@@ -11,12 +11,22 @@ import (
 // for the descriptions a Tether server gives of its commands.
 func init() {
 	protodoc.Register("demo/v1/demo.proto", map[string]string{
-		"demo.v1.Demo":             "Demo is the demo app's command set.",
-		"demo.v1.Demo.Count":       "Count streams progress messages from 1 to `to`.",
-		"demo.v1.Demo.Fail":        "Fail always fails with a command error that carries details.",
-		"demo.v1.Demo.Greet":       "Greet says hello.",
-		"demo.v1.Demo.ProcessData": "ProcessData tags its input as processed.",
-		"demo.v1.Demo.ReadFile":    "ReadFile reads a file below the demo's data folder.",
-		"demo.v1.FrontendEvent":    "FrontendEvent is what the demo's frontends emit.",
+		"demo.v1.CountRequest.to":          "to is the last number sent.",
+		"demo.v1.CountResponse":            "CountResponse is one message of count's channel.",
+		"demo.v1.CountResponse.n":          "n is this message's number, from 1.",
+		"demo.v1.CountResponse.of":         "of is the last number (count's `to`).",
+		"demo.v1.Demo":                     "Demo is the demo app's command set.",
+		"demo.v1.Demo.Count":               "Count streams progress messages from 1 to `to`.",
+		"demo.v1.Demo.Fail":                "Fail always fails with a command error that carries details.",
+		"demo.v1.Demo.Greet":               "Greet says hello.",
+		"demo.v1.Demo.ProcessData":         "ProcessData tags its input as processed.",
+		"demo.v1.Demo.ReadFile":            "ReadFile reads a file below the demo's data folder.",
+		"demo.v1.FailRequest.reason":       "reason goes into the error's details.",
+		"demo.v1.FrontendEvent":            "FrontendEvent is what the demo's frontends emit.",
+		"demo.v1.FrontendEvent.message":    "message is the text the page sends.",
+		"demo.v1.GreetRequest":             "GreetRequest is greet's argument.",
+		"demo.v1.GreetRequest.name":        "name is who to greet.",
+		"demo.v1.ProcessDataRequest.input": "input is the text to tag.",
+		"demo.v1.ReadFileRequest.path":     "path is relative to the data folder.",
 	})
 }

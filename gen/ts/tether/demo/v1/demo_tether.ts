@@ -7,36 +7,55 @@
 import { Channel as _Channel, emit as _emit, invoke as _invoke, listen as _listen, once as _once } from "/ipc/client.js";
 import type { EventCallback, InvokeOptions, ListenOptions, UnlistenFn } from "/ipc/client.js";
 
+/** GreetRequest is greet's argument. */
 export type GreetRequest = {
-  /** Checked by the server: minLength 1, maxLength 256. */
+  /**
+   * name is who to greet.
+   *
+   * Checked by the server: minLength 1, maxLength 256.
+   */
   name: string;
 };
 
 export type ProcessDataRequest = {
+  /** input is the text to tag. */
   input: string;
 };
 
 export type ReadFileRequest = {
-  /** Checked by the server: minLength 1, maxLength 4096. */
+  /**
+   * path is relative to the data folder.
+   *
+   * Checked by the server: minLength 1, maxLength 4096.
+   */
   path: string;
 };
 
 export type FailRequest = {
+  /** reason goes into the error's details. */
   reason: string;
 };
 
 export type CountRequest = {
-  /** Checked by the server: minimum 1, maximum 1000000. */
+  /**
+   * to is the last number sent.
+   *
+   * Checked by the server: minimum 1, maximum 1000000.
+   */
   to: number;
 };
 
+/** CountResponse is one message of count's channel. */
 export type CountResponse = {
+  /** n is this message's number, from 1. */
   n: number;
+  /** of is the last number (count's `to`). */
   of: number;
 };
 
 /** FrontendEvent is what the demo's frontends emit. */
 export type FrontendEvent = {
+  /** message is the text the page sends. */
   message: string;
 };
 
