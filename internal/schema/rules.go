@@ -1,7 +1,10 @@
 package schema
 
 import (
+	"fmt"
 	"math"
+	"reflect"
+	"regexp"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"google.golang.org/protobuf/proto"
@@ -21,6 +24,75 @@ func rulesOf(f protoreflect.FieldDescriptor) *validate.FieldRules {
 // Required reports whether a field's protovalidate rules require it to be
 // set (`(buf.validate.field).required = true`).
 func Required(f protoreflect.FieldDescriptor) bool { return rulesOf(f).GetRequired() }
+
+// zeroRejected reports whether a field without presence must be sent
+// because its rules reject its zero value — what protojson reads when the
+// field is left out (a string with min_len 1, a number with gte 1, a list
+// with min_items 1, …).
+func zeroRejected(f protoreflect.FieldDescriptor) bool {
+	r := rulesOf(f)
+	if r == nil || f.HasPresence() || r.GetIgnore() != validate.Ignore_IGNORE_UNSPECIFIED {
+		return false
+	}
+	kw := obj{}
+	addRules(kw, f, r)
+	num := func(k string) (float64, bool) {
+		switch v := kw[k].(type) {
+		case int32:
+			return float64(v), true
+		case int64:
+			return float64(v), true
+		case uint32:
+			return float64(v), true
+		case uint64:
+			return float64(v), true
+		case float64:
+			return v, true
+		}
+		return 0, false
+	}
+	gt := func(k string, than float64) bool { v, ok := num(k); return ok && v > than }
+	ge := func(k string, than float64) bool { v, ok := num(k); return ok && v >= than }
+	lt := func(k string, than float64) bool { v, ok := num(k); return ok && v < than }
+	le := func(k string, than float64) bool { v, ok := num(k); return ok && v <= than }
+	if f.IsList() {
+		return ge("minItems", 1)
+	}
+	if f.IsMap() {
+		return ge("minProperties", 1)
+	}
+	zero := f.Default().Interface() // the zero value of a scalar
+	if f.Kind() == protoreflect.EnumKind {
+		zero = string(f.Enum().Values().ByNumber(f.Default().Enum()).Name())
+	}
+	if c, ok := kw["const"]; ok && fmt.Sprint(c) != fmt.Sprint(zero) {
+		return true
+	}
+	if in, ok := kw["enum"]; ok {
+		found := false
+		l := reflect.ValueOf(in)
+		for i := 0; i < l.Len(); i++ {
+			found = found || fmt.Sprint(l.Index(i).Interface()) == fmt.Sprint(zero)
+		}
+		if !found {
+			return true
+		}
+	}
+	switch f.Kind() {
+	case protoreflect.StringKind:
+		if ge("minLength", 1) {
+			return true
+		}
+		if p, ok := kw["pattern"].(string); ok {
+			re, err := regexp.Compile(p)
+			return err == nil && !re.MatchString("")
+		}
+		return false
+	case protoreflect.BoolKind, protoreflect.EnumKind, protoreflect.BytesKind, protoreflect.MessageKind, protoreflect.GroupKind:
+		return false
+	}
+	return gt("minimum", 0) || lt("maximum", 0) || ge("exclusiveMinimum", 0) || le("exclusiveMaximum", 0)
+}
 
 // Rules returns the JSON Schema keywords that a field's protovalidate rules
 // amount to (minLength, maxLength, pattern, format, minimum, maximum,

@@ -46,7 +46,7 @@ func message(md protoreflect.MessageDescriptor, depth int) obj {
 			s["description"] = d
 		}
 		props[f.JSONName()] = s
-		if Required(f) {
+		if Required(f) || zeroRejected(f) {
 			required = append(required, f.JSONName())
 		}
 	}

@@ -85,6 +85,7 @@ func (w *writer) plan() error {
 		}
 		if c.Channel {
 			pc.key = w.channelKey(c.Args)
+			pc.optional = false // onMessage follows it
 			w.uses.channel = true
 		}
 		if err := claim(pc.fn, fmt.Sprintf("command %q", c.Name)); err != nil {
@@ -422,12 +423,7 @@ func (w *writer) command(c plannedCommand) {
 		w.p("  const channel = new _Channel<%s>();", res)
 		w.p("  channel.onmessage = onMessage;")
 		w.p("  try {")
-		if c.optional {
-			pass = "...(args ?? {})"
-		} else {
-			pass = "...args"
-		}
-		w.p("    await _invoke<null>(%s, { %s, %s: channel }, options);", name, pass, c.key)
+		w.p("    await _invoke<null>(%s, { ...args, %s: channel }, options);", name, c.key)
 	} else {
 		w.doc("", doc)
 		w.p("export async function %s(%s, options?: InvokeOptions): Promise<%s> {", c.fn, args, res)
