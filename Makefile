@@ -15,15 +15,19 @@ run: build
 build:
 	$(GO) build -o bin/tether ./cmd/tether
 
-## generate: regenerate gen/ from proto/ with the pinned buf and plugins
-generate:
+## generate: regenerate gen/ from proto/ with the pinned buf and plugins (Go, and the
+## TypeScript bindings under gen/ts), then the demo page's copy of its bindings
+generate: js/node_modules
 	$(BUF) generate
 	$(BUF) lint
+	cd js && node build.mjs
 
-## check-generate: fail if regenerating changes anything under gen/
+GENERATED := gen/ gateway/assets/demo/demo_tether.js
+
+## check-generate: fail if regenerating changes anything under gen/ (or the demo's bindings)
 check-generate: generate
-	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run 'make generate' and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked files" >&2; exit 1; }
+	@git diff --exit-code --stat -- $(GENERATED) || { echo "generated code is stale: run 'make generate' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "generated code is not committed" >&2; exit 1; }
 
 ## lint: gofmt and go vet
 lint:
@@ -37,12 +41,15 @@ js/node_modules: js/package-lock.json
 	cd js && npm ci --no-audit --no-fund
 	@touch js/node_modules
 
-## test-js: the JS client and shim, and that their committed build is current
+## test-js: the JS client and shim, the demo's generated TypeScript bindings (tsc must
+## accept their correct use and refuse greet({ nam: "x" })), and that the committed build is current
 test-js: js/node_modules
 	cd js && npm run typecheck && npm test
 	sh js/check-build.sh
 
-test-go:
+# The TypeScript compiler for internal/tsgen's tests (which skip without one).
+test-go: export TETHER_TSC := $(CURDIR)/js/node_modules/.bin/tsc
+test-go: js/node_modules
 	$(GO) test -race -count=1 ./...
 	@# -race scales the fan-out tests down; run them once at full size (100 listeners x 100k events).
 	$(GO) test -count=1 -run 'TestFanout100|TestStalledSubscriber|TestMemoryBound' -v ./bus | grep -E '^(--- |ok|FAIL|PASS)|events|lag'
