@@ -90,10 +90,10 @@ type flagSet map[string]func(string) error
 func (f flagSet) set(name, value string) error {
 	set, ok := f[name]
 	if !ok {
-		return fmt.Errorf("protoc-gen-tether-ts: unknown option %q (want transport or client_module)", name)
+		return fmt.Errorf("unknown option %q (want transport or client_module)", name)
 	}
 	if err := set(value); err != nil {
-		return fmt.Errorf("protoc-gen-tether-ts: option %s: %w", name, err)
+		return fmt.Errorf("option %s: %w", name, err)
 	}
 	return nil
 }
