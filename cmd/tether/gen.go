@@ -7,9 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/tether-ipc/tether"
-	"github.com/tether-ipc/tether/client"
-	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/internal/tsgen"
 )
 
@@ -54,14 +51,9 @@ func genCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			source = "stdin"
 		}
 	} else {
-		c, err := client.Dial(*addr)
+		res, err := listCommands(ctx, *addr)
 		if err != nil {
 			return err
-		}
-		defer c.Close()
-		res, err := c.IPC().ListCommands(ctx, &tetherv1.ListCommandsRequest{})
-		if err != nil {
-			return tether.FromError(err)
 		}
 		cmds, source = tsgen.CommandInfos(res), "the commands of "+*addr
 	}

@@ -417,28 +417,19 @@ func (w *writer) command(c plannedCommand) {
 	if c.optional {
 		args, pass = "args?: "+c.args, "args ?? {}"
 	}
-	if c.Channel {
-		w.doc("", doc+"\n\nA channel command: onMessage receives each message in order; the promise resolves\nafter the last one.")
-		w.p("export async function %s(%s, onMessage: (message: %s) => void, options?: InvokeOptions): Promise<void> {", c.fn, args, res)
-		w.p("  const channel = new _Channel<%s>();", res)
-		w.p("  channel.onmessage = onMessage;")
-		w.p("  try {")
-		w.p("    await _invoke<null>(%s, { ...args, %s: channel }, options);", name, c.key)
-	} else {
-		w.doc("", doc)
-		w.p("export async function %s(%s, options?: InvokeOptions): Promise<%s> {", c.fn, args, res)
-		w.p("  try {")
-		if c.VoidResult {
-			w.p("    await _invoke<unknown>(%s, %s, options);", name, pass)
-		} else {
-			w.p("    return await _invoke<%s>(%s, %s, options);", res, name, pass)
-		}
+	switch {
+	case c.Channel:
+		w.wrapped(doc+"\n\nA channel command: onMessage receives each message in order; the promise resolves\nafter the last one.",
+			fmt.Sprintf("%s(%s, onMessage: (message: %s) => void, options?: InvokeOptions): Promise<void>", c.fn, args, res),
+			[]string{fmt.Sprintf("const channel = new _Channel<%s>();", res), "channel.onmessage = onMessage;"},
+			fmt.Sprintf("await _invoke<null>(%s, { ...args, %s: channel }, options)", name, c.key), name)
+	case c.VoidResult:
+		w.wrapped(doc, fmt.Sprintf("%s(%s, options?: InvokeOptions): Promise<void>", c.fn, args), nil,
+			fmt.Sprintf("await _invoke<unknown>(%s, %s, options)", name, pass), name)
+	default:
+		w.wrapped(doc, fmt.Sprintf("%s(%s, options?: InvokeOptions): Promise<%s>", c.fn, args, res), nil,
+			fmt.Sprintf("return await _invoke<%s>(%s, %s, options)", res, name, pass), name)
 	}
-	w.p("  } catch (err) {")
-	w.p("    throw _commandError(%s, err);", name)
-	w.p("  }")
-	w.p("}")
-	w.p("")
 }
 
 func (w *writer) event(e *Event) {
@@ -447,30 +438,30 @@ func (w *writer) event(e *Event) {
 	if doc != "" {
 		doc += "\n\n"
 	}
-	w.doc("", doc+"Listens to the event "+name+"; resolves once the subscription is live.")
-	w.p("export async function listen%s(handler: EventCallback<%s>, options?: ListenOptions): Promise<UnlistenFn> {", p, payload)
+	for _, h := range []struct{ verb, doc string }{
+		{"listen", doc + "Listens to the event " + name + "; resolves once the subscription is live."},
+		{"once", "Listens to the next " + name + " event only."},
+	} {
+		w.wrapped(h.doc, fmt.Sprintf("%s%s(handler: EventCallback<%s>, options?: ListenOptions): Promise<UnlistenFn>", h.verb, p, payload), nil,
+			fmt.Sprintf("return await _%s<%s>(%s, handler, options)", h.verb, payload, name), `"plugin:event|listen"`)
+	}
+	w.wrapped("Emits the event "+name+" to every listener.", fmt.Sprintf("emit%s(payload: %s): Promise<void>", p, payload), nil,
+		fmt.Sprintf("await _emit(%s, payload)", name), `"plugin:event|emit"`)
+}
+
+// wrapped writes an exported async function: the statements pre, then the
+// call, whose rejection becomes a CommandError of the call named as (a JS
+// string literal).
+func (w *writer) wrapped(doc, signature string, pre []string, call, as string) {
+	w.doc("", doc)
+	w.p("export async function %s {", signature)
+	for _, s := range pre {
+		w.p("  %s", s)
+	}
 	w.p("  try {")
-	w.p("    return await _listen<%s>(%s, handler, options);", payload, name)
+	w.p("    %s;", call)
 	w.p("  } catch (err) {")
-	w.p(`    throw _commandError("plugin:event|listen", err);`)
-	w.p("  }")
-	w.p("}")
-	w.p("")
-	w.doc("", "Listens to the next "+name+" event only.")
-	w.p("export async function once%s(handler: EventCallback<%s>, options?: ListenOptions): Promise<UnlistenFn> {", p, payload)
-	w.p("  try {")
-	w.p("    return await _once<%s>(%s, handler, options);", payload, name)
-	w.p("  } catch (err) {")
-	w.p(`    throw _commandError("plugin:event|listen", err);`)
-	w.p("  }")
-	w.p("}")
-	w.p("")
-	w.doc("", "Emits the event "+name+" to every listener.")
-	w.p("export async function emit%s(payload: %s): Promise<void> {", p, payload)
-	w.p("  try {")
-	w.p("    await _emit(%s, payload);", name)
-	w.p("  } catch (err) {")
-	w.p(`    throw _commandError("plugin:event|emit", err);`)
+	w.p("    throw _commandError(%s, err);", as)
 	w.p("  }")
 	w.p("}")
 	w.p("")
