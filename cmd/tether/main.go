@@ -12,11 +12,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/tether-ipc/tether/app"
 )
 
 const (
@@ -39,6 +43,7 @@ commands:
   commands   list commands and their argument shapes
   emit       emit an event:               tether emit my-event '{"x":1}'
   listen     print events, one JSON line each: tether listen my-event other-event
+  proto      export the .proto files your protos import: tether proto export proto/third_party
   gen ts     typed TypeScript bindings for the commands: tether gen ts --out src/commands.ts
 
 Run 'tether <command> -h' for its flags.
@@ -53,8 +58,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serveCmd(ctx, args[1:], stdout, stderr)
-	case "gateway":
-		err = gatewayCmd(ctx, args[1:], stdout, stderr)
 	case "invoke":
 		err = invokeCmd(ctx, args[1:], stdout, stderr)
 	case "commands":
@@ -63,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = emitCmd(ctx, args[1:], stdout, stderr)
 	case "listen":
 		err = listenCmd(ctx, args[1:], stdout, stderr)
+	case "proto":
+		err = protoCmd(args[1:], stdout, stderr)
 	case "gen":
 		err = genCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -73,7 +78,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		if err == errUsage {
+			return 2
+		}
+		if errors.Is(err, app.ErrUsage) {
+			fmt.Fprintf(stderr, "tether %s: %v\n", args[0], err)
 			return 2
 		}
 		fmt.Fprintf(stderr, "tether %s: %v\n", args[0], err)

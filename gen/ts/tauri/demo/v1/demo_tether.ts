@@ -10,6 +10,9 @@ import type { InvokeOptions } from "@tauri-apps/api/core";
 import { emit as _emit, listen as _listen, once as _once } from "@tauri-apps/api/event";
 import type { EventCallback, Options as ListenOptions, UnlistenFn } from "@tauri-apps/api/event";
 
+/** A JSON value: what google.protobuf.Value (and Struct's fields) hold. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
 /** GreetRequest is greet's argument. */
 export type GreetRequest = {
   /**
@@ -58,8 +61,13 @@ export type CountResponse = {
 
 /** FrontendEvent is what the demo's frontends emit. */
 export type FrontendEvent = {
-  /** message is the text the page sends. */
+  /** A text for the backend to answer. */
   message: string;
+  /**
+   * Any JSON value, as the seed's own example sends:
+   * emit('frontend-event', { data: 'value' }).
+   */
+  data?: JsonValue;
 };
 
 /**

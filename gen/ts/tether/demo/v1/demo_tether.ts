@@ -7,6 +7,9 @@
 import { Channel as _Channel, emit as _emit, invoke as _invoke, listen as _listen, once as _once } from "/ipc/client.js";
 import type { EventCallback, InvokeOptions, ListenOptions, UnlistenFn } from "/ipc/client.js";
 
+/** A JSON value: what google.protobuf.Value (and Struct's fields) hold. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
 /** GreetRequest is greet's argument. */
 export type GreetRequest = {
   /**
@@ -55,8 +58,13 @@ export type CountResponse = {
 
 /** FrontendEvent is what the demo's frontends emit. */
 export type FrontendEvent = {
-  /** message is the text the page sends. */
+  /** A text for the backend to answer. */
   message: string;
+  /**
+   * Any JSON value, as the seed's own example sends:
+   * emit('frontend-event', { data: 'value' }).
+   */
+  data?: JsonValue;
 };
 
 /**
