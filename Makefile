@@ -4,7 +4,7 @@ GO    ?= go
 BUF   := $(GO) tool -modfile=tools/go.mod buf
 FUZZTIME ?= 10m
 # What make generate writes; make check-generate fails if any of it changes.
-GENERATED := gen/ tether.schema.json examples/notes/gen/ examples/notes/proto/third_party/ gateway/assets/demo/demo_tether.js
+GENERATED := gen/ tether.schema.json examples/notes/gen/ examples/notes/proto/third_party/ gateway/assets/demo/demo_tether.js examples/notes/frontend/notes_tether.js
 
 .PHONY: all run build build-notes generate check-generate lint test test-go test-js fuzz-short fuzz clean
 
