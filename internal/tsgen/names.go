@@ -44,6 +44,12 @@ func words(s string) []string {
 }
 
 func safeIdent(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '_' || r == '$' || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return '_'
+	}, s)
 	if s == "" {
 		return "_"
 	}

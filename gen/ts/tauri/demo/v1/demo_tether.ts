@@ -3,7 +3,8 @@
 //
 // Typed Tether commands and events over @tauri-apps/api: inside a Tauri app, or on
 // Tether with /ipc/tauri-shim.js loaded before the app's bundle.
-// Types follow protojson's JSON mapping; every function rejects with a CommandError.
+// Types are the JSON the server reads and writes (protojson's mapping for proto messages);
+// every function rejects with a CommandError.
 
 import { Channel as _Channel, invoke as _invoke } from "@tauri-apps/api/core";
 import type { InvokeOptions } from "@tauri-apps/api/core";

@@ -2,7 +2,8 @@
 // source: notes/v1/notes.proto
 //
 // Typed Tether commands and events over Tether's client (/ipc/client.js).
-// Types follow protojson's JSON mapping; every function rejects with a CommandError.
+// Types are the JSON the server reads and writes (protojson's mapping for proto messages);
+// every function rejects with a CommandError.
 
 import { Channel as _Channel, emit as _emit, invoke as _invoke, listen as _listen, once as _once } from "/ipc/client.js";
 import type { EventCallback, InvokeOptions, ListenOptions, UnlistenFn } from "/ipc/client.js";
