@@ -57,11 +57,11 @@ var (
 func checkShape(t *testing.T, src string) {
 	t.Helper()
 	lines := strings.Split(src, "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(l, "import") {
+	for i, l := range lines { // the header ends at the first blank line
+		if l == "" {
 			break
 		}
-		if l != "" && !strings.HasPrefix(l, "//") {
+		if !strings.HasPrefix(l, "//") {
 			t.Fatalf("header line %d is not a comment: %q", i+1, l)
 		}
 	}
