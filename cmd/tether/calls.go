@@ -209,14 +209,9 @@ func completeCommands(cmd *cobra.Command, args []string, _ string) ([]string, co
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	addr, _ := cmd.Flags().GetString("addr")
-	c, _, err := dial(addr)
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	defer c.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
 	defer cancel()
-	res, err := c.IPC().ListCommands(ctx, &tetherv1.ListCommandsRequest{})
+	res, _, err := listCommands(ctx, addr)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
@@ -244,14 +239,9 @@ JSON Schemas themselves, as GET /ipc/commands does.` + "\n" + exitStatusHelp,
 	addr := addrFlag(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the commands with their JSON Schemas as JSON")
 	cmd.RunE = runE(func(*cobra.Command, []string) error {
-		c, target, err := dial(*addr)
+		res, _, err := listCommands(e.ctx, *addr)
 		if err != nil {
 			return err
-		}
-		defer c.Close()
-		res, err := c.IPC().ListCommands(e.ctx, &tetherv1.ListCommandsRequest{})
-		if err != nil {
-			return reached(tether.FromError(err), target)
 		}
 		return printCommands(res, asJSON, e.stdout)
 	})
@@ -283,6 +273,22 @@ func printCommands(res *tetherv1.ListCommandsResponse, asJSON bool, stdout io.Wr
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ci.GetName(), kindName(ci.GetKind()), shape(ci.GetArgsSchema()), shape(ci.GetResultSchema()))
 	}
 	return tw.Flush()
+}
+
+// listCommands asks the core a client command names (--addr, else the
+// environment or config file) for its commands; it returns the address it
+// asked too.
+func listCommands(ctx context.Context, flagAddr string) (*tetherv1.ListCommandsResponse, string, error) {
+	c, target, err := dial(flagAddr)
+	if err != nil {
+		return nil, target, err
+	}
+	defer c.Close()
+	res, err := c.IPC().ListCommands(ctx, &tetherv1.ListCommandsRequest{})
+	if err != nil {
+		return nil, target, reached(tether.FromError(err), target)
+	}
+	return res, target, nil
 }
 
 func kindName(k tetherv1.CommandInfo_Kind) string {
@@ -337,7 +343,37 @@ func shapeOf(s map[string]any) string {
 		}
 		return t
 	case []any:
-		return "integer"
+		// ["integer","string"] is a 64-bit integer (protojson writes it as
+		// a string); "null" among the types makes the value nullable.
+		var parts []string
+		null := false
+		for _, x := range t {
+			switch n, _ := x.(string); n {
+			case "null":
+				null = true
+			case "string":
+				if f, _ := s["format"].(string); f != "int64" && f != "uint64" {
+					parts = append(parts, shapeOf(withType(s, n)))
+				}
+			default:
+				parts = append(parts, shapeOf(withType(s, n)))
+			}
+		}
+		out := strings.Join(parts, "|")
+		if null {
+			out += "|null"
+		}
+		return strings.TrimPrefix(out, "|")
 	}
 	return "any"
+}
+
+// withType returns a copy of the schema s with one type.
+func withType(s map[string]any, typ string) map[string]any {
+	c := make(map[string]any, len(s))
+	for k, v := range s {
+		c[k] = v
+	}
+	c["type"] = typ
+	return c
 }

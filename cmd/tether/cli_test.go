@@ -45,7 +45,7 @@ func TestVersion(t *testing.T) {
 
 // Every command's help has examples and the exit statuses, on stdout, exit 0.
 func TestHelpOnEveryCommand(t *testing.T) {
-	for _, cmd := range [][]string{{}, {"invoke"}, {"commands"}, {"emit"}, {"listen"}, {"wait"}, {"proto", "export"}, {"version"}, {"serve"}} {
+	for _, cmd := range [][]string{{}, {"invoke"}, {"commands"}, {"emit"}, {"listen"}, {"wait"}, {"proto", "export"}, {"gen", "ts"}, {"version"}, {"serve"}} {
 		for _, h := range []string{"--help", "-h"} {
 			out, errOut, code := runCLI(t, append(cmd, h)...)
 			if code != 0 || !strings.Contains(out, "Example") || !strings.Contains(out, "Exit status:") || errOut != "" {

@@ -171,7 +171,7 @@ else ` + defaultGRPC + `.` + "\n" + exitStatusHelp,
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
 	root.AddGroup(&cobra.Group{ID: "app", Title: "Serve an app:"}, &cobra.Group{ID: "client", Title: "Talk to a running core:"})
-	for _, c := range []*cobra.Command{newServe(e), newProto(e)} {
+	for _, c := range []*cobra.Command{newServe(e), newProto(e), newGen(e)} {
 		c.GroupID = "app"
 		root.AddCommand(c)
 	}
