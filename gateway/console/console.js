@@ -105,7 +105,7 @@ function buildField(name, schema, required, path) {
     };
   }
   if (type === 'string') {
-    const long = isBinary(schema) || (schema.maxLength || 0) > 200;
+    const long = isBinary(schema);
     const input = long
       ? el('textarea', { id, name: path, rows: 3, spellcheck: 'false' })
       : el('input', { id, name: path, type: 'text', placeholder: schema.format || '', minlength: schema.minLength, maxlength: schema.maxLength });
