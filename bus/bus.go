@@ -144,3 +144,17 @@ var (
 	// ErrUnsubscribed is returned by Next after Unsubscribe.
 	ErrUnsubscribed = tether.NewError(tether.CodeCanceled, "bus: unsubscribed")
 )
+
+// Health is implemented by a bus that depends on something outside the
+// process, such as package natsbus on its NATS connection. server.New
+// watches it: the server's gRPC health service (and so the gateway's
+// /readyz) says NOT_SERVING while Healthy reports an error.
+type Health interface {
+	// Healthy returns nil while the bus can carry events, otherwise why
+	// not (code unavailable).
+	Healthy() error
+	// NotifyHealth calls f with the new result of Healthy after each
+	// change, on a goroutine of the bus, one call at a time, until stop is
+	// called.
+	NotifyHealth(f func(error)) (stop func())
+}
