@@ -168,6 +168,9 @@ func (c *Cache) leadShared(ctx context.Context, e *entry, req any, handler grpc.
 	s := c.shared
 	k := kvKey(e.key)
 	running, _ := json.Marshal(kvRecord{S: "r", H: e.hash, By: s.replica})
+	if s.nc.Status() != nats.CONNECTED {
+		return c.finishShared(e, nil, tether.NewError(tether.CodeUnavailable, "idempotency store: the NATS connection is down"), false)
+	}
 	for range maxAttempts {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		rev, err := s.kv.Create(cctx, k, running)
