@@ -3,8 +3,10 @@ SHELL := /bin/bash
 GO    ?= go
 BUF   := $(GO) tool -modfile=tools/go.mod buf
 FUZZTIME ?= 10m
+# What make generate writes; make check-generate fails if any of it changes.
+GENERATED := gen/ tether.schema.json examples/notes/gen/ examples/notes/proto/third_party/
 
-.PHONY: all run build generate check-generate lint test test-go test-js fuzz-short fuzz clean
+.PHONY: all run build build-notes generate check-generate lint test test-go test-js fuzz-short fuzz clean
 
 all: build
 
@@ -15,15 +17,22 @@ run: build
 build:
 	$(GO) build -o bin/tether ./cmd/tether
 
+## build-notes: the notes example, its own Go module (examples/notes)
+build-notes:
+	cd examples/notes && $(GO) build -o ../../bin/notes .
+
 ## generate: regenerate gen/ from proto/ with the pinned buf and plugins
 generate:
 	$(BUF) generate
 	$(BUF) lint
+	$(GO) run ./config/internal/schemagen -o tether.schema.json
+	$(GO) run ./cmd/tether proto export examples/notes/proto/third_party >/dev/null
+	cd examples/notes && $(GO) tool -modfile=../../tools/go.mod buf generate && $(GO) tool -modfile=../../tools/go.mod buf lint
 
 ## check-generate: fail if regenerating changes anything under gen/
 check-generate: generate
-	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run 'make generate' and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked files" >&2; exit 1; }
+	@git diff --exit-code --stat -- $(GENERATED) || { echo "generated code is stale: run 'make generate' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "generated files are not committed" >&2; exit 1; }
 
 ## lint: gofmt and go vet
 lint:
@@ -44,6 +53,8 @@ test-js: js/node_modules
 
 test-go:
 	$(GO) test -race -count=1 ./...
+	@# The notes example is a module of its own: it can reach only Tether's public packages.
+	cd examples/notes && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	@# -race scales the fan-out tests down; run them once at full size (100 listeners x 100k events).
 	$(GO) test -count=1 -run 'TestFanout100|TestStalledSubscriber|TestMemoryBound' -v ./bus | grep -E '^(--- |ok|FAIL|PASS)|events|lag'
 
@@ -68,7 +79,7 @@ tests/browser/node_modules: tests/browser/package-lock.json
 
 ## test-browser: Debian's Chromium (playwright-core) against a real `tether serve`
 .PHONY: test-browser
-test-browser: build tests/browser/node_modules
+test-browser: build build-notes tests/browser/node_modules
 	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "test-browser needs Chromium at $${CHROMIUM:-/usr/bin/chromium} (apt-get install -y chromium)" >&2; exit 1; }
 	mkdir -p artifacts
 	cd tests/browser && npm test

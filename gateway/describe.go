@@ -173,7 +173,7 @@ func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request, _ map[stri
 	defer cancelT()
 	res, err := g.health.Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, tether.Errorf(tether.CodeUnavailable, "health check: %s", tether.FromError(err).Message()))
+		writeError(w, http.StatusServiceUnavailable, tether.Errorf(tether.CodeUnavailable, "health check: %s", publicError(err).Message()))
 		return
 	}
 	if res.GetStatus() != healthpb.HealthCheckResponse_SERVING {

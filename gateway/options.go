@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
 
@@ -55,6 +56,7 @@ type config struct {
 	log           *slog.Logger
 	forwardPrefix string
 	extra         []extraRoute
+	tracer        trace.Tracer
 }
 
 type extraRoute struct {
@@ -143,6 +145,19 @@ func WithServices(fns ...RegisterFunc) Option {
 // behind the gateway's Host, Origin and token checks.
 func WithHandler(method, pattern string, h http.Handler) Option {
 	return func(c *config) { c.extra = append(c.extra, extraRoute{method, pattern, h}) }
+}
+
+// WithTracerProvider starts a server span, from tp, for every request the
+// gateway serves, joined to the trace context the request carries (W3C
+// traceparent, read with otel's global propagator); the span's context
+// reaches the core, so one trace runs from the gateway through the core to
+// the command.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) {
+		if tp != nil {
+			c.tracer = tp.Tracer("github.com/tether-ipc/tether/gateway")
+		}
+	}
 }
 
 // WithLogger sets the logger; the default is slog.Default().

@@ -313,6 +313,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// Context returns a context that ends when the server starts shutting down
+// (Shutdown or Stop). Background work of an app — a ticker that emits
+// events, a task that keeps sending on a channel — should end with it.
+func (s *Server) Context() context.Context { return s.draining }
+
 // Stop stops the server at once, cancelling calls in flight, and closes the
 // event bus.
 func (s *Server) Stop() {

@@ -47,9 +47,9 @@ import (
 	"time"
 
 	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/app"
 	"github.com/tether-ipc/tether/client"
-	"github.com/tether-ipc/tether/internal/app"
-	"github.com/tether-ipc/tether/internal/config"
+	"github.com/tether-ipc/tether/config"
 	"github.com/tether-ipc/tether/internal/stress"
 	"github.com/tether-ipc/tether/server"
 )
@@ -115,7 +115,8 @@ func core(args []string) error {
 	if *durable {
 		cfg.Limits.IdempotencyDir = filepath.Join(*data, "idempotency")
 	}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	a, err := app.New(cfg, app.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+		app.WithReady(func(r app.Ready) { fmt.Printf("ready %s\n", r.GRPC) }))
 	if err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func core(args []string) error {
 	type applyArgs struct {
 		Key string `json:"key"`
 	}
-	server.Handle(a.Core(), "apply", func(_ context.Context, x applyArgs) (string, error) {
+	server.Handle(a.Server(), "apply", func(_ context.Context, x applyArgs) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if _, err := f.WriteString(x.Key + "\n"); err != nil {
@@ -143,7 +144,7 @@ func core(args []string) error {
 	type slowArgs struct {
 		MS int `json:"ms"`
 	}
-	server.Handle(a.Core(), "slow", func(ctx context.Context, x slowArgs) (string, error) {
+	server.Handle(a.Server(), "slow", func(ctx context.Context, x slowArgs) (string, error) {
 		select {
 		case <-time.After(time.Duration(min(x.MS, 60000)) * time.Millisecond):
 			return "done", nil
@@ -153,7 +154,7 @@ func core(args []string) error {
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	return a.Run(ctx, func(r app.Ready) { fmt.Printf("ready %s\n", r.GRPC) })
+	return a.Run(ctx)
 }
 
 type params struct {

@@ -11,11 +11,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/tether-ipc/tether/app"
 )
 
 const (
@@ -38,6 +42,7 @@ commands:
   commands   list commands and their argument shapes
   emit       emit an event:               tether emit my-event '{"x":1}'
   listen     print events, one JSON line each: tether listen my-event other-event
+  proto      export the .proto files your protos import: tether proto export proto/third_party
 
 Run 'tether <command> -h' for its flags.
 `
@@ -51,8 +56,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serveCmd(ctx, args[1:], stdout, stderr)
-	case "gateway":
-		err = gatewayCmd(ctx, args[1:], stdout, stderr)
 	case "invoke":
 		err = invokeCmd(ctx, args[1:], stdout, stderr)
 	case "commands":
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = emitCmd(ctx, args[1:], stdout, stderr)
 	case "listen":
 		err = listenCmd(ctx, args[1:], stdout, stderr)
+	case "proto":
+		err = protoCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -69,7 +74,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		if err == errUsage {
+			return 2
+		}
+		if errors.Is(err, app.ErrUsage) {
+			fmt.Fprintf(stderr, "tether %s: %v\n", args[0], err)
 			return 2
 		}
 		fmt.Fprintf(stderr, "tether %s: %v\n", args[0], err)

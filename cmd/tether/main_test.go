@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -42,8 +43,17 @@ func serve(t *testing.T, args ...string) string {
 // args say otherwise) and returns the gRPC address and the gateway's URL.
 func serveHTTP(t *testing.T, args ...string) (grpcAddr, httpURL string) {
 	t.Helper()
+	grpcAddr, httpURL, _ = serveIn(t, "", append([]string{"--data", t.TempDir()}, args...)...)
+	return grpcAddr, httpURL
+}
+
+// serveIn starts `tether serve --http 127.0.0.1:0 ARGS` in the folder dir
+// ("" for the test's), and returns its addresses and process.
+func serveIn(t *testing.T, dir string, args ...string) (grpcAddr, httpURL string, proc *os.Process) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binary, append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0"}, args...)...)
+	cmd := exec.CommandContext(ctx, binary, append([]string{"serve", "--http", "127.0.0.1:0"}, args...)...)
+	cmd.Dir = dir
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
 	stdout, err := cmd.StdoutPipe()
@@ -58,7 +68,11 @@ func serveHTTP(t *testing.T, args ...string) (grpcAddr, httpURL string) {
 	t.Cleanup(func() {
 		cancel()
 		cmd.Wait()
-		// SIGINT is a graceful shutdown: the process exits 0.
+		// SIGINT is a graceful shutdown: the process exits 0 (unless the
+		// test killed it).
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return
+		}
 		if code := cmd.ProcessState.ExitCode(); code != 0 {
 			t.Errorf("serve exited %d after SIGINT\n%s", code, stderr.String())
 		}
@@ -86,7 +100,7 @@ func serveHTTP(t *testing.T, args ...string) (grpcAddr, httpURL string) {
 			t.Fatalf("serve did not start:\n%s", stderr.String())
 		}
 	}
-	return grpcAddr, httpURL
+	return grpcAddr, httpURL, cmd.Process
 }
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {

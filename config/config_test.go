@@ -95,8 +95,107 @@ func TestFlagsOverFile(t *testing.T) {
 	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
 	f = BindFlags(fs)
 	fs.Parse([]string{"--pattern", "open"})
-	if _, err := f.Resolve(""); err == nil || !strings.Contains(err.Error(), "app.security.pattern.use") {
+	if _, err := f.Resolve(""); err == nil || !strings.HasPrefix(err.Error(), "flag --pattern: ") {
 		t.Fatalf("bad --pattern: %v", err)
+	}
+	// The same bad value from the file names the field.
+	os.WriteFile(path, []byte(`{"app":{"security":{"pattern":{"use":"open"}}}}`), 0o600)
+	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+	f = BindFlags(fs)
+	fs.Parse(nil)
+	if _, err := f.Resolve(path); err == nil || !strings.Contains(err.Error(), `field "app.security.pattern.use"`) {
+		t.Fatalf("bad pattern in the file: %v", err)
+	}
+}
+
+// Relative paths given as flags resolve against the working directory;
+// in a file, against the file's folder.
+func TestRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "conf", "caps"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "caps"), 0o755)
+	t.Chdir(dir)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	f := BindFlags(fs)
+	fs.Parse([]string{"--capabilities", "caps", "--data", ".", "--trusted", "unix:backend.sock=backend"})
+	c, err := f.Resolve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Capabilities != filepath.Join(dir, "caps") || c.Data != dir {
+		t.Fatalf("flag paths: capabilities %q data %q", c.Capabilities, c.Data)
+	}
+	if c.Trusted["unix://"+filepath.Join(dir, "backend.sock")] != "backend" {
+		t.Fatalf("trusted: %v", c.Trusted)
+	}
+	os.WriteFile(filepath.Join(dir, "conf", "tether.json"), []byte(`{"capabilities":"caps","trusted":{"unix:b.sock":"b"}}`), 0o600)
+	c, err = Load(filepath.Join("conf", "tether.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Capabilities != filepath.Join(dir, "conf", "caps") || c.Trusted["unix://"+filepath.Join(dir, "conf", "b.sock")] != "b" {
+		t.Fatalf("file paths: %q %v", c.Capabilities, c.Trusted)
+	}
+}
+
+// Tauri settings Tether does not use load, and are named in Warnings.
+func TestTauriBlockWarnings(t *testing.T) {
+	c, err := Parse(strings.NewReader(`{
+	  "productName": "notes", "version": "1.2.3", "identifier": "com.example.notes",
+	  "build": {"frontendDist": "../dist"},
+	  "app": {"withGlobalTauri": true, "windows": [{"title": "Notes"}],
+	    "security": {"csp": "default-src 'self'", "dangerousDisableAssetCspModification": true, "freezePrototype": false,
+	      "capabilities": ["main", {"identifier": "inline", "windows": ["*"], "permissions": ["allow-greet"]}]}}}`), "tauri.json", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"build", "app.windows", "app.security.csp", "app.security.dangerousDisableAssetCspModification"}
+	got := strings.Join(c.Warnings, "\n")
+	for _, w := range want {
+		if !strings.Contains(got, w+":") {
+			t.Errorf("no warning for %s in %q", w, got)
+		}
+	}
+	if len(c.Warnings) != len(want) {
+		t.Errorf("warnings %q, want %d", c.Warnings, len(want))
+	}
+	if c.FreezePrototype() || !c.App.WithGlobalTauri || c.ProductName != "notes" || len(c.App.Security.Capabilities) != 2 {
+		t.Fatalf("unexpected config %+v", c)
+	}
+	if _, err := Parse(strings.NewReader(`{"app":{"security":{"capabilities":[3]}}}`), "t.json", t.TempDir()); err == nil ||
+		!strings.Contains(err.Error(), `field "app.security.capabilities[0]"`) {
+		t.Fatalf("bad inline capability: %v", err)
+	}
+	if d := Default(); !d.FreezePrototype() {
+		t.Fatal("freezePrototype is on by default")
+	}
+}
+
+func TestTrustedEndpoints(t *testing.T) {
+	for _, tc := range []struct{ json, want string }{
+		{`{"trusted":{"127.0.0.1:9000":"backend"}}`, "Unix sockets"},
+		{`{"trusted":{"unix:///tmp/b.sock":"bad label!"}}`, "client label"},
+		{`{"grpc":"unix:///tmp/g.sock","trusted":{"unix:///tmp/g.sock":"b"}}`, "also the grpc address"},
+	} {
+		if _, err := Parse(strings.NewReader(tc.json), "t.json", t.TempDir()); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `field "trusted"`) {
+			t.Errorf("%s: %v, want %q", tc.json, err, tc.want)
+		}
+	}
+}
+
+func TestDataDir(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", "/srv/data")
+	c := Default()
+	if d, _ := c.DataDir(); d != filepath.Join("/srv/data", DefaultIdentifier) {
+		t.Fatalf("default data dir %q", d)
+	}
+	c.Identifier = "com.example.notes"
+	if d, _ := c.DataDir(); d != "/srv/data/com.example.notes" {
+		t.Fatalf("data dir %q", d)
+	}
+	c.Data = "/var/lib/notes"
+	if d, _ := c.DataDir(); d != "/var/lib/notes" {
+		t.Fatalf("data dir %q", d)
 	}
 }
 
@@ -115,7 +214,7 @@ func FuzzParse(f *testing.F) {
 // The sample configurations in examples/config load.
 func TestExampleConfigs(t *testing.T) {
 	for _, name := range []string{"isolation.json", "brownfield.json"} {
-		if _, err := Load(filepath.Join("..", "..", "examples", "config", name)); err != nil {
+		if _, err := Load(filepath.Join("..", "examples", "config", name)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

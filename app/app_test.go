@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,13 +23,28 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/app"
 	"github.com/tether-ipc/tether/client"
+	"github.com/tether-ipc/tether/config"
+	"github.com/tether-ipc/tether/examples/demo"
 	"github.com/tether-ipc/tether/interceptors/isolation"
-	"github.com/tether-ipc/tether/internal/app"
-	"github.com/tether-ipc/tether/internal/config"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs the tests, or, when split mode starts this test binary as
+// its gateway process, serves that.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "--tether-split-gateway" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		err := app.Serve(ctx, os.Args[1:], nil)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gateway process:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 type logBuf struct {
 	mu sync.Mutex
@@ -36,22 +54,21 @@ type logBuf struct {
 func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
 func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
-// run starts an app and stops it when the test ends.
-func run(t *testing.T, cfg config.Config, logs io.Writer) (*app.App, app.Ready, *isolation.Key) {
+// run starts an app with the demo's commands and stops it when the test
+// ends.
+func run(t *testing.T, cfg config.Config, logs io.Writer, opts ...app.Option) (*app.App, app.Ready) {
 	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ready := make(chan app.Ready, 1)
+	opts = append([]app.Option{app.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		app.WithReady(func(r app.Ready) { ready <- r })}, opts...)
+	a, err := app.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var key *isolation.Key
-	a.KeyForTest = func(k *isolation.Key) { key = k }
+	demo.New(a.DataDir()).Register(a.Server())
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan app.Ready, 1)
 	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, func(r app.Ready) { ready <- r }) }()
+	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -60,13 +77,13 @@ func run(t *testing.T, cfg config.Config, logs io.Writer) (*app.App, app.Ready, 
 	})
 	select {
 	case r := <-ready:
-		return a, r, key
+		return a, r
 	case err := <-done:
 		t.Fatalf("run: %v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("not ready")
 	}
-	return nil, app.Ready{}, nil
+	return nil, app.Ready{}
 }
 
 func baseConfig(t *testing.T) config.Config {
@@ -107,7 +124,7 @@ func TestReplicasOverNATS(t *testing.T) {
 		cfg := baseConfig(t)
 		cfg.HTTP = "off"
 		cfg.Events.NATS = ns.ClientURL()
-		_, replicas[i], _ = run(t, cfg, io.Discard)
+		_, replicas[i] = run(t, cfg, io.Discard)
 	}
 	a, b := dial(t, replicas[0].GRPC), dial(t, replicas[1].GRPC)
 	got := make(chan string, 10)
@@ -182,26 +199,13 @@ func TestExampleHooks(t *testing.T) {
 	}
 	for name, calls := range examples {
 		t.Run(name, func(t *testing.T) {
-			dir, _ := filepath.Abs(filepath.Join("..", "..", "examples", "isolation", name))
+			dir, _ := filepath.Abs(filepath.Join("..", "examples", "isolation", name))
 			cfg := baseConfig(t)
 			cfg.App.Security.Pattern = config.Pattern{Use: config.IsolationPattern, Options: config.PatternOptions{Dir: dir}}
 			os.WriteFile(filepath.Join(cfg.Data, "hello.txt"), []byte("hi"), 0o600)
 			logs := &logBuf{}
-			_, r, key := run(t, cfg, logs)
-			if key == nil {
-				t.Fatal("no key")
-			}
-			var closers []func()
-			defer func() {
-				for _, c := range closers {
-					c()
-				}
-			}()
-			hooks, err := app.LoadHooks(cfg, slog.New(slog.NewTextHandler(logs, nil)), &closers)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stage, err := isolation.NewStage(key, hooks...)
+			a, r := run(t, cfg, logs)
+			stage, err := a.NewStage()
 			if err != nil {
 				t.Fatal(err)
 			}
