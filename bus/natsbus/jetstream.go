@@ -137,13 +137,26 @@ func (b *Bus) fetchBytes() int {
 }
 
 func (b *Bus) stopJetStream() error {
+	if b.nc.Status() != nats.CONNECTED {
+		// Nothing to drain from a connection that is down; the consumer
+		// may be retrying a request, which ends with the connection.
+		b.live.Stop()
+		select {
+		case <-b.live.Closed():
+		case <-time.After(time.Second):
+		}
+		return nil
+	}
 	b.live.Drain()
 	select {
 	case <-b.live.Closed():
 		return nil
 	case <-time.After(b.drainTimeout):
 		b.live.Stop()
-		<-b.live.Closed()
+		select {
+		case <-b.live.Closed():
+		case <-time.After(time.Second):
+		}
 		return tether.NewError(tether.CodeDeadlineExceeded, "natsbus: drain timed out")
 	}
 }
