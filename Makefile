@@ -99,12 +99,15 @@ bench-quick:
 .PHONY: load fault
 LOADFLAGS  ?=
 FAULTFLAGS ?=
+FAULTREPLICAFLAGS ?=
 
 ## load: 64 clients x 100k invokes (in total; -per-client for each) + 100 listeners over loopback TCP, brownfield then isolation
 load:
 	$(GO) run ./cmd/tether-load $(LOADFLAGS)
 
-## fault: the core as a child process, SIGKILLed mid-load and restarted; counts double executions and lost events
+## fault: the core as a child process, SIGKILLed mid-load and restarted; then three replicas on NATS JetStream, one
+## SIGKILLed after another under load, clients moving between them; counts double executions and lost events
 fault:
 	$(GO) build -o bin/tether-fault ./cmd/tether-fault
 	./bin/tether-fault $(FAULTFLAGS)
+	./bin/tether-fault -replicas 3 -kills 6 $(FAULTREPLICAFLAGS)

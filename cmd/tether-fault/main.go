@@ -77,8 +77,17 @@ func main() {
 	flag.DurationVar(&p.down, "down", 200*time.Millisecond, "how long the core stays dead before it restarts")
 	flag.StringVar(&p.idem, "idempotency", "durable", "durable (the core keeps keys in an fsync'd log) or memory (keys die with the process)")
 	flag.StringVar(&p.keep, "keep", "", "keep the data folder here (default: a temporary folder, removed)")
+	flag.IntVar(&p.replicas, "replicas", 0, "run this many core replicas on one NATS JetStream server instead of one core (0: one core)")
 	flag.Parse()
-	if p.idem != "durable" && p.idem != "memory" {
+	if p.replicas > 1 {
+		if p.idem == "durable" {
+			p.idem = "nats" // the default: the replicas' shared key-value bucket
+		}
+		if p.idem != "nats" && p.idem != "memory" {
+			fmt.Fprintln(os.Stderr, "tether-fault: with -replicas, -idempotency is nats or memory")
+			os.Exit(2)
+		}
+	} else if p.idem != "durable" && p.idem != "memory" {
 		fmt.Fprintln(os.Stderr, "tether-fault: -idempotency is durable or memory")
 		os.Exit(2)
 	}
@@ -87,7 +96,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tether-fault:", err)
 		os.Exit(1)
 	}
-	ok, err := drive(p, self)
+	drv := drive
+	if p.replicas > 1 {
+		drv = driveReplicas
+	}
+	ok, err := drv(p, self)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tether-fault:", err)
 		os.Exit(1)
@@ -105,6 +118,10 @@ func core(args []string) error {
 	addr := fs.String("addr", "", "gRPC address")
 	data := fs.String("data", "", "data folder")
 	durable := fs.Bool("durable", true, "durable idempotency log in DATA/idempotency")
+	natsURL := fs.String("nats", "", "NATS server URL (replica mode)")
+	jetstream := fs.Bool("jetstream", false, "events on JetStream")
+	idem := fs.String("idem", "", "idempotency store: memory, file or nats (default: file with -durable, else memory)")
+	execs := fs.String("executions", "", "the executions file (default DATA/"+executions+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,12 +132,16 @@ func core(args []string) error {
 	if *durable {
 		cfg.Limits.IdempotencyDir = filepath.Join(*data, "idempotency")
 	}
+	cfg.Events.NATS, cfg.Events.JetStream, cfg.Limits.IdempotencyStore = *natsURL, *jetstream, *idem
+	if *execs == "" {
+		*execs = filepath.Join(*data, executions)
+	}
 	a, err := app.New(cfg, app.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		app.WithReady(func(r app.Ready) { fmt.Printf("ready %s\n", r.GRPC) }))
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(*data, executions), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(*execs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -161,6 +182,7 @@ type params struct {
 	clients, calls, listeners, events, kills int
 	every, down                              time.Duration
 	idem, keep                               string
+	replicas                                 int
 }
 
 // child is one run of the core.
@@ -169,8 +191,8 @@ type child struct {
 	done chan error
 }
 
-func startChild(self, addr, data string, durable bool, logw io.Writer) (*child, error) {
-	cmd := exec.Command(self, "core", "-addr", addr, "-data", data, fmt.Sprintf("-durable=%v", durable))
+func startChild(self, addr, data string, durable bool, logw io.Writer, extra ...string) (*child, error) {
+	cmd := exec.Command(self, append([]string{"core", "-addr", addr, "-data", data, fmt.Sprintf("-durable=%v", durable)}, extra...)...)
 	cmd.Stderr = logw
 	out, err := cmd.StdoutPipe()
 	if err != nil {
