@@ -84,12 +84,17 @@ test-browser: build build-notes tests/browser/node_modules
 	mkdir -p artifacts
 	cd tests/browser && npm test
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-replicas
 
 ## bench: every comparison in full; writes BENCHMARKS.md and bench-results.json
 bench:
 	$(GO) build -o bin/tether-bench ./cmd/tether-bench
 	./bin/tether-bench -v
+
+## bench-replicas: fan-out and emit → receive latency across three replicas on NATS JetStream, against JetStream itself
+bench-replicas:
+	$(GO) build -o bin/tether-bench-replicas ./cmd/tether-bench-replicas
+	./bin/tether-bench-replicas $(BENCHREPLICAFLAGS)
 
 ## bench-quick: every comparison, short (under 60 s): one RATIO line each
 bench-quick:
