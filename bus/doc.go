@@ -17,7 +17,7 @@
 //     point of the gap, then the following events. A slow subscriber never
 //     slows the publisher or the other subscribers.
 //   - Resume: the bus holds the last WithWindowSize events, and no more than
-//     WithWindowBytes of them (64 MiB by default). A subscription with
+//     WithWindowBytes of them (32 MiB by default). A subscription with
 //     Filter.AfterID gets the held matching events after that id, then live
 //     ones, with no gap or duplicate at the seam; where the window no longer
 //     reaches back, a Lagged notice says how many ids are gone. The replay
@@ -26,7 +26,7 @@
 //   - Targets: an event with a Target reaches only subscribers whose
 //     Filter.Label equals it; other events reach every matching subscriber.
 //   - Memory, in bytes: the window (WithWindowBytes) plus a queue per
-//     subscriber (WithQueueBytes, 16 MiB by default, and WithQueueSize
+//     subscriber (WithQueueBytes, 8 MiB by default, and WithQueueSize
 //     messages). Subscribers are limited by WithMaxSubscribers
 //     (resource_exhausted beyond it; by default DefaultMaxSubscribers, sized
 //     to the machine's memory).

@@ -44,8 +44,8 @@ type Memory struct {
 var _ Bus = (*Memory)(nil)
 
 // NewMemory returns an in-process bus. With no options it keeps 4096 events
-// and 64 MiB for resuming, gives each subscriber a queue of 1024 messages
-// and 16 MiB, and accepts DefaultMaxSubscribers() subscribers.
+// and 32 MiB for resuming, gives each subscriber a queue of 1024 messages
+// and 8 MiB, and accepts DefaultMaxSubscribers() subscribers.
 func NewMemory(opts ...Option) *Memory {
 	c := config{queue: DefaultQueueSize, queueBytes: DefaultQueueBytes, window: DefaultWindowSize,
 		windowBytes: DefaultWindowBytes, firstID: 1}

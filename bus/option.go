@@ -3,9 +3,9 @@ package bus
 // Defaults of a Memory bus.
 const (
 	DefaultQueueSize   = 1024
-	DefaultQueueBytes  = 16 << 20
+	DefaultQueueBytes  = 8 << 20
 	DefaultWindowSize  = 4096
-	DefaultWindowBytes = 64 << 20
+	DefaultWindowBytes = 32 << 20
 )
 
 // Option configures a Memory bus.
@@ -40,7 +40,7 @@ func WithQueueSize(n int) Option {
 }
 
 // WithQueueBytes bounds the bytes of the events queued for one subscriber
-// (default 16 MiB), counted as the window counts them (see WithWindowBytes).
+// (default 8 MiB), counted as the window counts them (see WithWindowBytes).
 // Past it the subscriber misses events and gets a Lagged notice, as when
 // its queue is full. An event larger than the bound still reaches a
 // subscriber whose queue is empty. Values below 1 count as the default.
@@ -59,7 +59,7 @@ func WithWindowSize(n int) Option {
 	return func(c *config) { c.window = max(n, 0) }
 }
 
-// WithWindowBytes bounds the bytes the resume window holds (default 64
+// WithWindowBytes bounds the bytes the resume window holds (default 32
 // MiB): the oldest events leave it once the events held would exceed n,
 // whatever their number. An event counts its payload twice (the payload as
 // published, and the wire encoding made once for gRPC listeners), plus its

@@ -112,12 +112,12 @@ type Events struct {
 	// Queue is each listener's queue length.
 	Queue int `json:"queue"`
 	// QueueBytes bounds the bytes of the events queued for one listener
-	// (0: 16 MiB); past it the listener gets a lagged notice.
+	// (0: 8 MiB); past it the listener gets a lagged notice.
 	QueueBytes int64 `json:"queue_bytes,omitempty"`
 	// Window is how many recent events are kept for resuming listeners.
 	Window int `json:"window"`
 	// WindowBytes bounds the bytes of the events kept for resuming
-	// listeners (0: 64 MiB; an event counts its payload twice).
+	// listeners (0: 32 MiB; an event counts its payload twice).
 	WindowBytes int64 `json:"window_bytes,omitempty"`
 	// MaxSubscribers bounds the listeners of the core, backend ones
 	// included (0: sized to the machine's memory, at least 4096).
@@ -187,7 +187,7 @@ type Limits struct {
 	// 256 KiB); a retry of a call whose result was larger gets
 	// failed_precondition, and the command does not run again.
 	IdempotencyMaxResponseBytes int64 `json:"idempotency_max_response_bytes,omitempty"`
-	// IdempotencyMaxBytes bounds all the results kept (0: 64 MiB; for the
+	// IdempotencyMaxBytes bounds all the results kept (0: 32 MiB; for the
 	// "nats" store, 256 MiB in the bucket).
 	IdempotencyMaxBytes int64 `json:"idempotency_max_bytes,omitempty"`
 }

@@ -91,9 +91,9 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	other("event-queue", "events.queue", func(dst, src *Config) { dst.Events.Queue = src.Events.Queue })
 	fs.IntVar(&c.Events.Window, "event-window", d.Events.Window, "recent events kept for resuming listeners")
 	other("event-window", "events.window", func(dst, src *Config) { dst.Events.Window = src.Events.Window })
-	fs.Int64Var(&c.Events.QueueBytes, "event-queue-bytes", 0, "bytes of events queued for one listener (default 16 MiB)")
+	fs.Int64Var(&c.Events.QueueBytes, "event-queue-bytes", 0, "bytes of events queued for one listener (default 8 MiB)")
 	other("event-queue-bytes", "events.queue_bytes", func(dst, src *Config) { dst.Events.QueueBytes = src.Events.QueueBytes })
-	fs.Int64Var(&c.Events.WindowBytes, "event-window-bytes", 0, "bytes of recent events kept for resuming listeners (default 64 MiB)")
+	fs.Int64Var(&c.Events.WindowBytes, "event-window-bytes", 0, "bytes of recent events kept for resuming listeners (default 32 MiB)")
 	other("event-window-bytes", "events.window_bytes", func(dst, src *Config) { dst.Events.WindowBytes = src.Events.WindowBytes })
 	fs.IntVar(&c.Events.MaxSubscribers, "max-subscribers", 0, "listeners of the core in all (default: sized to the machine's memory)")
 	other("max-subscribers", "events.max_subscribers", func(dst, src *Config) { dst.Events.MaxSubscribers = src.Events.MaxSubscribers })
@@ -137,7 +137,7 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	other("idempotency-max-response-bytes", "limits.idempotency_max_response_bytes", func(dst, src *Config) {
 		dst.Limits.IdempotencyMaxResponseBytes = src.Limits.IdempotencyMaxResponseBytes
 	})
-	fs.Int64Var(&c.Limits.IdempotencyMaxBytes, "idempotency-max-bytes", 0, "bytes of results kept for retries in all (default 64 MiB)")
+	fs.Int64Var(&c.Limits.IdempotencyMaxBytes, "idempotency-max-bytes", 0, "bytes of results kept for retries in all (default 32 MiB)")
 	other("idempotency-max-bytes", "limits.idempotency_max_bytes", func(dst, src *Config) { dst.Limits.IdempotencyMaxBytes = src.Limits.IdempotencyMaxBytes })
 	path("token-file", "gateway.token_file", &c.Gateway.TokenFile, "file with a bearer token required from non-browser callers", func(dst, src *Config) { dst.Gateway.TokenFile = src.Gateway.TokenFile })
 	fs.Int64Var(&c.Gateway.MaxBodyBytes, "max-body-bytes", d.Gateway.MaxBodyBytes, "largest HTTP request body accepted")

@@ -14,7 +14,7 @@
 // Only a digest (SHA-256) of the request is kept, never the request. Results
 // are kept for a window (WithTTL, default 10 minutes) counted from the end
 // of the first call, at most WithMaxEntries of them (default 10000) and at
-// most WithMaxBytes in all (default 64 MiB; the oldest go first). A result
+// most WithMaxBytes in all (default 32 MiB; the oldest go first). A result
 // larger than WithMaxResponseBytes (default 256 KiB: the encoded response,
 // or the error's message and details) reaches its caller but is not kept: a
 // retry with the key gets failed_precondition with details

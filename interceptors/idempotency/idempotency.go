@@ -30,7 +30,7 @@ const (
 	DefaultMaxResponseBytes = 256 << 10
 	// DefaultMaxBytes bounds the results kept in all (memory and durable
 	// log; a bucket has its own bound, see KV).
-	DefaultMaxBytes = 64 << 20
+	DefaultMaxBytes = 32 << 20
 	// MaxKeyLen bounds a key; longer keys fail with invalid_argument.
 	MaxKeyLen = 255
 )
@@ -81,7 +81,7 @@ func WithMaxResponseBytes(n int64) Option {
 	}
 }
 
-// WithMaxBytes bounds the bytes of all the results kept (default 64 MiB),
+// WithMaxBytes bounds the bytes of all the results kept (default 32 MiB),
 // counting each key, request digest and result; past it the oldest are
 // dropped, as past WithMaxEntries. It applies to New and Open (and to the
 // durable log, which is compacted before it holds four times as much); a
