@@ -80,7 +80,7 @@ func main() {
 }
 
 type params struct {
-	idem                      string
+	idem                       string
 	emits, calls, size, maxRSS int
 }
 
