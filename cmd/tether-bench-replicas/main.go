@@ -8,14 +8,15 @@
 //     ordered consumers (one connection each). Both sides publish from 8
 //     goroutines, each waiting for the stream's acknowledgement, and are
 //     paced so that nothing is dropped: the figure is deliveries per second.
-//   - latency: emit → receive at 1,000 events/s, p50 and p99 over every
-//     delivery, same two sides.
+//   - latency: emit → receive at 200 events/s (-latency-rate; 20,000
+//     deliveries per second), p50 and p99 over every delivery, same two
+//     sides.
 //
 // The replicas are three apps (package app, config as shipped: tracing,
 // metrics, idempotency; events.jetstream on) on one embedded NATS server
 // with JetStream, its store in a temporary folder.
 //
-//	tether-bench-replicas [-rounds 5] [-events 4000] [-quick]
+//	tether-bench-replicas [-rounds 5] [-events 4000] [-latency-rate 200] [-latency-events 1000] [-quick]
 package main
 
 import (
@@ -50,17 +51,20 @@ const (
 	listeners  = 100
 	publishers = 8
 	paceAhead  = 512
-	latencyHz  = 1000
 )
+
+// latencyHz is the rate of the latency rounds (-latency-rate).
+var latencyHz = 200
 
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds (each side once per round)")
 	events := flag.Int("events", 4000, "events per fan-out round")
-	latEvents := flag.Int("latency-events", 3000, "events per latency round")
+	latEvents := flag.Int("latency-events", 1000, "events per latency round")
 	quick := flag.Bool("quick", false, "3 rounds of fewer events")
+	flag.IntVar(&latencyHz, "latency-rate", latencyHz, "events per second of the latency rounds (x 100 listeners = deliveries per second)")
 	flag.Parse()
 	if *quick {
-		*rounds, *events, *latEvents = 3, 1500, 1000
+		*rounds, *events, *latEvents = 3, 1500, 400
 	}
 	if err := run(*rounds, *events, *latEvents); err != nil {
 		fmt.Fprintln(os.Stderr, "tether-bench-replicas:", err)
@@ -275,7 +279,7 @@ func paced(ctx context.Context, c *counters, events int, publish func() error) (
 	defer c.measure.Store(false)
 	t0 := time.Now()
 	for k := range events {
-		if d := time.Until(t0.Add(time.Duration(k) * time.Second / latencyHz)); d > 0 {
+		if d := time.Until(t0.Add(time.Duration(k) * time.Second / time.Duration(latencyHz))); d > 0 {
 			time.Sleep(d)
 		}
 		if err := publish(); err != nil {
