@@ -385,17 +385,8 @@ func drive(p params, self string) (bool, error) {
 				err := retry(func() error {
 					return c.Invoke(ctx, "apply", map[string]string{"key": key}, &out, client.WithIdempotencyKey(key))
 				})
-				switch {
-				case err == nil && out == "applied "+key:
-					outcomes[i] = okCall
-				case tether.CodeOf(err) == tether.CodeFailedPrecondition && strings.Contains(err.Error(), "outcome is unknown"):
-					outcomes[i] = inDoubt
-				default:
-					outcomes[i] = failed
-					otherErrs.Store(fmt.Sprint(tether.CodeOf(err), ": ", err, out), true)
-				}
-				// Spread the calls over the kills.
-				time.Sleep(time.Duration(p.clients) * p.every * time.Duration(p.kills+1) / time.Duration(p.calls+1) / 2)
+				outcomes[i] = classify(key, out, err, &otherErrs)
+				time.Sleep(callPause(p)) // spread the calls over the kills
 			}
 		}()
 	}
@@ -411,7 +402,7 @@ func drive(p params, self string) (bool, error) {
 	emitDone := make(chan struct{})
 	go func() {
 		defer close(emitDone)
-		every := time.Duration(p.kills+1) * p.every / time.Duration(max(p.events, 1))
+		every := emitEvery(p)
 		for n := range p.events {
 			if d := time.Until(t0.Add(time.Duration(n) * every)); d > 0 {
 				time.Sleep(d)
@@ -469,37 +460,9 @@ func drive(p params, self string) (bool, error) {
 	termErr := cur.term()
 
 	// Executions per key, from the file the command appends to.
-	b, err := os.ReadFile(filepath.Join(data, executions))
+	calls, err := countCalls(filepath.Join(data, executions), outcomes)
 	if err != nil {
 		return false, err
-	}
-	runs := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if line != "" {
-			runs[line]++
-		}
-	}
-	var doubles, okNotOnce, doubtRan0, doubtRan1, failedCalls, oks int
-	for i, o := range outcomes {
-		n := runs[fmt.Sprint("k", i)]
-		if n > 1 {
-			doubles++
-		}
-		switch o {
-		case okCall:
-			oks++
-			if n != 1 {
-				okNotOnce++
-			}
-		case inDoubt:
-			if n == 0 {
-				doubtRan0++
-			} else {
-				doubtRan1++
-			}
-		case failed:
-			failedCalls++
-		}
 	}
 
 	// Events, by the run of the core that acknowledged them.
@@ -550,8 +513,7 @@ func drive(p params, self string) (bool, error) {
 	}
 
 	fmt.Printf("  ran         %v; core down %v after each kill (kill, %v pause, restart until ready)\n", elapsed.Round(time.Millisecond), roundAll(downFor), p.down)
-	fmt.Printf("  calls       %d keyed calls: %d answered OK, %d in doubt, %d failed otherwise; %d retries after unavailable\n", p.calls, oks, doubtRan0+doubtRan1, failedCalls, retries.Load())
-	fmt.Printf("  executions  double executions %d; OK calls not run exactly once %d; in-doubt calls that had run %d, had not run %d\n", doubles, okNotOnce, doubtRan1, doubtRan0)
+	calls.print(p.calls, retries.Load(), "after unavailable")
 	fmt.Printf("  events      %d emitted and acknowledged (%d never acknowledged); %d listeners; lost with a killed core %d (per killed run %v), lost inside the replay window %d\n",
 		ackedN, p.events-ackedN, p.listeners, lostKilled, perKill[:last], lostWindow)
 	fmt.Printf("              duplicate deliveries: by id %d, by payload %d (an emit retried after its first try was published unacknowledged); lag notices %d\n", dupIDs, dupPayload, lags)
@@ -559,9 +521,9 @@ func drive(p params, self string) (bool, error) {
 	otherErrs.Range(func(k, _ any) bool { fmt.Printf("  error       %v\n", k); return true })
 	fmt.Printf("  figures     process RSS %s\n", stress.MiB(stress.RSS()))
 
-	pass := okNotOnce == 0 && failedCalls == 0 && lostWindow == 0 && dupIDs == 0 && termErr == nil && emitFailed == 0
+	pass := calls.okNotOnce == 0 && calls.failed == 0 && lostWindow == 0 && dupIDs == 0 && termErr == nil && emitFailed == 0
 	if durable {
-		pass = pass && doubles == 0
+		pass = pass && calls.doubles == 0
 	}
 	return pass, nil
 }

@@ -177,16 +177,8 @@ func driveReplicas(p params, self string) (bool, error) {
 				err := failover(&cur, func(r int) error {
 					return cs[r].Invoke(ctx, "apply", map[string]string{"key": key}, &out, client.WithIdempotencyKey(key))
 				})
-				switch {
-				case err == nil && out == "applied "+key:
-					outcomes[i] = okCall
-				case tether.CodeOf(err) == tether.CodeFailedPrecondition && strings.Contains(err.Error(), "outcome is unknown"):
-					outcomes[i] = inDoubt
-				default:
-					outcomes[i] = failed
-					otherErrs.Store(fmt.Sprint(tether.CodeOf(err), ": ", err, out), true)
-				}
-				time.Sleep(time.Duration(p.clients) * p.every * time.Duration(p.kills+1) / time.Duration(p.calls+1) / 2)
+				outcomes[i] = classify(key, out, err, &otherErrs)
+				time.Sleep(callPause(p))
 			}
 		})
 	}
@@ -201,7 +193,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	go func() {
 		defer close(emitDone)
 		cur := 0
-		every := time.Duration(p.kills+1) * p.every / time.Duration(max(p.events, 1))
+		every := emitEvery(p)
 		for e := range p.events {
 			if d := time.Until(t0.Add(time.Duration(e) * every)); d > 0 {
 				time.Sleep(d)
@@ -250,31 +242,9 @@ func driveReplicas(p params, self string) (bool, error) {
 		cores[i] = nil
 	}
 
-	runs, err := countExecutions(filepath.Join(data, executions))
+	calls, err := countCalls(filepath.Join(data, executions), outcomes)
 	if err != nil {
 		return false, err
-	}
-	var doubles, okNotOnce, doubtRan0, doubtRan1, failedCalls, oks int
-	for i, o := range outcomes {
-		r := runs[fmt.Sprint("k", i)]
-		if r > 1 {
-			doubles++
-		}
-		switch o {
-		case okCall:
-			oks++
-			if r != 1 {
-				okNotOnce++
-			}
-		case inDoubt:
-			if r == 0 {
-				doubtRan0++
-			} else {
-				doubtRan1++
-			}
-		case failed:
-			failedCalls++
-		}
 	}
 	var ackedN, lost, dupPayload, dupIDs, outOfOrder, lags, moves int
 	for _, id := range acked {
@@ -298,8 +268,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	}
 
 	fmt.Printf("  ran         %v; a replica down %v after each kill (kill, %v pause, restart until ready)\n", elapsed.Round(time.Millisecond), roundAll(downFor), p.down)
-	fmt.Printf("  calls       %d keyed calls: %d answered OK, %d in doubt, %d failed otherwise; %d retries on another replica after unavailable\n", p.calls, oks, doubtRan0+doubtRan1, failedCalls, retries.Load())
-	fmt.Printf("  executions  double executions %d; OK calls not run exactly once %d; in-doubt calls that had run %d, had not run %d\n", doubles, okNotOnce, doubtRan1, doubtRan0)
+	calls.print(p.calls, retries.Load(), "on another replica after unavailable")
 	fmt.Printf("  events      %d emitted and acknowledged (%d never acknowledged); %d listeners moved to another replica %d times; lost inside the window %d\n",
 		ackedN, p.events-ackedN, p.listeners, moves, lost)
 	fmt.Printf("              duplicate deliveries: by id %d, by payload %d (an emit retried after its first try was stored unacknowledged); out of order %d; lag notices %d\n", dupIDs, dupPayload, outOfOrder, lags)
@@ -311,26 +280,11 @@ func driveReplicas(p params, self string) (bool, error) {
 	otherErrs.Range(func(k, _ any) bool { fmt.Printf("  error       %v\n", k); return true })
 	fmt.Printf("  figures     process RSS %s (the driver and the embedded NATS server)\n", stress.MiB(stress.RSS()))
 
-	pass := okNotOnce == 0 && failedCalls == 0 && lost == 0 && dupIDs == 0 && outOfOrder == 0 && len(termErrs) == 0 && emitFailed == 0
+	pass := calls.okNotOnce == 0 && calls.failed == 0 && lost == 0 && dupIDs == 0 && outOfOrder == 0 && len(termErrs) == 0 && emitFailed == 0
 	if p.idem == "nats" {
-		pass = pass && doubles == 0
+		pass = pass && calls.doubles == 0
 	}
 	return pass, nil
-}
-
-// countExecutions counts the lines of the executions file per key.
-func countExecutions(path string) (map[string]int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	runs := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if line != "" {
-			runs[line]++
-		}
-	}
-	return runs, nil
 }
 
 // mover is a listener behind a load balancer: one Listen stream at a time,
