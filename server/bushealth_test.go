@@ -38,12 +38,13 @@ func (b *flakyBus) NotifyHealth(f func(error)) func() {
 
 func (b *flakyBus) set(err error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.err = err
+	ws := b.watchers
+	b.mu.Unlock()
 	if err != nil {
 		b.Interrupt(err)
 	}
-	for _, f := range b.watchers {
+	for _, f := range ws {
 		f(err)
 	}
 }

@@ -149,8 +149,13 @@ func (s *Server) watchBusHealth() {
 		s.stopBusHealth = func() {}
 		return
 	}
-	set := func(err error) {
-		if err != nil {
+	// Each change re-reads the bus's health, one at a time, so that the
+	// last status set is the latest health, whichever call came last.
+	var mu sync.Mutex
+	set := func(error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := h.Healthy(); err != nil {
 			s.log.Warn("tether: the event bus is down: not serving until it is back", "err", err)
 			s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 			return
@@ -158,7 +163,7 @@ func (s *Server) watchBusHealth() {
 		s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	}
 	s.stopBusHealth = h.NotifyHealth(set)
-	set(h.Healthy())
+	set(nil)
 }
 
 // TransportBuffers is the most a gRPC connection of the server or of
