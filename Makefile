@@ -122,12 +122,17 @@ test-browser: check-browser build build-notes tests/browser/node_modules
 	mkdir -p artifacts
 	cd tests/browser && npm test
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-replicas
 
 ## bench: every comparison in full; writes BENCHMARKS.md and bench-results.json
 bench:
 	$(GO) build -o bin/tether-bench ./cmd/tether-bench
 	./bin/tether-bench -v
+
+## bench-replicas: fan-out and emit → receive latency across three replicas on NATS JetStream, against JetStream itself
+bench-replicas:
+	$(GO) build -o bin/tether-bench-replicas ./cmd/tether-bench-replicas
+	./bin/tether-bench-replicas $(BENCHREPLICAFLAGS)
 
 ## bench-quick: every comparison, short (under 60 s): one RATIO line each
 bench-quick:
@@ -137,12 +142,19 @@ bench-quick:
 .PHONY: load fault
 LOADFLAGS  ?=
 FAULTFLAGS ?=
+FAULTREPLICAFLAGS ?=
 
-## load: 64 clients x 100k invokes (in total; -per-client for each) + 100 listeners over loopback TCP, brownfield then isolation
+## load: 64 clients x 100k invokes (in total; -per-client for each) + 100 listeners over loopback TCP, brownfield then isolation;
+## then 400 emits and 300 keyed invokes of 4 MB, which must keep the core under 256 MiB RSS
 load:
 	$(GO) run ./cmd/tether-load $(LOADFLAGS)
+	$(GO) build -o bin/tether-load-bytes ./cmd/tether-load-bytes
+	./bin/tether-load-bytes
+	./bin/tether-load-bytes -idempotency file
 
-## fault: the core as a child process, SIGKILLed mid-load and restarted; counts double executions and lost events
+## fault: the core as a child process, SIGKILLed mid-load and restarted; then three replicas on NATS JetStream, one
+## SIGKILLed after another under load, clients moving between them; counts double executions and lost events
 fault:
 	$(GO) build -o bin/tether-fault ./cmd/tether-fault
 	./bin/tether-fault $(FAULTFLAGS)
+	./bin/tether-fault -replicas 3 -kills 6 $(FAULTREPLICAFLAGS)

@@ -42,6 +42,20 @@ func TestParse(t *testing.T) {
 		{"malformed", "{\n\"grpc\": ,}", `malformed JSON at line 2`, nil},
 		{"trailing data", `{} {}`, `trailing data`, nil},
 		{"bad log level", `{"log":{"level":"loud"}}`, `field "log.level"`, nil},
+		{"replicas on JetStream", `{"events":{"nats":"nats://127.0.0.1:4222","jetstream":true,"window_bytes":1048576,"max_subscribers":50000,"stream":{"name":"APP_EVENTS","max_age":"30m","max_bytes":1073741824,"replicas":3}},"limits":{"idempotency_store":"nats","idempotency_max_response_bytes":65536}}`, "",
+			func(c Config) bool {
+				return c.Events.JetStream && c.Events.Stream.Name == "APP_EVENTS" && c.Events.Stream.MaxAge.Duration == 30*time.Minute &&
+					c.Events.Stream.Replicas == 3 && c.Events.MaxSubscribers == 50000 && c.Limits.IdempotencyStoreName() == IdempotencyNATS
+			}},
+		{"idempotency store follows the folder", `{"limits":{"idempotency_dir":"caps"}}`, "", func(c Config) bool { return c.Limits.IdempotencyStoreName() == IdempotencyFile }},
+		{"jetstream without nats", `{"events":{"jetstream":true}}`, `field "events.jetstream"`, nil},
+		{"nats store without nats", `{"limits":{"idempotency_store":"nats"}}`, `field "limits.idempotency_store"`, nil},
+		{"file store without a folder", `{"limits":{"idempotency_store":"file"}}`, `field "limits.idempotency_store"`, nil},
+		{"unknown store", `{"limits":{"idempotency_store":"redis"}}`, `field "limits.idempotency_store"`, nil},
+		{"bad stream name", `{"events":{"nats":"nats://x:1","jetstream":true,"stream":{"name":"a.b"}}}`, `field "events.stream.name"`, nil},
+		{"bad subject prefix", `{"events":{"subject_prefix":"a.>"}}`, `field "events.subject_prefix"`, nil},
+		{"negative window bytes", `{"events":{"window_bytes":-1}}`, `field "events.window_bytes"`, nil},
+		{"bad stream age", `{"events":{"stream":{"max_age":"long"}}}`, `field "events.stream.max_age"`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
