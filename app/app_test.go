@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -86,6 +87,7 @@ func run(t *testing.T, cfg config.Config, logs io.Writer, opts ...app.Option) (*
 }
 
 func baseConfig(t *testing.T) config.Config {
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir()) // where the app writes its secret
 	cfg := config.Default()
 	cfg.GRPC = "unix://" + filepath.Join(t.TempDir(), "core.sock")
 	cfg.HTTP = "127.0.0.1:0"
@@ -237,6 +239,37 @@ func TestExampleHooks(t *testing.T) {
 			}
 			if name == "logger" && !strings.Contains(logs.String(), "greet") {
 				t.Errorf("the logger hook's console.log did not reach the log:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// The console is off for an app unless its config or WithConsole turns it
+// on; the config wins over WithConsole.
+func TestConsoleIsOffUnlessConfigured(t *testing.T) {
+	on, off := true, false
+	for _, tc := range []struct {
+		name    string
+		setting *bool
+		opts    []app.Option
+		want    int
+	}{
+		{"default", nil, nil, http.StatusNotFound},
+		{"WithConsole", nil, []app.Option{app.WithConsole(true)}, http.StatusOK},
+		{"config on", &on, nil, http.StatusOK},
+		{"config off over WithConsole", &off, []app.Option{app.WithConsole(true)}, http.StatusNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig(t)
+			cfg.Gateway.Console = tc.setting
+			_, r := run(t, cfg, io.Discard, tc.opts...)
+			res, err := bearerClient(r.Token).Get(r.HTTP + "/_tether/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tc.want {
+				t.Fatalf("GET /_tether/: %d, want %d", res.StatusCode, tc.want)
 			}
 		})
 	}

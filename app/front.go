@@ -108,6 +108,9 @@ func (a *App) gatewayOptions() []gateway.Option {
 	if csp, _ := cfg.App.Security.ContentSecurityPolicy(); csp != "" { // validated by config
 		opts = append(opts, gateway.WithContentSecurityPolicy(csp))
 	}
+	if cfg.Gateway.Console != nil && *cfg.Gateway.Console {
+		opts = append(opts, gateway.WithConsole())
+	}
 	return opts
 }
 

@@ -1,62 +1,90 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
 
-	"github.com/tether-ipc/tether/client"
+	"github.com/spf13/cobra"
+
 	"github.com/tether-ipc/tether/config"
 	"github.com/tether-ipc/tether/internal/netaddr"
 )
 
-// coreFlags are the flags that say how to reach a core: --addr and
-// --token-file.
-type coreFlags struct {
-	addr, tokenFile *string
-}
+// envTokenFile names the file with the app's secret (else --token-file,
+// else the one `tether serve` writes).
+const envTokenFile = "TETHER_TOKEN_FILE"
 
 // defaults is the configuration of `tether serve` with no flags: the
-// addresses and secret the subcommands reach by default.
+// address and the secret the client commands reach by default.
 var defaults = config.Default()
 
-func addCoreFlags(fs *flag.FlagSet) coreFlags {
-	addr, _ := defaults.GRPCAddr()
-	tok, _ := defaults.TokenPath()
-	return coreFlags{
-		addr: fs.String("addr", addr, "core address: unix:///path or host:port (default: the socket `tether serve` opens by default)"),
-		tokenFile: fs.String("token-file", "", "file with the app's secret, sent to a core over TCP (default: "+tok+
-			", the one `tether serve` writes, if it is there)"),
+// defaultGRPC is the socket `tether serve` opens by default, in the
+// user's runtime folder.
+var defaultGRPC = func() string {
+	addr, err := defaults.GRPCAddr()
+	if err != nil {
+		return "127.0.0.1:7401"
 	}
+	return addr
+}()
+
+// defaultTokenFile is where `tether serve` writes the secret it makes.
+var defaultTokenFile, _ = defaults.TokenPath()
+
+// target is how a client command reaches a core: --addr and --token-file.
+type target struct {
+	addr, tokenFile string
 }
 
-// dial connects to the core; over TCP it sends the secret of --token-file,
-// or of the default token file when there is one.
-func (f coreFlags) dial() (*client.Client, error) {
-	network, _, err := netaddr.Parse(*f.addr)
+// tokenFlag adds --token-file to a client command.
+func tokenFlag(cmd *cobra.Command, t *target) {
+	cmd.Flags().StringVar(&t.tokenFile, "token-file", "", "file with the app's secret, sent to a core reached over TCP (default $"+envTokenFile+
+		", or the file `tether serve` writes: "+defaultTokenFile+")")
+}
+
+// secret returns the file whose secret to send to the core at addr:
+// --token-file or $TETHER_TOKEN_FILE (which must be there), or for a TCP
+// address the one `tether serve` writes; "" for none. A Unix socket needs
+// none (the core lets in only this user's processes).
+func (t target) secret(addr string) (string, error) {
+	path, named := t.tokenFile, "--token-file"
+	if path == "" {
+		path, named = os.Getenv(envTokenFile), "$"+envTokenFile
+	}
+	if path != "" {
+		if _, err := readToken(path); err != nil {
+			return "", usagef("%s: %v", named, err)
+		}
+		return path, nil
+	}
+	if network, _, err := netaddr.Parse(addr); err != nil || network != "tcp" {
+		return "", nil
+	}
+	return defaultTokenFile, nil
+}
+
+// fileToken sends the secret in a file with each call, read at the call:
+// a `tether listen` that reconnects after the core restarted sends the
+// secret the new core wrote. A missing file sends none (a core with
+// gateway.auth "none" wants none).
+type fileToken string
+
+func (f fileToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	tok, err := readToken(string(f))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	var opts []client.Option
-	path, explicit := *f.tokenFile, *f.tokenFile != ""
-	if !explicit && network == "tcp" {
-		path, _ = defaults.TokenPath()
-	}
-	if path != "" && (explicit || network == "tcp") {
-		tok, err := readToken(path)
-		switch {
-		case err == nil:
-			opts = append(opts, client.WithToken(tok))
-		case explicit || !errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("--token-file: %v", err)
-		}
-	}
-	return client.Dial(*f.addr, opts...)
+	return map[string]string{"authorization": "Bearer " + tok}, nil
 }
+
+func (fileToken) RequireTransportSecurity() bool { return false }
 
 func readToken(path string) (string, error) {
 	b, err := os.ReadFile(path)
@@ -70,33 +98,38 @@ func readToken(path string) (string, error) {
 	return tok, nil
 }
 
-// tokenCmd: tether token [--identifier ID] — prints the secret the app
-// wrote to its runtime folder, for HTTP callers:
-//
-//	curl -H "Authorization: Bearer $(tether token)" http://127.0.0.1:7400/ipc/commands
-func tokenCmd(args []string, stdout, stderr io.Writer) error {
-	flags := newFlags("token", stderr)
-	id := flags.String("identifier", config.DefaultIdentifier, "the app's identifier")
-	if err := parse(flags, args); err != nil {
+// newToken: tether token — prints the secret the app wrote to its runtime
+// folder, for HTTP callers.
+func newToken(e *env) *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Print the secret of the app 'tether serve' runs, for HTTP callers",
+		Long: `token prints the secret that the app running as this user made at its start
+(it is in ` + defaultTokenFile + `, mode 0600): HTTP callers send it as
+"Authorization: Bearer <secret>", gRPC callers over TCP as metadata. The app
+also printed it once, as the address a browser opens (…/?token=…).` + "\n" + exitStatusHelp,
+		Example: `  curl -H "Authorization: Bearer $(tether token)" http://127.0.0.1:7400/ipc/commands
+  tether token --identifier com.example.notes`,
+		Args: rangeArgs(0, 0, "no arguments"),
+	}
+	cmd.Flags().StringVar(&id, "identifier", config.DefaultIdentifier, "the app's identifier (tether.json's \"identifier\")")
+	cmd.RunE = runE(func(*cobra.Command, []string) error {
+		cfg := config.Default()
+		cfg.Identifier = id
+		path, err := cfg.TokenPath()
+		if err != nil {
+			return err
+		}
+		tok, err := readToken(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no secret at %s: is the app running, as this user? (an app started with --token-file keeps its secret in that file)", path)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(e.stdout, tok)
 		return err
-	}
-	if flags.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: tether token [--identifier ID]")
-		return errUsage
-	}
-	cfg := config.Default()
-	cfg.Identifier = *id
-	path, err := cfg.TokenPath()
-	if err != nil {
-		return err
-	}
-	tok, err := readToken(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("no secret at %s: is the app running (as this user)? an app started with --token-file keeps its secret there", path)
-	}
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(stdout, tok)
-	return err
+	})
+	return cmd
 }
