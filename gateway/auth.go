@@ -116,13 +116,13 @@ func (a *auth) authenticate(r *http.Request) (caller string, err *tether.Error) 
 }
 
 var errNoSecret = tether.NewError(tether.CodeUnauthenticated,
-	"missing bearer token: send the header Authorization: Bearer SECRET (tether token prints the secret), or open the address the app printed at start, …/?token=…, for a session cookie")
+	"missing bearer token: send the header Authorization: Bearer TOKEN (tether token prints it), or open the address the app printed at start, …/?token=…, for a session cookie")
 
 // checkToken compares the bearer token in constant time.
 func checkToken(want []byte, header string) *tether.Error {
 	got, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok || got == "" {
-		return tether.NewError(tether.CodeUnauthenticated, "malformed Authorization header: want Bearer SECRET")
+		return tether.NewError(tether.CodeUnauthenticated, "malformed Authorization header: want Bearer TOKEN")
 	}
 	if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 		return tether.NewError(tether.CodeUnauthenticated, "wrong bearer token")

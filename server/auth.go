@@ -23,7 +23,7 @@ func WithToken(token string) Option {
 }
 
 var (
-	errNoToken    = tether.NewError(tether.CodeUnauthenticated, "missing bearer token: callers over TCP send the app's secret as the metadata authorization: Bearer SECRET")
+	errNoToken    = tether.NewError(tether.CodeUnauthenticated, "missing bearer token: callers over TCP send the app's secret as the metadata authorization: Bearer TOKEN")
 	errWrongToken = tether.NewError(tether.CodeUnauthenticated, "wrong bearer token")
 )
 
