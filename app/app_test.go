@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -28,11 +29,16 @@ import (
 	"github.com/tether-ipc/tether/config"
 	"github.com/tether-ipc/tether/examples/demo"
 	"github.com/tether-ipc/tether/interceptors/isolation"
+	"github.com/tether-ipc/tether/server"
 )
 
 // TestMain runs the tests, or, when split mode starts this test binary as
 // its gateway process, serves that.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "--test-impostor" {
+		impostor(os.Args[2])
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "--tether-split-gateway" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		err := app.Serve(ctx, os.Args[1:], nil)
@@ -44,6 +50,25 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	goleak.VerifyTestMain(m)
+}
+
+// impostor is another user's process that took a core's socket path: it
+// serves a greet of its own there (anyone may connect) until its standard
+// input ends.
+func impostor(path string) {
+	go func() {
+		io.Copy(io.Discard, os.Stdin) //nolint:errcheck // any end: the test is done
+		os.Exit(0)
+	}()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "impostor:", err)
+		os.Exit(1)
+	}
+	os.Chmod(path, 0o777)
+	srv := server.New(server.WithLogger(slog.New(slog.DiscardHandler)))
+	server.Handle(srv, "greet", func(context.Context, struct{ Name string }) (string, error) { return "forged", nil })
+	srv.Serve(l) //nolint:errcheck // until the process exits
 }
 
 type logBuf struct {

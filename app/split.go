@@ -276,8 +276,9 @@ func runChild(ctx context.Context, args []string, o options) error {
 }
 
 // dialParent connects to the core's socket after checking that it is the
-// parent's: socket and folder of this user, folder writable by nobody else,
-// and (on Linux) the peer process is the parent.
+// parent's: socket and folder of this user, folder writable by nobody else
+// (before it returns, and again at each connection), and (on Linux) the
+// peer process is the parent.
 func dialParent(addr string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
 	_, path, err := netaddr.Parse(addr)
 	if err != nil {
@@ -288,6 +289,11 @@ func dialParent(addr string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
 	}
 	parent := os.Getppid()
 	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
+		// Again at each (re)connection: the folder may have gone with the
+		// core, and another user's socket taken its place.
+		if err := netaddr.CheckSocket(path); err != nil {
+			return nil, fmt.Errorf("split mode: the core's socket: %v", err)
+		}
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "unix", path)
 		if err != nil {
