@@ -231,13 +231,34 @@ func TestDataDir(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{`{}`, `{"app":{"security":{"pattern":{"use":"isolation","options":{"dir":"."}}}}}`, `{"events":{"queue":1}}`, `[`, `{"isolation":{"hook_timeout":5}}`} {
+	for _, s := range []string{`{}`, `{"app":{"security":{"pattern":{"use":"isolation","options":{"dir":"."}}}}}`, `{"events":{"queue":1}}`, `[`, `{"isolation":{"hook_timeout":5}}`,
+		`{"app":{"security":{"csp":{"default-src":["'self'","data:"],"img-src":"*"}}}}`, `{"app":{"security":{"csp":"default-src 'self'"}}}`,
+		`{"gateway":{"auth":"none","frame_ancestors":["'self'"]}}`, `{"identifier":"com.example.x","limits":{"max_streams_per_caller":3,"stream_write_timeout":"1s"}}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse(strings.NewReader(s), "f.json", t.TempDir())
-		if err == nil && c.App.Security.Pattern.Use != Brownfield && c.App.Security.Pattern.Use != IsolationPattern {
+		if err != nil {
+			return
+		}
+		if c.App.Security.Pattern.Use != Brownfield && c.App.Security.Pattern.Use != IsolationPattern {
 			t.Fatalf("accepted pattern %q", c.App.Security.Pattern.Use)
+		}
+		if c.Gateway.Auth != AuthToken && c.Gateway.Auth != AuthNone {
+			t.Fatalf("accepted auth %q", c.Gateway.Auth)
+		}
+		// What goes in a header or a path is one line, one segment.
+		csp, err := c.App.Security.ContentSecurityPolicy()
+		if err != nil || strings.ContainsAny(csp, "\r\n") {
+			t.Fatalf("accepted csp %q (%v)", csp, err)
+		}
+		if validIdentifier(c.Identifier) != nil || strings.ContainsAny(c.Identifier, "/\\") {
+			t.Fatalf("accepted identifier %q", c.Identifier)
+		}
+		for _, fa := range c.Gateway.FrameAncestors {
+			if fa == "" || strings.ContainsAny(fa, " ;,\r\n") {
+				t.Fatalf("accepted frame ancestor %q", fa)
+			}
 		}
 	})
 }

@@ -57,11 +57,15 @@ const sessionIDLen = 16
 func (a *auth) newSession() string {
 	id := make([]byte, sessionIDLen)
 	rand.Read(id) //nolint:errcheck // crypto/rand.Read does not fail
-	sid := base64.RawURLEncoding.EncodeToString(id)
+	return a.sessionFor(base64.RawURLEncoding.EncodeToString(id))
+}
+
+// sessionFor is the cookie value of the session sid.
+func (a *auth) sessionFor(sid string) string {
 	return "v1." + sid + "." + base64.RawURLEncoding.EncodeToString(mac(a.key, "session "+sid))
 }
 
-// ParseSession checks a session cookie value made under the HMAC key and
+// parseSession checks a session cookie value made under the HMAC key and
 // returns its session id, or false if the value is not one.
 func parseSession(key []byte, v string) (string, bool) {
 	if len(v) > 128 {

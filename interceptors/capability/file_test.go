@@ -254,6 +254,8 @@ func FuzzParse(f *testing.F) {
 		"core:default", {"identifier": "allow-emit", "allow": [{"event": "a*"}], "deny": [{"event": "b"}]},
 		{"identifier": "allow-read-file", "allow": [{"path": "**"}]}]}`), false)
 	f.Add([]byte(`{"identifier": "s", "permissions": ["s", "allow-x", {"identifier": "deny-y"}]}`), true)
+	f.Add([]byte(`{"identifier": "t", "windows": ["a"], "permissions": [{"identifier": "allow-emit-to", "allow": [{"event": "e*", "target": "p-?"}, {"target": "*"}], "deny": [{"target": "admin"}]},
+		{"identifier": "deny-listen", "allow": [{"event": "secret-*"}]}, "allow-listen"]}`), false)
 	f.Add([]byte(`{"identifier": 1, "identifier": [}`), false)
 	f.Fuzz(func(t *testing.T, data []byte, isSet bool) {
 		name := "capabilities/c.json"
@@ -268,7 +270,8 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		_ = s.Validate([]string{"x", "read_file"})
-		for _, c := range []*tether.Call{invoke("read_file", "a"), {Kind: tether.KindListen, Name: "a", ClientLabel: "a", Origin: "https://x.com"}} {
+		for _, c := range []*tether.Call{invoke("read_file", "a"), {Kind: tether.KindListen, Name: "a", ClientLabel: "a", Origin: "https://x.com"},
+			{Kind: tether.KindListen, Name: "*", Events: []string{"*"}, ClientLabel: "a"}, {Kind: tether.KindEmit, Name: "e1", Target: "p-1", ClientLabel: "a"}} {
 			_, _ = s.Check(c)
 		}
 	})
