@@ -28,6 +28,7 @@ import (
 	"github.com/tether-ipc/tether/client"
 	"github.com/tether-ipc/tether/config"
 	"github.com/tether-ipc/tether/examples/demo"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/interceptors/isolation"
 	"github.com/tether-ipc/tether/server"
 )
@@ -297,5 +298,41 @@ func TestConsoleIsOffUnlessConfigured(t *testing.T) {
 				t.Fatalf("GET /_tether/: %d, want %d", res.StatusCode, tc.want)
 			}
 		})
+	}
+}
+
+// Finding: a listen to every event ("*") over gRPC got the events a deny
+// rule refuses. On the assembled app, through a trusted endpoint (gRPC,
+// a label capabilities apply to), it is refused while a deny applies;
+// listens by name work, and the denied event never arrives.
+func TestWildcardListenRespectsDenies(t *testing.T) {
+	cfg := baseConfig(t)
+	caps := t.TempDir()
+	os.WriteFile(filepath.Join(caps, "backend.json"), []byte(`{"identifier":"backend","windows":["backend"],"permissions":[
+		"core:event:default", {"identifier":"deny-listen","allow":[{"event":"secret-*"}]}]}`), 0o600)
+	cfg.Capabilities = caps
+	sock := "unix://" + filepath.Join(t.TempDir(), "backend.sock")
+	cfg.Trusted = map[string]string{sock: "backend"}
+	a, _ := run(t, cfg, io.Discard)
+	c := dial(t, sock)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := c.IPC().Listen(ctx, &tetherv1.ListenRequest{Events: []string{"*"}})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if tether.CodeOf(tether.FromError(err)) != tether.CodePermissionDenied {
+		t.Fatalf("listen to * past a deny-listen: %v, want permission_denied", err)
+	}
+	got := make(chan string, 4)
+	sub, err := c.Listen(ctx, []string{"public"}, func(e client.Event) { got <- e.Name })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unlisten()
+	a.Server().Emit(ctx, "secret-plan", "x") //nolint:errcheck
+	a.Server().Emit(ctx, "public", "y")      //nolint:errcheck
+	if name := <-got; name != "public" {
+		t.Fatalf("got %q", name)
 	}
 }
