@@ -95,7 +95,7 @@ func (g *Gateway) forwarded(r *http.Request) (map[string]string, *tether.Error) 
 // channel command streamed as SSE when the caller accepts text/event-stream.
 func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request, params map[string]string) {
 	name := params["command"]
-	if err := validName("command", name); err != nil {
+	if err := tether.CheckCommandName(name); err != nil {
 		writeError(w, 0, err)
 		return
 	}

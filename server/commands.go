@@ -82,8 +82,12 @@ func describeProto(c *command, md protoreflect.MethodDescriptor) {
 // The command runs through the server's interceptor chain with
 // info.FullMethod "/tether.func/<name>" and the decoded A as the request.
 // Registering a name twice, or an invalid name, panics.
-func Handle[A, R any](s *Server, name string, fn func(context.Context, A) (R, error)) {
-	c := &command{name: name, method: "/" + funcService + "/" + name, kind: tether.KindInvoke,
+//
+// r is the Server, or a Plugin of it for a plugin command
+// (plugin:<plugin>|<name>).
+func Handle[A, R any](r Registrar, name string, fn func(context.Context, A) (R, error)) {
+	s, full, method, plugin := r.qualify(name)
+	c := &command{name: full, method: method, kind: tether.KindInvoke, plugin: plugin,
 		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForType(reflect.TypeFor[R]())}
 	info := &grpc.UnaryServerInfo{FullMethod: c.method}
 	handler := func(ctx context.Context, req any) (any, error) { return fn(ctx, req.(A)) }
@@ -107,8 +111,9 @@ func Handle[A, R any](s *Server, name string, fn func(context.Context, A) (R, er
 // (its context is then done too). Returning nil ends the channel with an end
 // marker; returning an error ends it with that error. Arguments decode as
 // for Handle.
-func HandleChannel[A, M any](s *Server, name string, fn func(ctx context.Context, args A, send func(M) error) error) {
-	c := &command{name: name, method: "/" + funcService + "/" + name, kind: tether.KindChannel,
+func HandleChannel[A, M any](r Registrar, name string, fn func(ctx context.Context, args A, send func(M) error) error) {
+	s, full, method, plugin := r.qualify(name)
+	c := &command{name: full, method: method, kind: tether.KindChannel, plugin: plugin,
 		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForType(reflect.TypeFor[M]())}
 	info := &grpc.StreamServerInfo{FullMethod: c.method, IsServerStream: true}
 	handler := func(_ any, ss grpc.ServerStream) error {

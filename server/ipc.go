@@ -48,7 +48,7 @@ func (s *Server) resolve(ctx context.Context, req *tetherv1.InvokeRequest, kind 
 	}
 	cmd, ok := s.reg.lookup(req.GetCommand())
 	if !ok {
-		return nil, nil, tether.Errorf(tether.CodeNotFound, "unknown command %q", req.GetCommand())
+		return nil, nil, s.unknownCommand(req.GetCommand())
 	}
 	if cmd.kind != kind {
 		if kind == tether.KindInvoke {
@@ -61,6 +61,7 @@ func (s *Server) resolve(ctx context.Context, req *tetherv1.InvokeRequest, kind 
 		return nil, nil, err
 	}
 	call.IdempotencyKey = req.GetIdempotencyKey()
+	call.Plugin, call.PluginDefault = pluginOf(cmd)
 	if len(req.GetHeaders()) > 0 {
 		h := call.Header.Copy()
 		if h == nil {

@@ -63,6 +63,9 @@ type Server struct {
 
 	mu     sync.Mutex
 	inproc *bufconn.Listener
+
+	pluginsMu sync.Mutex
+	plugins   map[string]*Plugin
 }
 
 // New returns a Server. The zero configuration serves brownfield: every
