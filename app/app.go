@@ -66,6 +66,7 @@ import (
 	"github.com/tether-ipc/tether/interceptors/metrics"
 	"github.com/tether-ipc/tether/interceptors/ratelimit"
 	"github.com/tether-ipc/tether/interceptors/tracing"
+	"github.com/tether-ipc/tether/plugins/core"
 	"github.com/tether-ipc/tether/server"
 )
 
@@ -210,8 +211,18 @@ func New(cfg config.Config, opts ...Option) (a *App, err error) {
 	// The user's interceptors run inside the app's, and idempotency inside
 	// them all, so that refused calls are not kept.
 	sopts = append(append(sopts, a.o.serverOpts...), server.WithInterceptors(a.innermost))
-	a.core = server.New(sopts...)
+	a.core = server.New(append([]server.Option{server.WithDataDir(a.data)}, sopts...)...)
+	// Tauri's core app plugin (getName, getVersion, …), from the config.
+	core.RegisterApp(a.core, core.AppInfo{Name: a.cfg.ProductName, Version: a.cfg.Version, Identifier: a.identifier()})
 	return a, nil
+}
+
+// identifier is the app's identifier, or the default one.
+func (a *App) identifier() string {
+	if a.cfg.Identifier != "" {
+		return a.cfg.Identifier
+	}
+	return config.DefaultIdentifier
 }
 
 // NewLogger returns the logger the log block asks for, writing to w.

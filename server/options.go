@@ -30,6 +30,14 @@ type options struct {
 	noValidation bool
 	bus          bus.Bus
 	events       EventObserver
+	dataDir      string
+}
+
+// WithDataDir sets the app's data folder, where plugins keep their files
+// (the store plugin's stores); see (*Server).DataDir. Package app sets it
+// from the configuration.
+func WithDataDir(dir string) Option {
+	return func(o *options) { o.dataDir = dir }
 }
 
 // Limits bound what one call may carry. Zero fields take the defaults.

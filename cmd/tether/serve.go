@@ -13,6 +13,8 @@ import (
 	"github.com/tether-ipc/tether/examples/demo"
 	"github.com/tether-ipc/tether/gateway"
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
+	tlog "github.com/tether-ipc/tether/plugins/log"
+	"github.com/tether-ipc/tether/plugins/store"
 )
 
 // serveCmd: tether serve [--config FILE] [flags] — the demo app, served by
@@ -26,6 +28,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return app.Serve(ctx, args, func(a *app.App) error {
 		d := demo.New(a.DataDir())
 		d.Register(a.Server())
+		// The official store and log plugins, for pages that use
+		// @tauri-apps/plugin-store and @tauri-apps/plugin-log.
+		if err := store.Register(a.Server()); err != nil {
+			return err
+		}
+		tlog.Register(a.Server())
 		go d.Heartbeat(a.Server().Context(), a.Server(), 5*time.Second)
 		return nil
 	},
