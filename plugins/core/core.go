@@ -41,4 +41,3 @@ func RegisterApp(s *server.Server, info AppInfo) {
 	server.Handle(p, "bundle_type", func(context.Context, struct{}) (*string, error) { return nil, nil })
 	server.Handle(p, "supports_multiple_windows", func(context.Context, struct{}) (bool, error) { return false, nil })
 }
-
