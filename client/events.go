@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"io"
+	"strconv"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -261,10 +262,64 @@ func retryable(err error) bool {
 	return false
 }
 
-// ChannelMessage is one message of a channel command.
+// ChannelMessage is one message of a channel command, or of one of the
+// channels of InvokeChannels (Channel says which; End marks its end).
 type ChannelMessage struct {
+	Channel uint64
 	Index   uint64
 	Payload *tetherv1.Payload
+	End     bool
+}
+
+// ChannelArg is a channel to pass in the arguments of InvokeChannels, as
+// Tauri's JS Channel is passed: it encodes as "__CHANNEL__:<id>", and the
+// command's server.Channel arguments deliver to it. Choose the id; it
+// tells the channels of one call apart in ChannelMessage.Channel.
+type ChannelArg uint64
+
+// MarshalJSON writes Tauri's form of a channel.
+func (c ChannelArg) MarshalJSON() ([]byte, error) {
+	return []byte(`"__CHANNEL__:` + strconv.FormatUint(uint64(c), 10) + `"`), nil
+}
+
+// InvokeChannels runs a command whose arguments hold channels (ChannelArg
+// values, anywhere in args): onMessage gets each message and each end of
+// them, in order per channel, result the command's result when its handler
+// returns. It returns when the call ends: once every channel the command
+// took is closed (nil), with the command's error, or with onMessage's
+// (which cancels the call). A command may keep its channels after it
+// returned; cancel ctx to let go of them.
+func (c *Client) InvokeChannels(ctx context.Context, command string, args, result any, onMessage func(ChannelMessage) error) error {
+	p, err := payload.Of(args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.ipc.Channel(ctx, &tetherv1.InvokeRequest{Command: command, Args: p})
+	if err != nil {
+		return tether.FromError(err)
+	}
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return tether.FromError(err)
+		}
+		if r := m.GetResult(); r != nil {
+			if result != nil {
+				if err := payload.Decode(r.GetResult(), result); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := onMessage(ChannelMessage{Channel: m.GetChannel(), Index: m.GetIndex(), Payload: m.GetMessage(), End: m.GetEnd()}); err != nil {
+			return err
+		}
+	}
 }
 
 // Decode decodes the message (see Event.Decode).
@@ -296,7 +351,7 @@ func (c *Client) Channel(ctx context.Context, command string, args any, onMessag
 		if m.GetEnd() {
 			return nil
 		}
-		if err := onMessage(ChannelMessage{Index: m.GetIndex(), Payload: m.GetMessage()}); err != nil {
+		if err := onMessage(ChannelMessage{Channel: m.GetChannel(), Index: m.GetIndex(), Payload: m.GetMessage()}); err != nil {
 			return err
 		}
 	}

@@ -116,7 +116,7 @@ func TestBadInputs(t *testing.T) {
 		{"read_file symlinked folder escape", "read_file", jsonArgs(`{"path":"outdir/secret.txt"}`), false, 0, tether.CodePermissionDenied, "outside the data folder"},
 		{"read_file missing", "read_file", jsonArgs(`{"path":"nope.txt"}`), false, 0, tether.CodeNotFound, "no file"},
 		{"channel command invoked", "count", jsonArgs(`{"to":3}`), false, 0, tether.CodeFailedPrecondition, "channel command"},
-		{"unary command as channel", "greet", nil, true, 0, tether.CodeFailedPrecondition, "not a channel command"},
+		{"unary command as channel, args checked as for invoke", "greet", nil, true, 0, tether.CodeInvalidArgument, "name: must be at least 1 characters"},
 		{"channel too long", "count", jsonArgs(`{"to":4000000000}`), true, 0, tether.CodeInvalidArgument, "less than or equal to 1000000"},
 		{"rule violation: missing name", "greet", jsonArgs(`{}`), false, 0, tether.CodeInvalidArgument, "name: must be at least 1 characters"},
 		{"rule violation: name too long", "greet", jsonArgs(`{"name":"` + strings.Repeat("n", 300) + `"}`), false, 0, tether.CodeInvalidArgument, "at most 256"},

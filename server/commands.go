@@ -97,6 +97,7 @@ func Handle[A, R any](r Registrar, name string, fn func(context.Context, A) (R, 
 		if err := decodeValue(args, &a, maxDepth); err != nil {
 			return nil, err
 		}
+		bindChannels(ctx, reflect.ValueOf(&a).Elem())
 		out, err := s.unary(ctx, a, info, handler)
 		if err != nil {
 			return nil, err

@@ -68,6 +68,7 @@ type Server struct {
 	plugins   map[string]*Plugin
 	resources *Resources
 	onStop    []func()
+	kept      keptCalls
 }
 
 // OnStop registers f to run once the server has stopped (Stop, or the end

@@ -373,13 +373,28 @@ func (x *InvokeResponse) GetResult() *Payload {
 	return nil
 }
 
-// ChannelMessage is one ordered message of a channel command. The final
-// message has end set and no payload.
+// ChannelMessage is one message of the Channel call: a message of one of
+// the call's channels (in order per channel, by index), the end of one
+// (end set, no payload), or the command's result.
+//
+// A channel command sends its messages, its end, then a result with no
+// payload. A command that takes channels in its arguments (Tauri's
+// Channel: "__CHANNEL__:<id>" strings anywhere in the args) sends what its
+// handler sends on them, and its result when the handler returns; the
+// call then goes on until every channel it bound is closed, the caller
+// cancels, or the server stops. An error ends the call with its status.
 type ChannelMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Message       *Payload               `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
-	End           bool                   `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Index   uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Message *Payload               `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	End     bool                   `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	// channel is the caller's id of the channel (the <id> of its
+	// "__CHANNEL__:<id>" argument); 0 for a channel command's own messages
+	// when its arguments name no channel.
+	Channel uint64 `protobuf:"varint,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	// result, when set, is the command's result; the message carries nothing
+	// else.
+	Result        *InvokeResponse `protobuf:"bytes,5,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -433,6 +448,20 @@ func (x *ChannelMessage) GetEnd() bool {
 		return x.End
 	}
 	return false
+}
+
+func (x *ChannelMessage) GetChannel() uint64 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+func (x *ChannelMessage) GetResult() *InvokeResponse {
+	if x != nil {
+		return x.Result
+	}
+	return nil
 }
 
 type EmitRequest struct {
@@ -1144,11 +1173,13 @@ const file_tether_v1_ipc_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"<\n" +
 	"\x0eInvokeResponse\x12*\n" +
-	"\x06result\x18\x01 \x01(\v2\x12.tether.v1.PayloadR\x06result\"f\n" +
+	"\x06result\x18\x01 \x01(\v2\x12.tether.v1.PayloadR\x06result\"\xb3\x01\n" +
 	"\x0eChannelMessage\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12,\n" +
 	"\amessage\x18\x02 \x01(\v2\x12.tether.v1.PayloadR\amessage\x12\x10\n" +
-	"\x03end\x18\x03 \x01(\bR\x03end\"\x94\x01\n" +
+	"\x03end\x18\x03 \x01(\bR\x03end\x12\x18\n" +
+	"\achannel\x18\x04 \x01(\x04R\achannel\x121\n" +
+	"\x06result\x18\x05 \x01(\v2\x19.tether.v1.InvokeResponseR\x06result\"\x94\x01\n" +
 	"\vEmitRequest\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12,\n" +
 	"\apayload\x18\x02 \x01(\v2\x12.tether.v1.PayloadR\apayload\x12\x16\n" +
@@ -1243,31 +1274,32 @@ var file_tether_v1_ipc_proto_depIdxs = []int32{
 	2,  // 2: tether.v1.InvokeRequest.sealed:type_name -> tether.v1.Sealed
 	1,  // 3: tether.v1.InvokeResponse.result:type_name -> tether.v1.Payload
 	1,  // 4: tether.v1.ChannelMessage.message:type_name -> tether.v1.Payload
-	1,  // 5: tether.v1.EmitRequest.payload:type_name -> tether.v1.Payload
-	2,  // 6: tether.v1.EmitRequest.sealed:type_name -> tether.v1.Sealed
-	2,  // 7: tether.v1.ListenRequest.sealed:type_name -> tether.v1.Sealed
-	11, // 8: tether.v1.ListenResponse.event:type_name -> tether.v1.Event
-	12, // 9: tether.v1.ListenResponse.lagged:type_name -> tether.v1.Lagged
-	10, // 10: tether.v1.ListenResponse.batch:type_name -> tether.v1.EventBatch
-	11, // 11: tether.v1.EventBatch.events:type_name -> tether.v1.Event
-	1,  // 12: tether.v1.Event.payload:type_name -> tether.v1.Payload
-	15, // 13: tether.v1.ListCommandsResponse.commands:type_name -> tether.v1.CommandInfo
-	0,  // 14: tether.v1.CommandInfo.kind:type_name -> tether.v1.CommandInfo.Kind
-	3,  // 15: tether.v1.IPC.Invoke:input_type -> tether.v1.InvokeRequest
-	3,  // 16: tether.v1.IPC.Channel:input_type -> tether.v1.InvokeRequest
-	6,  // 17: tether.v1.IPC.Emit:input_type -> tether.v1.EmitRequest
-	8,  // 18: tether.v1.IPC.Listen:input_type -> tether.v1.ListenRequest
-	13, // 19: tether.v1.IPC.ListCommands:input_type -> tether.v1.ListCommandsRequest
-	4,  // 20: tether.v1.IPC.Invoke:output_type -> tether.v1.InvokeResponse
-	5,  // 21: tether.v1.IPC.Channel:output_type -> tether.v1.ChannelMessage
-	7,  // 22: tether.v1.IPC.Emit:output_type -> tether.v1.EmitResponse
-	9,  // 23: tether.v1.IPC.Listen:output_type -> tether.v1.ListenResponse
-	14, // 24: tether.v1.IPC.ListCommands:output_type -> tether.v1.ListCommandsResponse
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 5: tether.v1.ChannelMessage.result:type_name -> tether.v1.InvokeResponse
+	1,  // 6: tether.v1.EmitRequest.payload:type_name -> tether.v1.Payload
+	2,  // 7: tether.v1.EmitRequest.sealed:type_name -> tether.v1.Sealed
+	2,  // 8: tether.v1.ListenRequest.sealed:type_name -> tether.v1.Sealed
+	11, // 9: tether.v1.ListenResponse.event:type_name -> tether.v1.Event
+	12, // 10: tether.v1.ListenResponse.lagged:type_name -> tether.v1.Lagged
+	10, // 11: tether.v1.ListenResponse.batch:type_name -> tether.v1.EventBatch
+	11, // 12: tether.v1.EventBatch.events:type_name -> tether.v1.Event
+	1,  // 13: tether.v1.Event.payload:type_name -> tether.v1.Payload
+	15, // 14: tether.v1.ListCommandsResponse.commands:type_name -> tether.v1.CommandInfo
+	0,  // 15: tether.v1.CommandInfo.kind:type_name -> tether.v1.CommandInfo.Kind
+	3,  // 16: tether.v1.IPC.Invoke:input_type -> tether.v1.InvokeRequest
+	3,  // 17: tether.v1.IPC.Channel:input_type -> tether.v1.InvokeRequest
+	6,  // 18: tether.v1.IPC.Emit:input_type -> tether.v1.EmitRequest
+	8,  // 19: tether.v1.IPC.Listen:input_type -> tether.v1.ListenRequest
+	13, // 20: tether.v1.IPC.ListCommands:input_type -> tether.v1.ListCommandsRequest
+	4,  // 21: tether.v1.IPC.Invoke:output_type -> tether.v1.InvokeResponse
+	5,  // 22: tether.v1.IPC.Channel:output_type -> tether.v1.ChannelMessage
+	7,  // 23: tether.v1.IPC.Emit:output_type -> tether.v1.EmitResponse
+	9,  // 24: tether.v1.IPC.Listen:output_type -> tether.v1.ListenResponse
+	14, // 25: tether.v1.IPC.ListCommands:output_type -> tether.v1.ListCommandsResponse
+	21, // [21:26] is the sub-list for method output_type
+	16, // [16:21] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_tether_v1_ipc_proto_init() }
