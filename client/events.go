@@ -3,8 +3,8 @@ package client
 import (
 	"context"
 	"io"
-	"strconv"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"

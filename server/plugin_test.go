@@ -83,7 +83,9 @@ func TestPluginNamesOnlyThroughPlugin(t *testing.T) {
 	s := server.New()
 	defer s.Stop()
 	for _, f := range []func(){
-		func() { server.Handle(s, "plugin:store|get", func(context.Context, struct{}) (int, error) { return 0, nil }) },
+		func() {
+			server.Handle(s, "plugin:store|get", func(context.Context, struct{}) (int, error) { return 0, nil })
+		},
 		func() { s.Plugin("bad|name") },
 		func() { s.Plugin("") },
 	} {
