@@ -205,7 +205,7 @@ func checkToken(want, header string) *tether.Error {
 }
 
 // Headers a cross-origin page may send (besides X-Tether-*).
-var corsHeaders = []string{"accept", "authorization", "content-type", "idempotency-key", "last-event-id", "tether-client-label"}
+var corsHeaders = []string{"accept", "authorization", "content-type", "idempotency-key", "last-event-id", "tether-client-label", "tether-stream", "tether-channels"}
 
 // preflightOK reports whether a CORS preflight asks only for what the
 // gateway serves.

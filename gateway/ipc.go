@@ -114,6 +114,10 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request, params map
 		return
 	}
 	req := &tetherv1.InvokeRequest{Command: name, Args: args, Headers: headers, IdempotencyKey: key}
+	if sid := r.Header.Get(StreamHeader); sid != "" {
+		g.serveStreamCall(w, r, req, sid)
+		return
+	}
 	if acceptsEventStream(r) {
 		g.serveChannel(w, r, req)
 		return
@@ -203,21 +207,39 @@ func (g *Gateway) serveChannel(w http.ResponseWriter, r *http.Request, req *teth
 	if err != nil {
 		return
 	}
+	// A channel command ends with its end (and an empty result, not
+	// written); a command with channels in its args sends its result as an
+	// "event: result" frame and ends when its channels have.
+	sawResult := false
 	write := func(m *tetherv1.ChannelMessage) (bool, error) {
-		return m.GetEnd(), sse.frame("", "", channelFrame(m))
+		if r := m.GetResult(); r != nil {
+			sawResult = true
+			return false, sse.frame("result", "", payloadJSON(r.GetResult()))
+		}
+		return m.GetEnd() && m.GetChannel() == 0, sse.frame("", "", channelFrame(m))
 	}
 	if done, err := write(first); done || err != nil {
 		return
 	}
-	relay(g, ctx, cancel, sse, stream.Recv, write,
-		tether.NewError(tether.CodeInternal, "channel ended without an end message"))
+	relay(g, ctx, cancel, sse, stream.Recv, write, func() error {
+		if sawResult {
+			return nil
+		}
+		return tether.NewError(tether.CodeInternal, "channel ended without an end message")
+	})
 }
 
 func channelFrame(m *tetherv1.ChannelMessage) []byte {
-	if m.GetEnd() {
-		return fmt.Appendf(nil, `{"index":%d,"end":true}`, m.GetIndex())
+	var b []byte
+	if ch := m.GetChannel(); ch != 0 {
+		b = fmt.Appendf(b, `{"channel":%d,`, ch)
+	} else {
+		b = append(b, '{')
 	}
-	return fmt.Appendf(nil, `{"index":%d,"message":%s}`, m.GetIndex(), payloadJSON(m.GetMessage()))
+	if m.GetEnd() {
+		return fmt.Appendf(b, `"index":%d,"end":true}`, m.GetIndex())
+	}
+	return fmt.Appendf(b, `"index":%d,"message":%s}`, m.GetIndex(), payloadJSON(m.GetMessage()))
 }
 
 // serveEmit answers POST /ipc/emit/{event}?target=LABEL with {"id":N}.
