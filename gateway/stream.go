@@ -95,6 +95,13 @@ type pageStream struct {
 	ping  *time.Timer
 }
 
+// errNoStream starts with the words clients look for: the stream they
+// named is gone, so they open a new one and try again.
+var (
+	errNoStream   = tether.NewError(tether.CodeNotFound, "no such page stream (it ended, or belongs to another client): open a new one")
+	errStreamGone = tether.NewError(tether.CodeUnavailable, "the page stream ended")
+)
+
 type pageSub struct {
 	cancel     context.CancelFunc
 	unlistened bool
@@ -139,7 +146,7 @@ func (p *pages) get(id string, who identity) (*pageStream, error) {
 	ps := p.byID[id]
 	p.mu.Unlock()
 	if ps == nil || ps.who.label != who.label || ps.who.origin != who.origin || ps.ctx.Err() != nil {
-		return nil, tether.NewError(tether.CodeNotFound, "no such page stream (it ended, or belongs to another client): open a new one")
+		return nil, errNoStream
 	}
 	return ps, nil
 }
@@ -529,16 +536,18 @@ func (g *Gateway) serveStreamCall(w http.ResponseWriter, r *http.Request, req *t
 		writeError(w, 0, err)
 		return
 	}
-	ps.mu.Lock()
-	if ps.calls >= maxCallsPerStream {
-		ps.mu.Unlock()
-		writeError(w, 0, tether.Errorf(tether.CodeResourceExhausted, "a page stream carries at most %d calls with open channels", maxCallsPerStream))
-		return
-	}
-	ps.calls++
-	ps.mu.Unlock()
 	ctx, cancel := ps.callContext(r)
 	c := &streamCall{ps: ps, ids: ids, counts: map[uint64]int{}, ended: map[uint64]bool{}, cancel: cancel}
+	ps.mu.Lock()
+	full := ps.calls >= maxCallsPerStream
+	ps.calls++
+	ps.mu.Unlock()
+	if full {
+		err := tether.Errorf(tether.CodeResourceExhausted, "a page stream carries at most %d calls with open channels", maxCallsPerStream)
+		c.finish(err)
+		writeError(w, 0, err)
+		return
+	}
 	stream, err := g.ipc.Channel(ctx, req)
 	if err != nil {
 		c.finish(err)
@@ -548,7 +557,10 @@ func (g *Gateway) serveStreamCall(w http.ResponseWriter, r *http.Request, req *t
 	for {
 		m, err := stream.Recv()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			switch {
+			case ps.ctx.Err() != nil:
+				err = errStreamGone
+			case errors.Is(err, io.EOF):
 				err = tether.NewError(tether.CodeInternal, "the call ended without a result")
 			}
 			c.finish(err)
