@@ -17,7 +17,7 @@ import (
 
 // Limits on forwarded headers.
 const (
-	maxForwardHeaders      = 32
+	maxForwardHeaders      = 64
 	maxIdempotencyKeyLen   = 256
 	contentTypeJSON        = "application/json"
 	contentTypeOctets      = "application/octet-stream"
@@ -72,19 +72,36 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, allowRaw bool
 	return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: body}}, true
 }
 
-// forwarded returns the X-Tether-* headers, lower-cased, for InvokeRequest.headers.
+// notForwarded are the request headers an invoke never passes to the
+// command: hop-by-hop ones, the body's framing, cookies (the gateway's own
+// origin's, its session secret among them), and the gateway's own
+// protocol. Authorization is dropped too when the gateway has a token (it
+// is the gateway's secret then, not the app's).
+var notForwarded = map[string]bool{
+	"connection": true, "keep-alive": true, "proxy-connection": true, "proxy-authorization": true,
+	"proxy-authenticate": true, "te": true, "trailer": true, "transfer-encoding": true, "upgrade": true,
+	"content-length": true, "cookie": true, "host": true,
+	"idempotency-key": true, "last-event-id": true,
+}
+
+// forwarded returns the request headers an invoke passes to its command,
+// lower-cased, for InvokeRequest.headers (the command reads them in
+// tether.Call.Header, as Tauri's Request gives its headers): every header
+// but those of notForwarded, tether-* (the gateway's: Tether-Client-Label,
+// Tether-Stream, …) and grpc-*; several values of one are joined with ", ".
 func (g *Gateway) forwarded(r *http.Request) (map[string]string, *tether.Error) {
 	var out map[string]string
 	for k, vs := range r.Header {
 		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, g.cfg.forwardPrefix) {
+		if notForwarded[lk] || (strings.HasPrefix(lk, "tether-")) || strings.HasPrefix(lk, "grpc-") ||
+			(lk == "authorization" && g.cfg.token != "") {
 			continue
 		}
 		if out == nil {
 			out = map[string]string{}
 		}
 		if len(out) == maxForwardHeaders {
-			return nil, tether.Errorf(tether.CodeInvalidArgument, "more than %d X-Tether-* headers", maxForwardHeaders)
+			return nil, tether.Errorf(tether.CodeInvalidArgument, "more than %d request headers", maxForwardHeaders)
 		}
 		out[lk] = strings.Join(vs, ", ")
 	}

@@ -94,7 +94,9 @@ func Handle[A, R any](r Registrar, name string, fn func(context.Context, A) (R, 
 	maxDepth := s.opts.limits.MaxDepth
 	c.invoke = func(ctx context.Context, args *tetherv1.Payload) (*tetherv1.Payload, error) {
 		var a A
-		if err := decodeValue(args, &a, maxDepth); err != nil {
+		if rp, ok := any(&a).(*Request); ok {
+			*rp = requestOf(ctx, args)
+		} else if err := decodeValue(args, &a, maxDepth); err != nil {
 			return nil, err
 		}
 		bindChannels(ctx, reflect.ValueOf(&a).Elem())

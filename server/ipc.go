@@ -62,7 +62,7 @@ func (s *Server) resolve(ctx context.Context, req *tetherv1.InvokeRequest, kind 
 			h = metadata.MD{}
 		}
 		for k, v := range req.GetHeaders() {
-			h.Append(k, v)
+			h.Set(k, v) // the caller's own headers (a page's, through the gateway) over the transport's
 		}
 		call.Header = h
 	}
