@@ -147,6 +147,28 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 		return nil
 	})
 	other("allow-host", "gateway.hosts", func(dst, src *Config) { dst.Gateway.Hosts = append(dst.Gateway.Hosts, src.Gateway.Hosts...) })
+	fs.Func("asset-allow", "serve files matching this glob ($APPDATA/img/**, /abs/**) at convertFileSrc URLs (repeatable; turns the asset protocol on)", func(v string) error {
+		if v == "" {
+			return errNoValue
+		}
+		c.App.Security.AssetProtocol.Enable = true
+		c.App.Security.AssetProtocol.Scope.Allow = append(c.App.Security.AssetProtocol.Scope.Allow, v)
+		return nil
+	})
+	other("asset-allow", "app.security.assetProtocol.scope", func(dst, src *Config) {
+		dst.App.Security.AssetProtocol.Enable = true
+		dst.App.Security.AssetProtocol.Scope.Allow = append(dst.App.Security.AssetProtocol.Scope.Allow, src.App.Security.AssetProtocol.Scope.Allow...)
+	})
+	fs.Func("asset-deny", "never serve files matching this glob on the asset protocol (repeatable; wins over --asset-allow)", func(v string) error {
+		if v == "" {
+			return errNoValue
+		}
+		c.App.Security.AssetProtocol.Scope.Deny = append(c.App.Security.AssetProtocol.Scope.Deny, v)
+		return nil
+	})
+	other("asset-deny", "app.security.assetProtocol.scope", func(dst, src *Config) {
+		dst.App.Security.AssetProtocol.Scope.Deny = append(dst.App.Security.AssetProtocol.Scope.Deny, src.App.Security.AssetProtocol.Scope.Deny...)
+	})
 	return f
 }
 

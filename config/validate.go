@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -75,6 +76,19 @@ func (c *Config) Validate() error {
 		}
 		if !labelRule.MatchString(c.Trusted[addr]) {
 			return fieldErr("trusted", "%q: client label %q: use 1-128 letters, digits or - _ : / .", addr, c.Trusted[addr])
+		}
+	}
+	if ap := c.App.Security.AssetProtocol; ap.Enable {
+		if len(ap.Scope.Allow) == 0 {
+			return fieldErr("app.security.assetProtocol.scope", "the asset protocol is enabled but its scope allows nothing")
+		}
+		for _, g := range append(append([]string{}, ap.Scope.Allow...), ap.Scope.Deny...) {
+			if g == "" || strings.ContainsRune(g, 0) {
+				return fieldErr("app.security.assetProtocol.scope", "empty or invalid glob %q", g)
+			}
+			if !strings.HasPrefix(g, "$") && !filepath.IsAbs(g) {
+				return fieldErr("app.security.assetProtocol.scope", "glob %q: start it with a variable ($APPDATA/…) or an absolute path", g)
+			}
 		}
 	}
 	switch c.App.Security.Pattern.Use {

@@ -122,6 +122,7 @@ func (g *Gateway) routes() error {
 		{"POST", "/ipc/stream/{id}/listen", g.serveStreamListen},
 		{"POST", "/ipc/stream/{id}/unlisten", g.serveStreamUnlisten},
 		{"GET", "/ipc/commands", g.serveCommands},
+		{"GET", "/ipc/asset/{path=**}", g.serveAsset},
 		{"GET", "/openapi.json", g.serveOpenAPI},
 		{"GET", "/healthz", g.serveHealth},
 		{"GET", "/readyz", g.serveHealth},
@@ -220,7 +221,7 @@ func (g *Gateway) startSpan(ctx context.Context, r *http.Request) (context.Conte
 // routeOf names the route of a path, without the names it carries (a span
 // name must not hold caller input of unbounded variety).
 func routeOf(path string) string {
-	for _, p := range []string{"/ipc/invoke/", "/ipc/emit/"} {
+	for _, p := range []string{"/ipc/invoke/", "/ipc/emit/", "/ipc/asset/"} {
 		if strings.HasPrefix(path, p) {
 			return p + "{name}"
 		}
@@ -259,7 +260,7 @@ func needsToken(r *http.Request) bool {
 	switch p := r.URL.Path; {
 	case p == "/ipc/listen", p == "/ipc/stream", p == "/ipc/commands", p == "/openapi.json", p == "/metrics":
 		return true
-	case strings.HasPrefix(p, "/v1/"):
+	case strings.HasPrefix(p, "/v1/"), strings.HasPrefix(p, "/ipc/asset/"):
 		return true
 	}
 	return false

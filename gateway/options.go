@@ -57,6 +57,8 @@ type config struct {
 	forwardPrefix string
 	extra         []extraRoute
 	tracer        trace.Tracer
+	assets        *assetConfig
+	globalTauri   bool
 }
 
 type extraRoute struct {
@@ -160,6 +162,10 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	}
 }
 
+// WithGlobalTauri makes the shim (GET /ipc/tauri-shim.js) define
+// window.__TAURI__ (core, event and app), as Tauri's app.withGlobalTauri.
+func WithGlobalTauri() Option { return func(c *config) { c.globalTauri = true } }
+
 // WithLogger sets the logger; the default is slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
@@ -176,6 +182,11 @@ func (c *config) check() (*policy, error) {
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.assets != nil {
+		if err := c.assets.build(); err != nil {
+			return nil, fmt.Errorf("gateway: asset protocol: %v", err)
+		}
 	}
 	if strings.ContainsAny(c.token, " \t\r\n") {
 		return nil, fmt.Errorf("gateway: token must not contain spaces")
