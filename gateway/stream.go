@@ -145,10 +145,20 @@ func (p *pages) get(id string, who identity) (*pageStream, error) {
 	p.mu.Lock()
 	ps := p.byID[id]
 	p.mu.Unlock()
-	if ps == nil || ps.who.label != who.label || ps.who.origin != who.origin || ps.ctx.Err() != nil {
+	if ps == nil || ps.who.label != who.label || crossOrigin(ps.who) != crossOrigin(who) || ps.ctx.Err() != nil {
 		return nil, errNoStream
 	}
 	return ps, nil
+}
+
+// crossOrigin is the origin of a cross-origin caller, "" for the gateway's
+// own pages and callers without an Origin (a same-origin GET sends none, a
+// same-origin POST does: they are the same page).
+func crossOrigin(who identity) string {
+	if who.cross {
+		return who.origin
+	}
+	return ""
 }
 
 // serveStream answers GET /ipc/stream: the page's stream. Over HTTP/1.x
