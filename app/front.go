@@ -107,6 +107,9 @@ func (a *App) gatewayOptions() []gateway.Option {
 	if ap := cfg.App.Security.AssetProtocol; ap.Enable {
 		opts = append(opts, gateway.WithAssetProtocol(ap.Scope.Allow, ap.Scope.Deny, assetVars(cfg)))
 	}
+	if cfg.Gateway.Console != nil && *cfg.Gateway.Console {
+		opts = append(opts, gateway.WithConsole())
+	}
 	return opts
 }
 

@@ -101,4 +101,3 @@ func (g *Gateway) serveAsset(w http.ResponseWriter, r *http.Request, _ map[strin
 	h.Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 }
-

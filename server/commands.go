@@ -88,7 +88,7 @@ func describeProto(c *command, md protoreflect.MethodDescriptor) {
 func Handle[A, R any](r Registrar, name string, fn func(context.Context, A) (R, error)) {
 	s, full, method, plugin := r.qualify(name)
 	c := &command{name: full, method: method, kind: tether.KindInvoke, plugin: plugin,
-		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForType(reflect.TypeFor[R]())}
+		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForResult(reflect.TypeFor[R]())}
 	info := &grpc.UnaryServerInfo{FullMethod: c.method}
 	handler := func(ctx context.Context, req any) (any, error) { return fn(ctx, req.(A)) }
 	maxDepth := s.opts.limits.MaxDepth
@@ -117,7 +117,7 @@ func Handle[A, R any](r Registrar, name string, fn func(context.Context, A) (R, 
 func HandleChannel[A, M any](r Registrar, name string, fn func(ctx context.Context, args A, send func(M) error) error) {
 	s, full, method, plugin := r.qualify(name)
 	c := &command{name: full, method: method, kind: tether.KindChannel, plugin: plugin,
-		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForType(reflect.TypeFor[M]())}
+		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForResult(reflect.TypeFor[M]())}
 	info := &grpc.StreamServerInfo{FullMethod: c.method, IsServerStream: true}
 	handler := func(_ any, ss grpc.ServerStream) error {
 		var a A
