@@ -411,16 +411,22 @@ var PageStream = class {
     });
   }
   /** unsubscribe drops a subscription (the server is told; errors are ignored). */
+  // The server is told after the microtasks already queued, so that a
+  // stream that closes because nothing uses it any more (release) is not
+  // told first: closing it drops its subscriptions anyway.
   unsubscribe(subId) {
     this.since.delete(subId);
     if (!this.subs.delete(subId)) return;
     const id = this.id;
     if (id === "") return;
-    void request(url(`/ipc/stream/${encodeURIComponent(id)}/unlisten`), {
-      method: "POST",
-      headers: headers({ "Content-Type": "application/json" }),
-      body: JSON.stringify({ id: subId })
-    }).then((r) => r.body?.cancel()).catch(() => {
+    queueMicrotask(() => {
+      if (this.id !== id) return;
+      void request(url(`/ipc/stream/${encodeURIComponent(id)}/unlisten`), {
+        method: "POST",
+        headers: headers({ "Content-Type": "application/json" }),
+        body: JSON.stringify({ id: subId })
+      }).then((r) => r.body?.cancel()).catch(() => {
+      });
     });
   }
   async run(ctrl) {
@@ -895,8 +901,8 @@ var Hub = class {
       () => {
         this.subscribing = false;
         if (this.listeners.size === 0) {
-          stream.unsubscribe(this.id);
           stream.release();
+          stream.unsubscribe(this.id);
           return;
         }
         this.live = true;
@@ -924,8 +930,8 @@ var Hub = class {
     if (this.live) {
       this.live = false;
       const stream = pageStream();
-      stream.unsubscribe(this.id);
       stream.release();
+      stream.unsubscribe(this.id);
     }
   }
   settle(l, err) {

@@ -412,16 +412,22 @@
       });
     }
     /** unsubscribe drops a subscription (the server is told; errors are ignored). */
+    // The server is told after the microtasks already queued, so that a
+    // stream that closes because nothing uses it any more (release) is not
+    // told first: closing it drops its subscriptions anyway.
     unsubscribe(subId) {
       this.since.delete(subId);
       if (!this.subs.delete(subId)) return;
       const id = this.id;
       if (id === "") return;
-      void request(url(`/ipc/stream/${encodeURIComponent(id)}/unlisten`), {
-        method: "POST",
-        headers: headers({ "Content-Type": "application/json" }),
-        body: JSON.stringify({ id: subId })
-      }).then((r) => r.body?.cancel()).catch(() => {
+      queueMicrotask(() => {
+        if (this.id !== id) return;
+        void request(url(`/ipc/stream/${encodeURIComponent(id)}/unlisten`), {
+          method: "POST",
+          headers: headers({ "Content-Type": "application/json" }),
+          body: JSON.stringify({ id: subId })
+        }).then((r) => r.body?.cancel()).catch(() => {
+        });
       });
     }
     async run(ctrl) {
@@ -827,8 +833,8 @@
         () => {
           this.subscribing = false;
           if (this.listeners.size === 0) {
-            stream.unsubscribe(this.id);
             stream.release();
+            stream.unsubscribe(this.id);
             return;
           }
           this.live = true;
@@ -856,8 +862,8 @@
       if (this.live) {
         this.live = false;
         const stream = pageStream();
-        stream.unsubscribe(this.id);
         stream.release();
+        stream.unsubscribe(this.id);
       }
     }
     settle(l, err) {

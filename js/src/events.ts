@@ -122,8 +122,8 @@ export class Hub implements StreamSub {
       () => {
         this.subscribing = false;
         if (this.listeners.size === 0) {
-          stream.unsubscribe(this.id);
           stream.release();
+          stream.unsubscribe(this.id);
           return;
         }
         this.live = true;
@@ -153,8 +153,8 @@ export class Hub implements StreamSub {
     if (this.live) {
       this.live = false;
       const stream = pageStream();
-      stream.unsubscribe(this.id);
       stream.release();
+      stream.unsubscribe(this.id);
     }
   }
 

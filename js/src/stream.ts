@@ -185,18 +185,24 @@ export class PageStream {
   }
 
   /** unsubscribe drops a subscription (the server is told; errors are ignored). */
+  // The server is told after the microtasks already queued, so that a
+  // stream that closes because nothing uses it any more (release) is not
+  // told first: closing it drops its subscriptions anyway.
   unsubscribe(subId: string): void {
     this.since.delete(subId);
     if (!this.subs.delete(subId)) return;
     const id = this.id;
     if (id === '') return;
-    void request(url(`/ipc/stream/${encodeURIComponent(id)}/unlisten`), {
-      method: 'POST',
-      headers: headers({ 'Content-Type': 'application/json' }),
-      body: JSON.stringify({ id: subId }),
-    })
-      .then((r) => r.body?.cancel())
-      .catch(() => {});
+    queueMicrotask(() => {
+      if (this.id !== id) return;
+      void request(url(`/ipc/stream/${encodeURIComponent(id)}/unlisten`), {
+        method: 'POST',
+        headers: headers({ 'Content-Type': 'application/json' }),
+        body: JSON.stringify({ id: subId }),
+      })
+        .then((r) => r.body?.cancel())
+        .catch(() => {});
+    });
   }
 
   private async run(ctrl: AbortController): Promise<void> {
