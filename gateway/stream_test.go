@@ -164,3 +164,17 @@ func TestPageStreamEndsCalls(t *testing.T) {
 		t.Fatal("the channel outlived its page's stream")
 	}
 }
+
+// A page's same-origin requests carry an Origin on POSTs but not on GETs:
+// they use the page's stream all the same; a request of another label may not.
+func TestPageStreamIdentity(t *testing.T) {
+	h := newHarness(t, gateway.WithSameOriginLabels("main", "other"))
+	ctx := ctxTimeout(t, 10*time.Second)
+	id, _ := h.openStream(t, ctx, nil)
+	self := map[string]string{"Origin": h.hs.URL}
+	if status, _, body := h.do(t, "POST", "/ipc/stream/"+id+"/listen", []byte(`{"id":"a","events":["x"]}`), self); status != 200 {
+		t.Fatalf("same-origin POST with Origin: %d %s", status, body)
+	}
+	status, _, body := h.do(t, "POST", "/ipc/stream/"+id+"/listen", []byte(`{"id":"b","events":["x"]}`), map[string]string{"Tether-Client-Label": "other"})
+	wantError(t, status, body, 404, tether.CodeNotFound)
+}

@@ -238,3 +238,50 @@ test('errors: "tether" makes invoke reject with {code, message, details}', { ski
     loadShim({ baseUrl: gw.url, label: LABEL });
   }
 });
+
+test('withGlobalTauri: window.__TAURI__ has core, event and app, on the same internals', async () => {
+  const saved = { internals: { ...window.__TAURI_INTERNALS__ }, tauri: window.__TAURI__ };
+  try {
+    globalThis.__TETHER_GLOBAL_TAURI__ = true;
+    loadShim({ baseUrl: gw.url, label: LABEL });
+    const T = window.__TAURI__;
+    assert.equal(typeof T.core.invoke, 'function');
+    assert.equal(typeof T.core.Channel, 'function');
+    assert.equal(typeof T.event.listen, 'function');
+    assert.equal(typeof T.app.getVersion, 'function');
+    assert.equal(await T.core.invoke('greet', { name: 'global' }), 'Hello, global!');
+    const h = collector();
+    const un = await T.event.listen('shim-global', h);
+    await T.event.emit('shim-global', 7);
+    await waitFor(() => h.events.length === 1, 3000);
+    assert.equal(h.events[0].payload, 7);
+    un();
+  } finally {
+    delete globalThis.__TETHER_GLOBAL_TAURI__;
+    Object.assign(window.__TAURI_INTERNALS__, saved.internals); // the shim fills the object it finds
+    window.__TAURI__ = saved.tauri;
+  }
+});
+
+test('tauri://focus, blur and resize fire from the page, and stop after unlisten', async () => {
+  const target = new EventTarget();
+  const saved = { add: globalThis.addEventListener, remove: globalThis.removeEventListener, w: globalThis.innerWidth, h: globalThis.innerHeight };
+  globalThis.addEventListener = target.addEventListener.bind(target);
+  globalThis.removeEventListener = target.removeEventListener.bind(target);
+  globalThis.innerWidth = 300;
+  globalThis.innerHeight = 200;
+  try {
+    const got = [];
+    const unFocus = await event.listen('tauri://focus', (e) => got.push(['focus', e.payload]));
+    const unResize = await event.listen('tauri://resize', (e) => got.push(['resize', e.payload]));
+    target.dispatchEvent(new Event('focus'));
+    target.dispatchEvent(new Event('resize'));
+    assert.deepEqual(got, [['focus', null], ['resize', { width: 300, height: 200 }]]);
+    await unFocus();
+    await unResize();
+    target.dispatchEvent(new Event('focus'));
+    assert.equal(got.length, 2);
+  } finally {
+    Object.assign(globalThis, { addEventListener: saved.add, removeEventListener: saved.remove, innerWidth: saved.w, innerHeight: saved.h });
+  }
+});
