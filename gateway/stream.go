@@ -64,9 +64,8 @@ const (
 	ChannelFramesHeader = "Tether-Channel-Frames"
 )
 
-// Bounds of the page streams.
+// Bounds of the page streams (the streams of one label: WithMaxPageStreams).
 const (
-	maxStreamsPerLabel = 64
 	maxSubsPerStream   = 256
 	maxCallsPerStream  = 256
 	maxCallChannels    = 64
@@ -120,9 +119,9 @@ func (p *pages) open(g *Gateway, who identity) (*pageStream, error) {
 	if p.byID == nil {
 		p.byID, p.byLabel = map[string]*pageStream{}, map[string]int{}
 	}
-	if p.byLabel[who.label] >= maxStreamsPerLabel {
+	if p.byLabel[who.label] >= g.cfg.maxPageStreams {
 		ps.cancel()
-		return nil, tether.Errorf(tether.CodeResourceExhausted, "client %q has %d page streams open", who.label, maxStreamsPerLabel)
+		return nil, tether.Errorf(tether.CodeResourceExhausted, "client %q has %d page streams open", who.label, g.cfg.maxPageStreams)
 	}
 	p.byID[ps.id] = ps
 	p.byLabel[who.label]++
@@ -353,7 +352,10 @@ func (g *Gateway) serveStreamListen(w http.ResponseWriter, r *http.Request, para
 		writeError(w, 0, err)
 		return
 	}
-	ctx, cancel := ps.callContext(r)
+	// A subscription's context holds nothing of its request (it lasts as
+	// long as the stream): the identity, as metadata.
+	ctx, cancel := context.WithCancel(ps.ctx)
+	ctx = metadata.NewOutgoingContext(ctx, identityMD(ps.who))
 	sub := &pageSub{cancel: cancel}
 	ps.mu.Lock()
 	switch {
