@@ -290,6 +290,20 @@ func (c ChannelArg) MarshalJSON() ([]byte, error) {
 // (which cancels the call). A command may keep its channels after it
 // returned; cancel ctx to let go of them.
 func (c *Client) InvokeChannels(ctx context.Context, command string, args, result any, onMessage func(ChannelMessage) error) error {
+	return c.channelCall(ctx, command, args, func(m *tetherv1.ChannelMessage) (bool, error) {
+		if r := m.GetResult(); r != nil {
+			if result != nil {
+				return false, payload.Decode(r.GetResult(), result)
+			}
+			return false, nil
+		}
+		return false, onMessage(ChannelMessage{Channel: m.GetChannel(), Index: m.GetIndex(), Payload: m.GetMessage(), End: m.GetEnd()})
+	}, nil)
+}
+
+// channelCall runs the Channel method, handing each message to each until
+// it reports the end or fails; at the stream's end it returns atEOF.
+func (c *Client) channelCall(ctx context.Context, command string, args any, each func(*tetherv1.ChannelMessage) (done bool, err error), atEOF error) error {
 	p, err := payload.Of(args)
 	if err != nil {
 		return err
@@ -303,20 +317,12 @@ func (c *Client) InvokeChannels(ctx context.Context, command string, args, resul
 	for {
 		m, err := stream.Recv()
 		if err == io.EOF {
-			return nil
+			return atEOF
 		}
 		if err != nil {
 			return tether.FromError(err)
 		}
-		if r := m.GetResult(); r != nil {
-			if result != nil {
-				if err := payload.Decode(r.GetResult(), result); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if err := onMessage(ChannelMessage{Channel: m.GetChannel(), Index: m.GetIndex(), Payload: m.GetMessage(), End: m.GetEnd()}); err != nil {
+		if done, err := each(m); done || err != nil {
 			return err
 		}
 	}
@@ -330,29 +336,10 @@ func (m ChannelMessage) Decode(out any) error { return payload.Decode(m.Payload,
 // command's error if it failed midway, or onMessage's error (which cancels
 // the command). Cancelling ctx stops the command on the server.
 func (c *Client) Channel(ctx context.Context, command string, args any, onMessage func(ChannelMessage) error) error {
-	p, err := payload.Of(args)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := c.ipc.Channel(ctx, &tetherv1.InvokeRequest{Command: command, Args: p})
-	if err != nil {
-		return tether.FromError(err)
-	}
-	for {
-		m, err := stream.Recv()
-		if err == io.EOF {
-			return tether.NewError(tether.CodeDataLoss, "channel ended without its end marker")
-		}
-		if err != nil {
-			return tether.FromError(err)
-		}
+	return c.channelCall(ctx, command, args, func(m *tetherv1.ChannelMessage) (bool, error) {
 		if m.GetEnd() {
-			return nil
+			return true, nil
 		}
-		if err := onMessage(ChannelMessage{Channel: m.GetChannel(), Index: m.GetIndex(), Payload: m.GetMessage()}); err != nil {
-			return err
-		}
-	}
+		return false, onMessage(ChannelMessage{Channel: m.GetChannel(), Index: m.GetIndex(), Payload: m.GetMessage()})
+	}, tether.NewError(tether.CodeDataLoss, "channel ended without its end marker"))
 }
