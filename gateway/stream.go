@@ -66,9 +66,9 @@ const (
 
 // Bounds of the page streams (the streams of one label: WithMaxPageStreams).
 const (
-	maxSubsPerStream   = 256
-	maxCallsPerStream  = 256
-	maxCallChannels    = 64
+	maxSubsPerStream  = 256
+	maxCallsPerStream = 256
+	maxCallChannels   = 64
 )
 
 // pages is the gateway's table of page streams.

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,7 +35,12 @@ func (h *harness) openStream(t *testing.T, ctx context.Context, hdr map[string]s
 }
 
 func TestPageStreamEvents(t *testing.T) {
-	h := newHarness(t)
+	for _, relayed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("relayed=%v", relayed), func(t *testing.T) { testPageStreamEvents(t, newHarnessOver(t, relayed)) })
+	}
+}
+
+func testPageStreamEvents(t *testing.T, h *harness) {
 	ctx := ctxTimeout(t, 10*time.Second)
 	id, sse := h.openStream(t, ctx, nil)
 	status, _, body := h.do(t, "POST", "/ipc/stream/"+id+"/listen", []byte(`{"id":"s1","events":["a"]}`), nil)
@@ -102,7 +108,12 @@ type keepArgs struct {
 }
 
 func TestPageStreamChannels(t *testing.T) {
-	h := newHarness(t)
+	for _, relayed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("relayed=%v", relayed), func(t *testing.T) { testPageStreamChannels(t, newHarnessOver(t, relayed)) })
+	}
+}
+
+func testPageStreamChannels(t *testing.T, h *harness) {
 	release := make(chan struct{})
 	server.Handle(h.srv, "keep", func(ctx context.Context, a keepArgs) (string, error) {
 		for i := 0; i < a.Steps; i++ {
