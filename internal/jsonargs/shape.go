@@ -82,10 +82,10 @@ func (s *Shape) IsStrict() bool { return s != nil && s.strict }
 // builder makes the nodes of one Shape, sharing the node of a type that
 // occurs twice (and closing the cycle of a recursive one).
 type builder struct {
-	nodes  []node
+	nodes   []node
 	goSeen  map[reflect.Type]int32
 	ptrBusy map[reflect.Type]bool
-	pbSeen map[protoreflect.FullName]int32
+	pbSeen  map[protoreflect.FullName]int32
 }
 
 func newBuilder() *builder {

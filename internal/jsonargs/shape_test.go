@@ -124,8 +124,8 @@ func TestCanonicalGoFunction(t *testing.T) {
 func TestCanonicalStrict(t *testing.T) {
 	s := ShapeOf(reflect.TypeFor[topArgs]()).Strict(true)
 	for in, want := range map[string]string{
-		`{"file_path":"/a","x":1}`:                  `unknown argument "x"`,
-		`{"file_path":"/a","opts":{"PATH":"/etc"}}`: `unknown key "PATH" in argument "opts"`,
+		`{"file_path":"/a","x":1}`:                   `unknown argument "x"`,
+		`{"file_path":"/a","opts":{"PATH":"/etc"}}`:  `unknown key "PATH" in argument "opts"`,
 		`{"nested":{"list":[{"path":"a"},{"p":1}]}}`: `unknown key "p" in argument "nested.list[1]"`,
 	} {
 		if _, err := canonOf(t, s, in); err == nil || !strings.Contains(err.Error(), want) {
