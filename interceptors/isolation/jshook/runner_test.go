@@ -75,7 +75,7 @@ func TestBlockingForms(t *testing.T) {
 		{"reject", `window.__TAURI_ISOLATION_HOOK__ = async () => { throw new Error("async no") }`, "async no"},
 		{"never settles", `window.__TAURI_ISOLATION_HOOK__ = () => new Promise(() => {})`, "never settles"},
 		{"not object", `window.__TAURI_ISOLATION_HOOK__ = () => 42`, "not an object"},
-		{"cyclic", `window.__TAURI_ISOLATION_HOOK__ = (p) => { p.self = p; return p }`, "circular"},
+		{"cyclic", `window.__TAURI_ISOLATION_HOOK__ = (p) => { p.message.args.self = p.message.args; return p }`, "circular"},
 		{"hook removed", `window.__TAURI_ISOLATION_HOOK__ = () => { delete window.__TAURI_ISOLATION_HOOK__; return null }`, "returned no payload"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
