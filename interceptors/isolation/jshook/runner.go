@@ -124,6 +124,7 @@ type Runner struct {
 	closed    bool
 	workers   sync.WaitGroup
 	abandoned atomic.Int64
+	replacing atomic.Bool
 }
 
 type sourceLines struct {
@@ -230,7 +231,16 @@ func New(sources []Source, opts Options) (*Runner, error) {
 		return nil, err
 	}
 	if r.freeze {
+		// A runtime for each slot and the spare, made now rather than by the
+		// first calls.
 		r.idle = append(r.idle, sb)
+		for len(r.idle) < opts.PoolSize+spare {
+			sb, err := r.newSandbox()
+			if err != nil {
+				return nil, err
+			}
+			r.idle = append(r.idle, sb)
+		}
 	}
 	return r, nil
 }
@@ -334,12 +344,47 @@ func (r *Runner) get() (*sandbox, error) {
 	return r.newSandbox()
 }
 
+// spare is how many runtimes a frozen Runner keeps beyond one per slot, so
+// that a call arriving while an abandoned call still holds its runtime does
+// not wait for a new one to be made (a freeze takes about 15 ms).
+const spare = 1
+
+// replenish makes runtimes in the background until there are enough idle
+// ones; it runs when a call is abandoned with its runtime.
+func (r *Runner) replenish() {
+	if !r.freeze || !r.replacing.CompareAndSwap(false, true) {
+		return
+	}
+	r.workers.Add(1)
+	go func() {
+		defer r.workers.Done()
+		defer r.replacing.Store(false)
+		for {
+			r.mu.Lock()
+			enough := r.closed || len(r.idle) >= spare
+			r.mu.Unlock()
+			if enough {
+				return
+			}
+			sb, err := r.newSandbox()
+			if err != nil {
+				return
+			}
+			r.put(sb)
+		}
+	}()
+}
+
+// put returns a runtime to the pool after a call — also one the call was
+// interrupted on: with the realm frozen and the hook files run afresh for
+// each call, nothing of the call survives in it. Beyond a runtime per slot
+// and the spare, or without a frozen realm, the runtime is dropped.
 func (r *Runner) put(sb *sandbox) {
 	if !r.freeze {
 		return // one call per runtime
 	}
 	r.mu.Lock()
-	if !r.closed {
+	if !r.closed && len(r.idle) < r.opts.PoolSize+spare {
 		r.idle = append(r.idle, sb)
 	}
 	r.mu.Unlock()
@@ -353,11 +398,12 @@ const (
 )
 
 type callRun struct {
-	state  atomic.Int32
-	done   chan struct{}
-	out    string
-	reason string
-	err    error
+	state   atomic.Int32
+	done    chan struct{}
+	out     string
+	reason  string
+	tainted string
+	err     error
 }
 
 // Run calls window.__TAURI_ISOLATION_HOOK__ with p, in the payload shape the
@@ -379,24 +425,24 @@ func (r *Runner) Run(ctx context.Context, p *isolation.Payload) (*isolation.Payl
 	case <-ctx.Done():
 		return nil, tether.FromError(ctx.Err())
 	}
+	// The limit counts from here: getting a runtime is part of the call.
+	deadline := time.Now().Add(r.opts.Timeout)
 	sb, err := r.get()
 	if err != nil {
 		<-r.slots
 		return nil, isolation.Block(err.Error())
 	}
-	c, ok := r.start(ctx, sb, in)
+	c, ok := r.start(ctx, sb, in, deadline)
 	<-r.slots
 	if !ok {
+		r.replenish()
 		return nil, c.err
 	}
+	r.put(sb)
 	if c.err != nil {
-		if !aborted(c.err) {
-			r.put(sb)
-		}
 		return nil, blockErr(c.err)
 	}
-	tainted := sb.tainted
-	r.put(sb)
+	tainted := c.tainted
 	if tainted != "" {
 		return nil, isolation.Exceeded(tainted)
 	}
@@ -409,10 +455,10 @@ func (r *Runner) Run(ctx context.Context, p *isolation.Payload) (*isolation.Payl
 // start runs the call on a goroutine of its own and waits for it until the
 // time limit or ctx ends; then it interrupts the runtime and, reporting
 // false, leaves the call to end on its own, its runtime to be dropped.
-func (r *Runner) start(ctx context.Context, sb *sandbox, in string) (*callRun, bool) {
+func (r *Runner) start(ctx context.Context, sb *sandbox, in string, deadline time.Time) (*callRun, bool) {
 	sb.vm.ClearInterrupt() // no Interrupt can race: the runtime is ours alone
-	sb.deadline = time.Now().Add(r.opts.Timeout)
-	sb.tainted = ""
+	sb.deadline = deadline
+	sb.tainted, sb.quiet = "", false
 	clear(sb.rx)
 	c := &callRun{done: make(chan struct{})}
 	w := watch.add(sb.vm, r.opts.MaxHeapGrowth)
@@ -420,13 +466,21 @@ func (r *Runner) start(ctx context.Context, sb *sandbox, in string) (*callRun, b
 	go func() {
 		defer r.workers.Done()
 		c.out, c.reason, c.err = sb.exec(in, r.shape)
+		c.tainted = sb.tainted
 		watch.remove(w)
 		if !c.state.CompareAndSwap(callRunning, callFinished) {
+			// Abandoned: the runtime is free again now.
+			r.put(sb)
 			r.abandoned.Add(-1)
 			return
 		}
 		close(c.done)
 	}()
+	// Made before waiting: once the limit passes, answer without
+	// allocating (a call that allocates fast keeps the collector busy, and
+	// an allocating caller would be made to help it).
+	exceeded := &abortError{msg: fmt.Sprintf("isolation hook exceeded %v", r.opts.Timeout), limit: true}
+	exceededErr := isolation.Exceeded(exceeded.msg)
 	timer := time.NewTimer(time.Until(sb.deadline))
 	defer timer.Stop()
 	var why *abortError
@@ -434,7 +488,7 @@ func (r *Runner) start(ctx context.Context, sb *sandbox, in string) (*callRun, b
 	case <-c.done:
 		return c, true
 	case <-timer.C:
-		why = &abortError{msg: fmt.Sprintf("isolation hook exceeded %v", r.opts.Timeout), limit: true}
+		why = exceeded
 	case <-ctx.Done():
 		why = &abortError{msg: "isolation hook canceled: " + ctx.Err().Error()}
 	}
@@ -446,7 +500,7 @@ func (r *Runner) start(ctx context.Context, sb *sandbox, in string) (*callRun, b
 	}
 	sb.vm.Interrupt(why)
 	if why.limit {
-		return &callRun{err: isolation.Exceeded(why.msg)}, false
+		return &callRun{err: exceededErr}, false
 	}
 	return &callRun{err: isolation.Block(why.msg)}, false
 }
