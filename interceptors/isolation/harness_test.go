@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
