@@ -116,10 +116,13 @@ func (s *Stage) run(ctx context.Context, kind tether.Kind, req proto.Message, cl
 		return s.sealer.Seal(kind, client.Label, req)
 	}
 	inv, isInvoke := req.(*tetherv1.InvokeRequest)
+	raw := false // the hooks see the args as sent: the command is not the core's
 	if isInvoke {
-		if err := s.canonical(ctx, cc, inv); err != nil {
+		known, err := s.canonical(ctx, cc, inv, "")
+		if err != nil {
 			return err
 		}
+		raw = !known
 	}
 	ps, err := PayloadsOf(kind, req, client)
 	if err != nil {
@@ -149,34 +152,55 @@ func (s *Stage) run(ctx context.Context, kind tether.Kind, req proto.Message, cl
 	if lr, ok := req.(*tetherv1.ListenRequest); ok {
 		lr.Events = events
 	}
-	if isInvoke && (inv.GetArgs() != before || inv.GetCommand() != name) {
+	if isInvoke && (raw || inv.GetArgs() != before || inv.GetCommand() != name) {
 		// The hooks changed the arguments or the command: in the keys of
-		// the command's handler, again.
-		if err := s.canonical(ctx, cc, inv); err != nil {
+		// the command's handler, again. Arguments the hooks saw as sent
+		// (of a command the core does not have, renamed by a hook) must
+		// already be in those keys: a hook that looked for one spelling
+		// cannot have let another through.
+		from := ""
+		if raw {
+			from = name
+		}
+		known, err := s.canonical(ctx, cc, inv, from)
+		if err != nil {
 			return err
+		}
+		if !known {
+			return tether.Errorf(tether.CodeNotFound, "unknown command %q", inv.GetCommand())
 		}
 	}
 	return s.sealer.Seal(kind, client.Label, req)
 }
 
-// canonical puts the JSON args of inv in the keys its handler binds.
-func (s *Stage) canonical(ctx context.Context, cc grpc.ClientConnInterface, inv *tetherv1.InvokeRequest) error {
+// canonical puts the JSON args of inv in the keys its handler binds, and
+// reports whether the core has the command. With from set (the hooks saw
+// the args of the command from as they were sent), a key in another
+// spelling is refused rather than put in the handler's.
+func (s *Stage) canonical(ctx context.Context, cc grpc.ClientConnInterface, inv *tetherv1.InvokeRequest, from string) (bool, error) {
 	c, err := s.commands.lookup(ctx, cc, inv.GetCommand())
+	if tether.CodeOf(err) == tether.CodeNotFound {
+		return false, nil
+	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	js, ok := inv.GetArgs().GetBody().(*tetherv1.Payload_Json)
 	if !ok || c.shape == nil {
-		return nil
+		return true, nil
 	}
-	out, err := c.shape.Canonical(js.Json, 0)
+	out, renamed, err := c.shape.CanonicalRenames(js.Json, 0)
 	if err != nil {
-		return tether.Errorf(tether.CodeInvalidArgument, "command %s: %s", inv.GetCommand(), tether.FromError(err).Message())
+		return true, tether.Errorf(tether.CodeInvalidArgument, "command %s: %s", inv.GetCommand(), tether.FromError(err).Message())
+	}
+	if from != "" && renamed != "" {
+		return true, tether.Errorf(tether.CodeInvalidArgument,
+			"command %s (a hook's name for %s): argument %q is not in the keys its handler binds", inv.GetCommand(), from, cut(renamed, 64))
 	}
 	if len(out) != len(js.Json) || (len(out) > 0 && &out[0] != &js.Json[0]) {
 		inv.Args = &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: out}}
 	}
-	return nil
+	return true, nil
 }
 
 // connOf is cc as an interface, nil for a nil cc.

@@ -25,6 +25,13 @@ import (
 // Canonical is idempotent, and what it returns binds exactly: a decoder that
 // reads the canonical names, and nothing else, binds what the handler binds.
 func (s *Shape) Canonical(in []byte, maxDepth int) ([]byte, error) {
+	out, _, err := s.CanonicalRenames(in, maxDepth)
+	return out, err
+}
+
+// CanonicalRenames is Canonical, and also reports the first key it put
+// under another name ("" if none did; dropped keys do not count).
+func (s *Shape) CanonicalRenames(in []byte, maxDepth int) (out []byte, renamed string, err error) {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
@@ -34,26 +41,26 @@ func (s *Shape) Canonical(in []byte, maxDepth int) ([]byte, error) {
 	c.keys, c.path = c.keysBuf[:0], c.pathBuf[:0]
 	c.skipSpace()
 	if c.pos == len(in) {
-		return in, nil
+		return in, "", nil
 	}
 	if err := c.value(s, 0); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	c.skipSpace()
 	if c.pos != len(in) {
-		return nil, c.syntax("after the top-level value")
+		return nil, "", c.syntax("after the top-level value")
 	}
 	if !c.changed {
-		return in, nil
+		return in, "", nil
 	}
-	strict := c.strict
+	strict, renamed := c.strict, c.renamed
 	*c = canon{in: in, maxDepth: maxDepth, strict: strict, write: true, out: make([]byte, 0, len(in))}
 	c.keys, c.path = c.keysBuf[:0], c.pathBuf[:0]
 	c.skipSpace()
 	if err := c.value(s, 0); err != nil {
-		return nil, err // cannot happen: the first pass accepted in
+		return nil, "", err // cannot happen: the first pass accepted in
 	}
-	return c.out, nil
+	return c.out, renamed, nil
 }
 
 var canons = sync.Pool{New: func() any { return new(canon) }}
@@ -72,6 +79,7 @@ type canon struct {
 	depth    int
 	strict   bool
 	changed  bool
+	renamed  string // the first key put under another name
 	write    bool
 	out      []byte
 	keys     [][]byte // keys of the open objects without a field list, for duplicates
@@ -567,6 +575,9 @@ func (c *canon) fields(s *Shape, nd *node) error {
 		seen[i] = int32(len(spell))
 		if string(m.key) != f.name {
 			c.changed = true
+			if c.renamed == "" {
+				c.renamed = string(m.key)
+			}
 		}
 		if !first {
 			c.emitByte(',')

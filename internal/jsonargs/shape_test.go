@@ -328,3 +328,17 @@ func FuzzCanonical(f *testing.F) {
 		}
 	})
 }
+
+func TestCanonicalRenames(t *testing.T) {
+	s := ShapeOf(reflect.TypeFor[topArgs]())
+	for in, want := range map[string]string{
+		`{"file_path":"a","x":1}`:              "",
+		`{"filePath":"a"}`:                     "filePath",
+		`{"opts":{"path":"a"},"filePath":"b"}`: "filePath",
+	} {
+		_, got, err := s.CanonicalRenames([]byte(in), 0)
+		if err != nil || got != want {
+			t.Errorf("%s: renamed %q %v, want %q", in, got, err, want)
+		}
+	}
+}
