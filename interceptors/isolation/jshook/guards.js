@@ -178,15 +178,19 @@
   // these are replaced — first let the Go side run the same match under
   // the call's remaining time; a match that fails there throws, and blocks
   // the call even if the hook catches it.
-  var RP = RegExp.prototype, exec0 = RP.exec, test0 = RP.test, compile0 = RP.compile;
-  function str(s) {
-    if (typeof s === "symbol") throw new TypeError("Cannot convert a Symbol value to a string");
-    return String(s);
-  }
-  define(RP, "exec", function exec(s) { s = str(s); REGEXP_GATE(this, s); return apply(exec0, this, [s]); });
-  define(RP, "test", function test(s) { s = str(s); REGEXP_GATE(this, s); return apply(test0, this, [s]); });
-  if (typeof compile0 === "function") {
-    define(RP, "compile", function compile() { var r = apply(compile0, this, arguments); REGEXP_GATE(this, null); return r; });
+  // The Go side passes null for hook files that can only run regular
+  // expressions goja runs in Go's linear-time engine.
+  if (REGEXP_GATE !== null) {
+    var RP = RegExp.prototype, exec0 = RP.exec, test0 = RP.test, compile0 = RP.compile;
+    var str = function (s) {
+      if (typeof s === "symbol") throw new TypeError("Cannot convert a Symbol value to a string");
+      return String(s);
+    };
+    define(RP, "exec", function exec(s) { s = str(s); REGEXP_GATE(this, s); return apply(exec0, this, [s]); });
+    define(RP, "test", function test(s) { s = str(s); REGEXP_GATE(this, s); return apply(test0, this, [s]); });
+    if (typeof compile0 === "function") {
+      define(RP, "compile", function compile() { var r = apply(compile0, this, arguments); REGEXP_GATE(this, null); return r; });
+    }
   }
 
   // JSON.stringify counts what it writes through a replacer.

@@ -60,7 +60,8 @@ window.__TAURI_ISOLATION_HOOK__ = (payload) => {
 // let it through), its slot is freed, and 100 greet calls made meanwhile
 // all succeed.
 func TestBacktrackingRegexpCannotOutrun(t *testing.T) {
-	const limit = 100 * time.Millisecond
+	// A limit that ordinary calls meet on a loaded 2-core machine.
+	const limit = 200 * time.Millisecond
 	// Enough slots that no hostile call waits for one (each is timed from
 	// its start), with room for greet calls, which queue for slots.
 	r := newRunner(t, validateHook, jshook.Options{Timeout: limit, PoolSize: 4})
@@ -179,7 +180,7 @@ func waitAbandoned(t *testing.T, r *jshook.Runner) {
 // Native steps an interrupt cannot reach — a huge sort, split or JSON parse
 // — end the call at its limit all the same, and free its slot at once.
 func TestNativeStepsAnsweredAtTheLimit(t *testing.T) {
-	const limit = 100 * time.Millisecond
+	const limit = 200 * time.Millisecond
 	for _, tc := range []struct{ name, code string }{
 		{"sort numbers", `const a = []; for (let i = 0; i < 300000; i++) a.push(Math.random()); a.sort(); a.sort((x, y) => x - y);`},
 		{"sort strings", `const a = []; for (let i = 0; i < 300000; i++) a.push("k" + Math.random()); a.toSorted();`},
@@ -192,22 +193,31 @@ func TestNativeStepsAnsweredAtTheLimit(t *testing.T) {
 			r := newRunner(t, `window.__TAURI_ISOLATION_HOOK__ = (p) => { if (p.message.cmd === "boom") { `+tc.code+` } return p; };`,
 				jshook.Options{Timeout: limit, PoolSize: 1})
 			args := fmt.Sprintf(`{"blob":%q}`, strings.Repeat("y", 900<<10))
-			var err error
-			el, late := timed(limit, func() { _, err = r.Run(context.Background(), invokePayload("boom", args)) })
-			if err == nil || tether.CodeOf(err) != tether.CodePermissionDenied {
-				t.Fatalf("not blocked: %v", err)
+			// On a shared machine a process can be held back for longer than
+			// any timer compensates; an overrun of the script's own making
+			// (the sort alone takes seconds) fails every try.
+			var msgs []string
+			for try := 0; try < 3; try++ {
+				var err error
+				el, late := timed(limit, func() { _, err = r.Run(context.Background(), invokePayload("boom", args)) })
+				if err == nil || tether.CodeOf(err) != tether.CodePermissionDenied {
+					t.Fatalf("not blocked: %v", err)
+				}
+				// The pool has one slot: the next call gets it now, not when
+				// the abandoned one ends, and within its own limit.
+				el2, late2 := timed(limit, func() { _, err = r.Run(context.Background(), invokePayload("greet", `{}`)) })
+				if err != nil {
+					t.Fatalf("next call: %v", err)
+				}
+				if el <= limit+slack+late && el2 <= limit+slack+late2 {
+					msgs = nil
+					break
+				}
+				msgs = append(msgs, fmt.Sprintf("try %d: answered after %v, the next call after %v, limit %v (timers %v and %v late)", try, el, el2, limit, late, late2))
+				waitAbandoned(t, r)
 			}
-			if el > limit+slack+late {
-				t.Errorf("answered after %v, limit %v (a timer was %v late)", el, limit, late)
-			}
-			// The pool has one slot: the next call gets it now, not when the
-			// abandoned one ends, and within its own limit.
-			el, late = timed(limit, func() { _, err = r.Run(context.Background(), invokePayload("greet", `{}`)) })
-			if err != nil {
-				t.Fatalf("next call: %v", err)
-			}
-			if el > limit+slack+late {
-				t.Errorf("next call took %v (a timer was %v late)", el, late)
+			for _, m := range msgs {
+				t.Error(m)
 			}
 			waitAbandoned(t, r)
 		})

@@ -33,6 +33,8 @@ const (
 	DefaultMaxArrayLength   = 1 << 20
 	DefaultMaxStringLength  = 1 << 22
 	DefaultMaxPayloadBytes  = 1 << 20
+	// MaxTimeout is the longest Timeout a Runner takes.
+	MaxTimeout = 30 * time.Second
 	// maxSourceBytes bounds one hook file.
 	maxSourceBytes = 4 << 20
 )
@@ -43,8 +45,7 @@ type Options struct {
 	// console.warn and console.error from the hooks. Default: slog.Default().
 	Logger *slog.Logger
 	// Timeout bounds each hook call: the caller has its answer by then,
-	// whatever the hook does (default DefaultTimeout). It also bounds the
-	// setting up of a runtime.
+	// whatever the hook does (default DefaultTimeout, at most MaxTimeout).
 	Timeout time.Duration
 	// PoolSize is how many calls may run at once (default GOMAXPROCS).
 	PoolSize int
@@ -114,6 +115,7 @@ type Source struct {
 type Runner struct {
 	opts    Options
 	freeze  bool
+	gate    bool // the hook files may run regexps in regexp2: gate them
 	shape   Shape
 	factory *goja.Program
 	lines   []sourceLines // where each source starts in the factory
@@ -122,9 +124,13 @@ type Runner struct {
 	mu        sync.Mutex
 	idle      []*sandbox
 	closed    bool
-	workers   sync.WaitGroup
+	workers   sync.WaitGroup // calls running, replenishing
+	loops     sync.WaitGroup // the goroutines of the runtimes
 	abandoned atomic.Int64
 	replacing atomic.Bool
+
+	exceededWhy *abortError // the interrupt, and the error, of a call past its limit
+	exceeded    error
 }
 
 type sourceLines struct {
@@ -196,8 +202,13 @@ const factoryName = "isolation-hooks.js"
 // console output of the scripts shows at this load only.
 func New(sources []Source, opts Options) (*Runner, error) {
 	opts.fill()
+	if opts.Timeout > MaxTimeout {
+		return nil, tether.Errorf(tether.CodeInvalidArgument, "jshook: timeout %v is longer than %v", opts.Timeout, MaxTimeout)
+	}
 	r := &Runner{opts: opts, freeze: opts.FreezePrototype == nil || *opts.FreezePrototype,
 		slots: make(chan struct{}, opts.PoolSize)}
+	r.exceededWhy = &abortError{msg: fmt.Sprintf("isolation hook exceeded %v", opts.Timeout), limit: true}
+	r.exceeded = isolation.Exceeded(r.exceededWhy.msg)
 	// Each source on its own first, for errors that name it; then all of
 	// them as the body of one function, run for each call with a fresh
 	// window, sharing their top-level declarations as scripts of one page.
@@ -223,14 +234,18 @@ func New(sources []Source, opts Options) (*Runner, error) {
 	if r.shape == ShapeAuto {
 		r.shape = detectShape(sources)
 	}
+	r.gate = needsRegexpGate(sources)
 	sb, err := r.newSandbox()
 	if err != nil {
 		return nil, err
 	}
 	if err := r.load(sb); err != nil {
+		sb.stop()
 		return nil, err
 	}
-	if r.freeze {
+	if !r.freeze {
+		sb.stop()
+	} else {
 		// A runtime for each slot and the spare, made now rather than by the
 		// first calls.
 		r.idle = append(r.idle, sb)
@@ -249,7 +264,7 @@ func New(sources []Source, opts Options) (*Runner, error) {
 func (r *Runner) load(sb *sandbox) error {
 	var isFn bool
 	err := r.bounded(context.Background(), sb, r.opts.Timeout, func() error {
-		v, err := sb.load(goja.Undefined())
+		v, err := sb.load(goja.Undefined(), sb.newWindow())
 		if err == nil {
 			isFn = v.ToBoolean()
 		}
@@ -305,9 +320,14 @@ func (r *Runner) Hook() isolation.Hook { return r.Run }
 // including those answered at their limit, to end.
 func (r *Runner) Close() {
 	r.mu.Lock()
+	idle := r.idle
 	r.idle, r.closed = nil, true
 	r.mu.Unlock()
+	for _, sb := range idle {
+		sb.stop()
+	}
 	r.workers.Wait()
+	r.loops.Wait()
 }
 
 // setupTimeout bounds the making of a runtime (Tether's own scripts; the
@@ -356,23 +376,25 @@ func (r *Runner) replenish() {
 		return
 	}
 	r.workers.Add(1)
-	go func() {
-		defer r.workers.Done()
-		defer r.replacing.Store(false)
-		for {
-			r.mu.Lock()
-			enough := r.closed || len(r.idle) >= spare
-			r.mu.Unlock()
-			if enough {
-				return
-			}
-			sb, err := r.newSandbox()
-			if err != nil {
-				return
-			}
-			r.put(sb)
+	go r.replenishing()
+}
+
+func (r *Runner) replenishing() {
+	defer r.workers.Done()
+	defer r.replacing.Store(false)
+	for {
+		r.mu.Lock()
+		enough := r.closed || len(r.idle) >= spare
+		r.mu.Unlock()
+		if enough {
+			return
 		}
-	}()
+		sb, err := r.newSandbox()
+		if err != nil {
+			return
+		}
+		r.put(sb)
+	}
 }
 
 // put returns a runtime to the pool after a call — also one the call was
@@ -380,14 +402,17 @@ func (r *Runner) replenish() {
 // each call, nothing of the call survives in it. Beyond a runtime per slot
 // and the spare, or without a frozen realm, the runtime is dropped.
 func (r *Runner) put(sb *sandbox) {
-	if !r.freeze {
-		return // one call per runtime
+	keep := false
+	if r.freeze {
+		r.mu.Lock()
+		if keep = !r.closed && len(r.idle) < r.opts.PoolSize+spare; keep {
+			r.idle = append(r.idle, sb)
+		}
+		r.mu.Unlock()
 	}
-	r.mu.Lock()
-	if !r.closed && len(r.idle) < r.opts.PoolSize+spare {
-		r.idle = append(r.idle, sb)
+	if !keep {
+		sb.stop()
 	}
-	r.mu.Unlock()
 }
 
 // The states of a call between the caller and the goroutine that runs it.
@@ -400,7 +425,7 @@ const (
 type callRun struct {
 	state   atomic.Int32
 	done    chan struct{}
-	out     string
+	out     []result
 	reason  string
 	tainted string
 	err     error
@@ -417,8 +442,8 @@ func (r *Runner) Run(ctx context.Context, p *isolation.Payload) (*isolation.Payl
 	if err != nil {
 		return nil, err
 	}
-	if len(in) > r.opts.MaxPayloadBytes {
-		return nil, isolation.Exceeded(fmt.Sprintf("%s %s is %d bytes as JSON, more than the isolation hook's limit of %d", p.Cmd, p.Name(), len(in), r.opts.MaxPayloadBytes))
+	if n := in.size(); n > r.opts.MaxPayloadBytes {
+		return nil, isolation.Exceeded(fmt.Sprintf("%s %s is %d bytes as JSON, more than the isolation hook's limit of %d", p.Cmd, p.Name(), n, r.opts.MaxPayloadBytes))
 	}
 	select {
 	case r.slots <- struct{}{}:
@@ -455,7 +480,7 @@ func (r *Runner) Run(ctx context.Context, p *isolation.Payload) (*isolation.Payl
 // start runs the call on a goroutine of its own and waits for it until the
 // time limit or ctx ends; then it interrupts the runtime and, reporting
 // false, leaves the call to end on its own, its runtime to be dropped.
-func (r *Runner) start(ctx context.Context, sb *sandbox, in string, deadline time.Time) (*callRun, bool) {
+func (r *Runner) start(ctx context.Context, sb *sandbox, in *callInput, deadline time.Time) (*callRun, bool) {
 	sb.vm.ClearInterrupt() // no Interrupt can race: the runtime is ours alone
 	sb.deadline = deadline
 	sb.tainted, sb.quiet = "", false
@@ -463,7 +488,7 @@ func (r *Runner) start(ctx context.Context, sb *sandbox, in string, deadline tim
 	c := &callRun{done: make(chan struct{})}
 	w := watch.add(sb.vm, r.opts.MaxHeapGrowth)
 	r.workers.Add(1)
-	go func() {
+	sb.jobs <- func() {
 		defer r.workers.Done()
 		c.out, c.reason, c.err = sb.exec(in, r.shape)
 		c.tainted = sb.tainted
@@ -475,12 +500,12 @@ func (r *Runner) start(ctx context.Context, sb *sandbox, in string, deadline tim
 			return
 		}
 		close(c.done)
-	}()
+	}
 	// Made before waiting: once the limit passes, answer without
-	// allocating (a call that allocates fast keeps the collector busy, and
-	// an allocating caller would be made to help it).
-	exceeded := &abortError{msg: fmt.Sprintf("isolation hook exceeded %v", r.opts.Timeout), limit: true}
-	exceededErr := isolation.Exceeded(exceeded.msg)
+	// allocating. A call that allocates fast keeps the collector busy, and
+	// a goroutine that allocates then is made to help it, which can hold
+	// the answer back by as long as the collection takes.
+	exceeded := &callRun{err: r.exceeded}
 	timer := time.NewTimer(time.Until(sb.deadline))
 	defer timer.Stop()
 	var why *abortError
@@ -488,7 +513,7 @@ func (r *Runner) start(ctx context.Context, sb *sandbox, in string, deadline tim
 	case <-c.done:
 		return c, true
 	case <-timer.C:
-		why = exceeded
+		why = r.exceededWhy
 	case <-ctx.Done():
 		why = &abortError{msg: "isolation hook canceled: " + ctx.Err().Error()}
 	}
@@ -500,47 +525,132 @@ func (r *Runner) start(ctx context.Context, sb *sandbox, in string, deadline tim
 	}
 	sb.vm.Interrupt(why)
 	if why.limit {
-		return &callRun{err: exceededErr}, false
+		return exceeded, false
 	}
 	return &callRun{err: isolation.Block(why.msg)}, false
 }
 
-// exec runs one call through the driver and returns the JSON of its results,
-// or a reason it blocked.
-func (sb *sandbox) exec(in string, shape Shape) (string, string, error) {
-	var out, reason string
+// exec runs one call through the driver and returns its results, or a
+// reason it blocked.
+func (sb *sandbox) exec(in *callInput, shape Shape) ([]result, string, error) {
+	vm := sb.vm
+	c := vm.NewObject()
+	_ = c.Set("kind", in.kind)
+	_ = c.Set("name", in.name)
+	_ = c.Set("label", in.label)
+	_ = c.Set("origin", in.origin)
+	if in.target != "" {
+		_ = c.Set("target", in.target)
+	}
+	if len(in.headers) > 0 {
+		h := vm.NewObject()
+		for k, v := range in.headers {
+			_ = h.Set(k, v)
+		}
+		_ = c.Set("headers", h)
+	}
+	argsText := goja.Undefined()
+	if len(in.args) > 0 {
+		argsText = vm.ToValue(string(in.args))
+	}
+	var results []result
+	var reason string
 	settled := false
 	done := func(call goja.FunctionCall) goja.Value {
 		if settled {
 			return goja.Undefined()
 		}
 		settled = true
-		if s := call.Argument(0); !goja.IsNull(s) && !goja.IsUndefined(s) {
-			out = s.String()
-		} else {
-			reason = call.Argument(1).String()
-		}
+		results, reason = sb.results(call.Argument(0))
 		return goja.Undefined()
 	}
 	// The job queue has run when the call returns; with no timers in the
 	// sandbox, a promise still pending then can never settle.
-	if _, err := sb.call(goja.Undefined(), sb.vm.ToValue(in), sb.shapes(shape), sb.vm.ToValue(done)); err != nil {
-		return "", "", err
+	if _, err := sb.call(goja.Undefined(), sb.newWindow(), c, argsText, sb.shapes(shape), vm.ToValue(done)); err != nil {
+		return nil, "", err
 	}
 	if !settled {
-		return "", "isolation hook returned a promise that never settles", nil
+		return nil, "isolation hook returned a promise that never settles", nil
 	}
-	return out, reason, nil
+	return results, reason, nil
+}
+
+// results reads the driver's results.
+func (sb *sandbox) results(v goja.Value) ([]result, string) {
+	arr, ok := v.(*goja.Object)
+	if !ok {
+		return nil, "isolation hook returned no result"
+	}
+	l := arr.Get("length")
+	if l == nil {
+		return nil, "isolation hook returned no result"
+	}
+	n := int(l.ToInteger())
+	out := make([]result, 0, n)
+	str := func(o *goja.Object, k string) (string, bool) {
+		x := o.Get(k)
+		if x == nil || goja.IsUndefined(x) || goja.IsNull(x) {
+			return "", false
+		}
+		return x.String(), true
+	}
+	for i := 0; i < n; i++ {
+		o, ok := arr.Get(strconv.Itoa(i)).(*goja.Object)
+		if !ok {
+			return nil, "isolation hook returned no result"
+		}
+		var r result
+		r.OK = truthy(o.Get("ok"))
+		r.Reason, _ = str(o, "reason")
+		r.Same = truthy(o.Get("same"))
+		if s, ok := str(o, "name"); ok {
+			r.Name = &s
+		}
+		if s, ok := str(o, "args"); ok {
+			r.Args = []byte(s)
+		}
+		if s, ok := str(o, "headers"); ok {
+			r.Headers = []byte(s)
+		}
+		if s, ok := str(o, "target"); ok {
+			r.Target = &s
+		}
+		out = append(out, r)
+	}
+	return out, ""
+}
+
+func truthy(v goja.Value) bool { return v != nil && v.ToBoolean() }
+
+// newWindow is a fresh window for a run of the hook files: an object
+// inheriting from the (frozen) global object, its own window, self and
+// globalThis.
+func (sb *sandbox) newWindow() *goja.Object {
+	w := sb.vm.CreateObject(sb.vm.GlobalObject())
+	_ = w.DefineDataProperty("window", w, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+	_ = w.DefineDataProperty("self", w, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+	_ = w.DefineDataProperty("globalThis", w, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	return w
 }
 
 func (sb *sandbox) shapes(s Shape) goja.Value {
+	if v, ok := sb.shapeArrays[s]; ok {
+		return v
+	}
+	var v goja.Value
 	switch s {
 	case ShapeSeed:
-		return sb.vm.NewArray("seed")
+		v = sb.vm.NewArray("seed")
 	case shapeBoth:
-		return sb.vm.NewArray("seed", "v2")
+		v = sb.vm.NewArray("seed", "v2")
+	default:
+		v = sb.vm.NewArray("v2")
 	}
-	return sb.vm.NewArray("v2")
+	if sb.shapeArrays == nil {
+		sb.shapeArrays = map[Shape]goja.Value{}
+	}
+	sb.shapeArrays[s] = v
+	return v
 }
 
 // errText is errText, except that a thrown value is shown through the

@@ -363,7 +363,7 @@ func FuzzApply(f *testing.F) {
 	f.Add(`[{"ok":true},{"ok":true,"name":"x"}]`, ``)
 	f.Add(`[{"ok":true,"args":{"a":1}},{"ok":true,"args":{"a":2}}]`, `{"a":0}`)
 	f.Add(`[{"ok":false,"reason":"no"}]`, `{}`)
-	f.Add(`[{"ok":true,"name":1}]`, `{}`)
+	f.Add(`[{"ok":true,"same":true}]`, `{"x":1}`)
 	f.Add(`[{"ok":true,"args":{"n":12345678901234567890}}]`, `{"n":12345678901234567891}`)
 	f.Add(`{}`, `{}`)
 	f.Fuzz(func(t *testing.T, out, args string) {
@@ -380,8 +380,44 @@ func FuzzApply(f *testing.F) {
 		}
 		req := &tetherv1.InvokeRequest{Command: "greet"}
 		_ = isolation.ApplyPayload(req, orig, got)
-		if !json.Valid([]byte(out)) {
-			t.Fatalf("invalid driver output accepted: %q", out)
+	})
+}
+
+// FuzzHookReturns makes a hook return arbitrary values (parsed from JSON in
+// the sandbox) for an invoke, in each shape: no panic, a blocked call is
+// permission_denied, and anything let through keeps its kind and client.
+func FuzzHookReturns(f *testing.F) {
+	var runners []*jshook.Runner
+	for _, shape := range []jshook.Shape{jshook.ShapeSeed, jshook.ShapeV2} {
+		r, err := jshook.New([]jshook.Source{{Name: "fuzz.js", Code: `window.__TAURI_ISOLATION_HOOK__ = (p) => JSON.parse(p.message.args.out);`}},
+			jshook.Options{PoolSize: 1, Shape: shape})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Cleanup(r.Close)
+		runners = append(runners, r)
+	}
+	f.Add(`{"cmd":"invoke","message":{"cmd":"greet","args":{"a":1}},"client":{"label":"main","origin":"o"}}`)
+	f.Add(`{"cmd":"invoke","message":{"cmd":"other","args":{"$bytes":"AAE="}}}`)
+	f.Add(`{"cmd":"greet","payload":{"a":[1,2]},"options":{"headers":{"h":"v"}}}`)
+	f.Add(`{"cmd":"plugin:event|emit","payload":{"event":"x"}}`)
+	f.Add(`{"cmd":7,"payload":null,"options":{"headers":{"h":1}}}`)
+	f.Add(`null`)
+	f.Add(`[1,2]`)
+	f.Fuzz(func(t *testing.T, out string) {
+		args, _ := json.Marshal(map[string]string{"out": out})
+		for _, r := range runners {
+			orig := invokePayload("greet", string(args))
+			got, err := r.Run(context.Background(), orig)
+			if err != nil {
+				if tether.CodeOf(err) != tether.CodePermissionDenied {
+					t.Fatalf("code %v", err)
+				}
+				continue
+			}
+			if got.Cmd != orig.Cmd || got.Client != orig.Client || got.Message == nil {
+				t.Fatalf("kind or client changed: %+v", got)
+			}
 		}
 	})
 }

@@ -162,3 +162,51 @@ func walk(v reflect.Value, f func(any)) {
 		}
 	}
 }
+
+// Names through which a script can make a regular expression from a string,
+// or run code it makes: with none of them in the hook files, every regular
+// expression the hooks can run is one of their literals.
+var dynamicRegexpNames = map[string]bool{
+	"RegExp": true, "match": true, "matchAll": true, "search": true, "compile": true,
+	"eval": true, "Function": true, "constructor": true,
+}
+
+// needsRegexpGate reports whether the hook files may run a regular
+// expression in regexp2 (see the guards): a literal that needs it, or a way
+// to make one at run time. Without, the gate — which makes every regular
+// expression take the slower generic path in goja — is not installed.
+func needsRegexpGate(sources []Source) bool {
+	need := false
+	for _, s := range sources {
+		prg, err := parser.ParseFile(nil, s.Name, s.Code, 0)
+		if err != nil {
+			return true
+		}
+		walk(reflect.ValueOf(prg), func(n any) {
+			switch x := n.(type) {
+			case *ast.RegExpLiteral:
+				f := x.Flags
+				if compileBacktracking(x.Pattern, contains(f, 'i'), contains(f, 'm'), contains(f, 's'), contains(f, 'u')) != nil {
+					need = true
+				}
+			case *ast.Identifier:
+				need = need || dynamicRegexpNames[x.Name.String()]
+			case *ast.DotExpression:
+				need = need || dynamicRegexpNames[x.Identifier.Name.String()]
+			case *ast.StringLiteral:
+				// o["match"](…)
+				need = need || dynamicRegexpNames[x.Value.String()]
+			}
+		})
+	}
+	return need
+}
+
+func contains(s string, c byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return true
+		}
+	}
+	return false
+}

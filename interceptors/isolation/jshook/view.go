@@ -6,95 +6,57 @@ import (
 	"maps"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/tether-ipc/tether/interceptors/isolation"
 )
 
-// inputOf is the call as the driver reads it: kind, name, args (an
-// invoke's args, an emit's payload), headers, target and client.
-func inputOf(p *isolation.Payload) (string, error) {
-	var args json.RawMessage
+// callInput is the call as the driver reads it: the arguments (an invoke's
+// args, an emit's payload) as JSON, which the driver parses only if the
+// hook reads them.
+type callInput struct {
+	kind, name, target, label, origin string
+	headers                           map[string]string
+	args                              []byte
+}
+
+// size is about how much JSON the call is.
+func (c *callInput) size() int {
+	n := len(c.args) + len(c.name) + len(c.target) + len(c.label) + len(c.origin) + 64
+	for k, v := range c.headers {
+		n += len(k) + len(v) + 6
+	}
+	return n
+}
+
+func inputOf(p *isolation.Payload) (*callInput, error) {
+	c := &callInput{kind: p.Cmd, name: p.Name(), target: p.Target, label: p.Client.Label, origin: p.Client.Origin, headers: p.Headers}
 	switch p.Cmd {
 	case isolation.CmdInvoke:
 		if p.Message == nil {
-			return "", isolation.Block("invoke without message")
+			return nil, isolation.Block("invoke without message")
 		}
-		args = p.Message.Args
+		c.args = p.Message.Args
 	case isolation.CmdEmit:
-		args = p.Payload
+		c.args = p.Payload
 	case isolation.CmdListen:
 	default:
-		return "", isolation.Block("unknown cmd " + p.Cmd)
+		return nil, isolation.Block("unknown cmd " + p.Cmd)
 	}
-	args = bytes.TrimSpace(args)
-	b := make([]byte, 0, 128+len(args))
-	b = append(b, `{"kind":`...)
-	b = appendString(b, p.Cmd)
-	b = append(b, `,"name":`...)
-	b = appendString(b, p.Name())
-	if len(args) > 0 {
-		b = append(b, `,"args":`...)
-		b = append(b, args...)
-	}
-	if len(p.Headers) > 0 {
-		hb, err := json.Marshal(p.Headers)
-		if err != nil {
-			return "", isolation.Block("headers do not encode")
-		}
-		b = append(b, `,"headers":`...)
-		b = append(b, hb...)
-	}
-	if p.Target != "" {
-		b = append(b, `,"target":`...)
-		b = appendString(b, p.Target)
-	}
-	b = append(b, `,"client":{"label":`...)
-	b = appendString(b, p.Client.Label)
-	b = append(b, `,"origin":`...)
-	b = appendString(b, p.Client.Origin)
-	b = append(b, "}}"...)
-	return string(b), nil
-}
-
-// appendString appends s as a JSON string (invalid UTF-8 as U+FFFD).
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, "\ufffd"...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
+	c.args = bytes.TrimSpace(c.args)
+	return c, nil
 }
 
 // result is what the driver reports for one shape: a reason it blocked, or
 // the parts of the call as the hook returned them (absent: not given).
 type result struct {
-	OK      bool            `json:"ok"`
-	Reason  string          `json:"reason"`
-	Name    json.RawMessage `json:"name"`
-	Args    json.RawMessage `json:"args"`
-	Headers json.RawMessage `json:"headers"`
-	Target  json.RawMessage `json:"target"`
+	OK     bool
+	Reason string
+	// Same: the hook left the arguments unread and in place.
+	Same    bool
+	Name    *string
+	Args    json.RawMessage // JSON; nil: none
+	Headers json.RawMessage // JSON; nil: not given
+	Target  *string
 }
 
 // change is what a hook changed in a call.
@@ -109,10 +71,9 @@ type change struct {
 // apply turns the driver's results into the payload to send: with two
 // shapes, both must have let the call through, and what they changed must
 // agree.
-func (r *Runner) apply(p *isolation.Payload, out string) (*isolation.Payload, error) {
-	var rs []result
-	if err := json.Unmarshal([]byte(out), &rs); err != nil || len(rs) == 0 {
-		return nil, isolation.Block("isolation hook returned a payload that does not decode")
+func (r *Runner) apply(p *isolation.Payload, rs []result) (*isolation.Payload, error) {
+	if len(rs) == 0 {
+		return nil, isolation.Block("isolation hook returned no result")
 	}
 	var ch change
 	for i, res := range rs {
@@ -162,14 +123,8 @@ func (r *Runner) apply(p *isolation.Payload, out string) (*isolation.Payload, er
 // changeOf compares one shape's result with the call it was shown.
 func changeOf(p *isolation.Payload, res result) (change, error) {
 	var c change
-	if len(res.Name) > 0 {
-		var name string
-		if err := json.Unmarshal(res.Name, &name); err != nil {
-			return c, isolation.Block("isolation hook set the name of " + p.Cmd + " " + p.Name() + " to a value that is not a string")
-		}
-		if name != p.Name() {
-			c.name = &name
-		}
+	if res.Name != nil && *res.Name != p.Name() {
+		c.name = res.Name
 	}
 	orig := p.Payload
 	if p.Message != nil {
@@ -177,6 +132,7 @@ func changeOf(p *isolation.Payload, res result) (change, error) {
 	}
 	orig = bytes.TrimSpace(orig)
 	switch {
+	case res.Same:
 	case len(res.Args) == 0 || string(res.Args) == "null":
 		if p.Cmd == isolation.CmdListen {
 			break
@@ -206,14 +162,8 @@ func changeOf(p *isolation.Payload, res result) (change, error) {
 			c.headers, c.hset = h, true
 		}
 	}
-	if len(res.Target) > 0 {
-		var t string
-		if err := json.Unmarshal(res.Target, &t); err != nil {
-			return c, isolation.Block("isolation hook set an event target that is not a label")
-		}
-		if t != p.Target {
-			c.target = &t
-		}
+	if res.Target != nil && *res.Target != p.Target {
+		c.target = res.Target
 	}
 	return c, nil
 }
