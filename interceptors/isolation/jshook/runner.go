@@ -34,7 +34,7 @@ const (
 	DefaultMaxStringLength  = 1 << 22
 	DefaultMaxPayloadBytes  = 1 << 20
 	// MaxTimeout is the longest Timeout a Runner takes.
-	MaxTimeout = 30 * time.Second
+	MaxTimeout = time.Minute
 	// maxSourceBytes bounds one hook file.
 	maxSourceBytes = 4 << 20
 )

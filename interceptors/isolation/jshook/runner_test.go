@@ -327,6 +327,16 @@ func TestExampleHooks(t *testing.T) {
 			{emitPayload("x", `1`), true},
 			{listen, true},
 		}},
+		{"tauri-v2", []call{
+			{invokePayload("greet", `{"name":"a"}`), true},
+			{invokePayload("read_file", `{"path":"docs/readme.md"}`), true},
+			{invokePayload("read_file", `{"path":"/etc/passwd"}`), false},
+			{invokePayload("read_file", `{"path":"a/../../x"}`), false},
+			{invokePayload("delete_all", `{}`), false},
+			{emitPayload("chat:message", `{"text":"hi"}`), true},
+			{emitPayload("Chat Message", `{}`), false},
+			{listen, true},
+		}},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			var buf bytes.Buffer

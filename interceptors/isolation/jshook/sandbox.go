@@ -52,11 +52,11 @@ func init() {
 	regexp2.SetTimeoutCheckPeriod(5 * time.Millisecond)
 	// A backstop for a regular expression that runs in regexp2 without the
 	// gate (the hook files were judged not to make one): none runs for
-	// longer than a minute, well past any call's limit (MaxTimeout), when
-	// the call has long been answered. regexp2 reads this when goja
-	// compiles a pattern; left alone if a program set it already.
+	// longer than two minutes, past any call's limit (MaxTimeout), when the
+	// call has long been answered. regexp2 reads this when goja compiles a
+	// pattern; left alone if a program set it already.
 	if regexp2.DefaultMatchTimeout == time.Duration(math.MaxInt64) {
-		regexp2.DefaultMatchTimeout = time.Minute
+		regexp2.DefaultMatchTimeout = 2 * MaxTimeout
 	}
 }
 
