@@ -342,3 +342,30 @@ func TestCanonicalRenames(t *testing.T) {
 		}
 	}
 }
+
+// FuzzShapeFromProto reads arbitrary args shapes (what a stage gets from a
+// core's ListCommands) and puts JSON in them: never a panic, only
+// invalid_argument errors.
+func FuzzShapeFromProto(f *testing.F) {
+	for _, s := range []*Shape{ShapeOf(reflect.TypeFor[topArgs]()), ShapeOfMessage((&anypb.Any{}).ProtoReflect().Descriptor())} {
+		b, _ := proto.Marshal(s.Proto())
+		f.Add(b, []byte(`{"file_path":"a","opts":{"path":"b","Path":"c"},"@type":"x"}`))
+	}
+	f.Add([]byte{0x0a, 0x02, 0x08, 0x02}, []byte(`{"a":{"b":[1]}}`))
+	f.Fuzz(func(t *testing.T, wire, js []byte) {
+		var p tetherv1.ArgShape
+		if proto.Unmarshal(wire, &p) != nil {
+			return
+		}
+		s, err := ShapeFromProto(&p)
+		if err != nil {
+			if tether.CodeOf(err) != tether.CodeInvalidArgument {
+				t.Fatalf("code %v", err)
+			}
+			return
+		}
+		if _, err := s.Canonical(js, 16); err != nil && tether.CodeOf(err) != tether.CodeInvalidArgument {
+			t.Fatalf("code %v", err)
+		}
+	})
+}
