@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/jsonargs"
 )
 
 // Stage is the isolation stage: it runs the hook chain on each request and
@@ -195,7 +195,7 @@ func (s *Stage) canonical(ctx context.Context, cc grpc.ClientConnInterface, inv 
 	}
 	if from != "" && renamed != "" {
 		return true, tether.Errorf(tether.CodeInvalidArgument,
-			"command %s (a hook's name for %s): argument %q is not in the keys its handler binds", inv.GetCommand(), from, cut(renamed, 64))
+			"command %s (a hook's name for %s): argument %q is not in the keys its handler binds", inv.GetCommand(), from, jsonargs.Shorten(renamed, 64))
 	}
 	if len(out) != len(js.Json) || (len(out) > 0 && &out[0] != &js.Json[0]) {
 		inv.Args = &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: out}}
@@ -225,20 +225,11 @@ func refusalOf(kind tether.Kind, req proto.Message, label string, err error) Ref
 	case *tetherv1.ListenRequest:
 		r.Name = strings.Join(m.GetEvents(), ",")
 	}
-	r.Name = cut(r.Name, 256)
-	r.Detail = cut(r.Detail, 256)
+	r.Name = jsonargs.Shorten(r.Name, 256)
+	r.Detail = jsonargs.Shorten(r.Detail, 256)
 	return r
 }
 
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
 
 // noEvent refuses a listen request that names no event, as the hooks
 // would.

@@ -116,15 +116,18 @@ func (c *canon) where() string {
 	return "argument " + strconv.Quote(b.String())
 }
 
-func shorten(s string) string {
-	if len(s) <= maxKeyInMessage {
+func shorten(s string) string { return Shorten(s, maxKeyInMessage) }
+
+// Shorten cuts s to at most n bytes, at a rune boundary, marking the cut
+// with "…": for caller input quoted in messages.
+func Shorten(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := maxKeyInMessage
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
-	return s[:cut] + "…"
+	return s[:n] + "…"
 }
 
 func quoteKey(k []byte) string { return strconv.Quote(shorten(string(k))) }

@@ -13,13 +13,13 @@ import (
 	"sync"
 	"time"
 	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/dlclark/regexp2/v2"
 	"github.com/dop251/goja"
 	"github.com/dop251/goja/parser"
 
 	"github.com/tether-ipc/tether/interceptors/isolation"
+	"github.com/tether-ipc/tether/internal/jsonargs"
 )
 
 //go:embed guards.js
@@ -341,7 +341,7 @@ func (sb *sandbox) regexpGate(call goja.FunctionCall) goja.Value {
 		if errors.Is(err, regexp2.ErrBacktrackingStackLimit) {
 			why = "exceeded the backtracking limit"
 		}
-		msg := fmt.Sprintf("isolation sandbox: regular expression /%s/ %s", shorten(info.source, 64), why)
+		msg := fmt.Sprintf("isolation sandbox: regular expression /%s/ %s", jsonargs.Shorten(info.source, 64), why)
 		if sb.tainted == "" {
 			sb.tainted = msg
 		}
@@ -351,15 +351,6 @@ func (sb *sandbox) regexpGate(call goja.FunctionCall) goja.Value {
 	return goja.Undefined()
 }
 
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
 
 // inspect reads a RegExp's source and flags through RegExp's own getters
 // and decides, as goja does, whether it runs in regexp2.
