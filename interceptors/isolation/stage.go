@@ -230,7 +230,6 @@ func refusalOf(kind tether.Kind, req proto.Message, label string, err error) Ref
 	return r
 }
 
-
 // noEvent refuses a listen request that names no event, as the hooks
 // would.
 func noEvent(kind tether.Kind, req proto.Message) error {

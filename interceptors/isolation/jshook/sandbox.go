@@ -351,7 +351,6 @@ func (sb *sandbox) regexpGate(call goja.FunctionCall) goja.Value {
 	return goja.Undefined()
 }
 
-
 // inspect reads a RegExp's source and flags through RegExp's own getters
 // and decides, as goja does, whether it runs in regexp2.
 func (sb *sandbox) inspect(obj *goja.Object) *rxInfo {
