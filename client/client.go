@@ -70,6 +70,10 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 		// restarts of the core, calls and listeners would fail fast with
 		// unavailable for minutes while the core is back. Keep it short.
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: ReconnectBackoff, MinConnectTimeout: 5 * time.Second}),
+		// Every call on the connection, generated typed clients' too, fails
+		// with a *tether.Error.
+		grpc.WithChainUnaryInterceptor(unaryErrors),
+		grpc.WithChainStreamInterceptor(streamErrors),
 	}, o.grpc...)
 	conn, err := grpc.NewClient(target, gopts...)
 	if err != nil {
@@ -145,7 +149,11 @@ func (c *Client) Invoke(ctx context.Context, command string, args, result any, o
 	if err != nil {
 		return tether.FromError(err)
 	}
-	return payload.Decode(res.GetResult(), result)
+	if err := payload.Decode(res.GetResult(), result); err != nil {
+		// The command ran: this is not the caller's argument at fault.
+		return tether.Errorf(tether.CodeInternal, "%s ran, but its result does not fit %T: %s", command, result, tether.FromError(err).Message())
+	}
+	return nil
 }
 
 // WithClientLabel returns a context whose calls carry a client label and

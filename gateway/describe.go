@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -90,7 +91,8 @@ func openAPI(cmds []Command) obj {
 	for _, c := range cmds {
 		op := obj{
 			"operationId": "invoke_" + c.Name,
-			"summary":     c.Description,
+			"summary":     summary(c.Description),
+			"description": c.Description,
 			"tags":        []string{"commands"},
 			"requestBody": obj{"content": obj{contentTypeJSON: obj{"schema": c.Args}}},
 			"responses":   obj{"default": errResp},
@@ -147,6 +149,12 @@ func openAPI(cmds []Command) obj {
 	}
 }
 
+// summary is the first line of a description.
+func summary(desc string) string {
+	first, _, _ := strings.Cut(desc, "\n")
+	return strings.TrimSpace(first)
+}
+
 func codeNames() []string {
 	var out []string
 	for _, c := range tether.Codes() {
@@ -173,7 +181,7 @@ func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request, _ map[stri
 	defer cancelT()
 	res, err := g.health.Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, tether.Errorf(tether.CodeUnavailable, "health check: %s", tether.FromError(err).Message()))
+		writeError(w, http.StatusServiceUnavailable, tether.Errorf(tether.CodeUnavailable, "health check: %s", publicError(err).Message()))
 		return
 	}
 	if res.GetStatus() != healthpb.HealthCheckResponse_SERVING {

@@ -16,7 +16,7 @@ import (
 // writeError writes err as the error body. status 0 takes the code's
 // HTTP status.
 func writeError(w http.ResponseWriter, status int, err error) {
-	te := tether.FromError(err)
+	te := publicError(err)
 	if status == 0 {
 		status = te.Code().HTTPStatus()
 	}
@@ -32,6 +32,23 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	w.WriteHeader(status)
 	w.Write(append(body, '\n')) //nolint:errcheck // the client may be gone
 }
+
+// publicError is err as a browser may see it: a failure to reach the core
+// (grpc-go's transport errors, which name socket paths and addresses)
+// becomes a plain unavailable error; the core's own errors pass as they are.
+func publicError(err error) *tether.Error {
+	te := tether.FromError(err)
+	if te.Code() == tether.CodeUnavailable || te.Code() == tether.CodeUnknown {
+		m := te.Message()
+		if strings.HasPrefix(m, "connection error:") || strings.Contains(m, "transport: ") || strings.Contains(m, "dial unix ") || strings.Contains(m, "dial tcp ") {
+			return errCoreUnreachable
+		}
+	}
+	return te
+}
+
+// errCoreUnreachable answers calls when the core cannot be reached.
+var errCoreUnreachable = tether.NewError(tether.CodeUnavailable, "the core is unreachable; retry shortly")
 
 // bodyState records whether a request's body went over the limit, so that
 // errors from grpc-gateway's own body decoding become 413 as well.
@@ -86,6 +103,10 @@ func (g *Gateway) routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ 
 	switch status {
 	case http.StatusNotFound:
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/ipc/") {
+			if g.cfg.console && (r.URL.Path+"/" == ConsolePath || strings.HasPrefix(r.URL.Path, ConsolePath)) {
+				g.serveConsole(w, r)
+				return
+			}
 			g.serveFrontend(w, r)
 			return
 		}

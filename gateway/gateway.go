@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -194,7 +198,34 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), identityKey{}, id)
 	ctx = context.WithValue(ctx, bodyStateKey{}, st)
+	if g.cfg.tracer != nil {
+		var span trace.Span
+		ctx, span = g.startSpan(ctx, r)
+		defer span.End()
+	}
 	g.mux.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// startSpan starts the request's server span, named by its route.
+func (g *Gateway) startSpan(ctx context.Context, r *http.Request) (context.Context, trace.Span) {
+	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
+	return g.cfg.tracer.Start(ctx, r.Method+" "+routeOf(r.URL.Path), trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+}
+
+// routeOf names the route of a path, without the names it carries (a span
+// name must not hold caller input of unbounded variety).
+func routeOf(path string) string {
+	for _, p := range []string{"/ipc/invoke/", "/ipc/emit/"} {
+		if strings.HasPrefix(path, p) {
+			return p + "{name}"
+		}
+	}
+	switch path {
+	case "/ipc/listen", "/ipc/commands", "/ipc/client.js", "/ipc/tauri-shim.js", "/healthz", "/readyz", "/livez", "/metrics", "/openapi.json":
+		return path
+	}
+	return "/*"
 }
 
 func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
 
@@ -55,6 +56,8 @@ type config struct {
 	log           *slog.Logger
 	forwardPrefix string
 	extra         []extraRoute
+	tracer        trace.Tracer
+	console       bool
 }
 
 type extraRoute struct {
@@ -80,6 +83,17 @@ func defaults() config {
 // folder; never a listing; nothing outside dir), as Tauri serves its
 // frontendDist. Without it the gateway serves its embedded demo page.
 func WithFrontend(dir string) Option { return func(c *config) { c.frontend = dir } }
+
+// ConsolePath is where WithConsole serves the developer console.
+const ConsolePath = "/_tether/"
+
+// WithConsole serves the developer console at ConsolePath: a page built
+// from GET /ipc/commands with every command, a form from its argument
+// schema, results and structured errors, channel messages as they stream,
+// a live event monitor and emit, each call's latency. It is a page like
+// any other (it calls the gateway's own routes, with the same Host, origin,
+// token and capability checks), and it is off by default.
+func WithConsole() Option { return func(c *config) { c.console = true } }
 
 // WithOrigins allows browser pages from other origins ("http://localhost:5173")
 // and gives each the client labels it may use; the first is its default. An
@@ -143,6 +157,19 @@ func WithServices(fns ...RegisterFunc) Option {
 // behind the gateway's Host, Origin and token checks.
 func WithHandler(method, pattern string, h http.Handler) Option {
 	return func(c *config) { c.extra = append(c.extra, extraRoute{method, pattern, h}) }
+}
+
+// WithTracerProvider starts a server span, from tp, for every request the
+// gateway serves, joined to the trace context the request carries (W3C
+// traceparent, read with otel's global propagator); the span's context
+// reaches the core, so one trace runs from the gateway through the core to
+// the command.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) {
+		if tp != nil {
+			c.tracer = tp.Tracer("github.com/tether-ipc/tether/gateway")
+		}
+	}
 }
 
 // WithLogger sets the logger; the default is slog.Default().

@@ -117,7 +117,7 @@ func (s *sseWriter) comment(text string) error {
 
 // fail writes the error frame that ends a failed stream.
 func (s *sseWriter) fail(err error) error {
-	body, mErr := json.Marshal(tether.FromError(err))
+	body, mErr := json.Marshal(publicError(err))
 	if mErr != nil {
 		body = []byte(`{"code":"internal","message":"error not encodable"}`)
 	}

@@ -18,6 +18,7 @@ import (
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/internal/jsonargs"
 	"github.com/tether-ipc/tether/internal/payload"
+	"github.com/tether-ipc/tether/internal/schema"
 )
 
 // Full methods of the IPC event calls, as interceptors see them.
@@ -60,20 +61,40 @@ func (s *Server) Emit(ctx context.Context, event string, payload any) (uint64, e
 }
 
 // EmitTo publishes an event that only listeners with the client label
-// target receive.
+// target receive. The payload is checked as a frontend's is: an event
+// declared with a type (DeclareEvent, or the tether.v1.event option) must
+// carry that type, or the emit fails with invalid_argument.
 func (s *Server) EmitTo(ctx context.Context, target, event string, v any) (uint64, error) {
-	p, err := payload.Event(v)
+	p, err := s.backendPayload(event, v)
 	if err != nil {
 		return 0, err
 	}
 	return s.bus.Publish(ctx, bus.Event{Name: event, Payload: p, Target: target})
 }
 
+// backendPayload encodes a payload the backend emits and checks it against
+// the event's declared type.
+func (s *Server) backendPayload(event string, v any) (*tetherv1.Payload, error) {
+	if err := bus.ValidName(event); err != nil {
+		return nil, err
+	}
+	p, err := payload.Event(v)
+	if err != nil {
+		return nil, err
+	}
+	if _, typed := s.events.Load(event); typed {
+		if err := s.checkEventPayload(event, p); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
 // EmitFilter publishes an event to each client label, among those with a
 // listener on this server, for which keep returns true (Tauri's
 // emit_filter). It returns the ids given, one per label.
 func (s *Server) EmitFilter(ctx context.Context, event string, v any, keep func(label string) bool) ([]uint64, error) {
-	p, err := payload.Event(v)
+	p, err := s.backendPayload(event, v)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +145,7 @@ func (s *Server) declareEvents(file protoreflect.FileDescriptor) {
 	msgs := file.Messages()
 	for i := 0; i < msgs.Len(); i++ {
 		md := msgs.Get(i)
-		name, _ := proto.GetExtension(md.Options(), tetherv1.E_Event).(string)
+		name := schema.EventName(md)
 		if name == "" {
 			continue
 		}

@@ -157,12 +157,20 @@ func WithIdentity(f IdentityFunc) Option {
 
 // TrustedFrontIdentity believes the tether-client-label and tether-origin
 // metadata only from peers that are as trusted as the core itself: Unix
-// socket peers (the socket is mode 0600, so only the same user can connect)
-// and in-process connections. Calls from TCP peers carry no label; give such
+// socket peers (the socket is mode 0600, and peers of another user are
+// refused, so only the same user can connect) and in-process connections.
+// Calls through a trusted endpoint (ListenTrusted) get the endpoint's label,
+// whatever they claim. Calls from TCP peers carry no label; give such
 // callers one with a token-aware IdentityFunc.
 func TrustedFrontIdentity(ctx context.Context) (label, origin string, err error) {
 	p, ok := peer.FromContext(ctx)
-	if !ok || !trustedPeer(p.Addr) {
+	if !ok {
+		return "", "", nil
+	}
+	if t, ok := p.Addr.(TrustedAddr); ok {
+		return t.Label, "", nil
+	}
+	if !trustedPeer(p.Addr) {
 		return "", "", nil
 	}
 	return firstValue(ctx, tether.MetadataClientLabel), firstValue(ctx, tether.MetadataOrigin), nil

@@ -31,10 +31,11 @@ import (
 	"time"
 
 	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/app"
 	"github.com/tether-ipc/tether/client"
+	"github.com/tether-ipc/tether/config"
+	"github.com/tether-ipc/tether/examples/demo"
 	"github.com/tether-ipc/tether/interceptors/isolation"
-	"github.com/tether-ipc/tether/internal/app"
-	"github.com/tether-ipc/tether/internal/config"
 	"github.com/tether-ipc/tether/internal/stress"
 )
 
@@ -200,7 +201,6 @@ func run(mode string, p params) (*result, error) {
 	cfg.Data = tmp
 	cfg.Log.Level = "error"
 	cfg.App.Security.Pattern.Use = mode
-	var key *isolation.Key
 	if mode == config.IsolationPattern {
 		// The pattern's folder holds the hook every stage runs.
 		dir := filepath.Join(tmp, "isolation")
@@ -213,15 +213,15 @@ func run(mode string, p params) (*result, error) {
 		cfg.App.Security.Pattern.Options.Dir = dir
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.New(cfg, log)
+	readyc := make(chan app.Ready, 1)
+	a, err := app.New(cfg, app.WithLogger(log), app.WithReady(func(rd app.Ready) { readyc <- rd }))
 	if err != nil {
 		return nil, err
 	}
-	a.KeyForTest = func(k *isolation.Key) { key = k } // in-process hand-over; never printed or written
-	readyc := make(chan app.Ready, 1)
+	demo.New(a.DataDir()).Register(a.Server()) // the commands tether serve has
 	runCtx, stopCore := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
-	go func() { runErr <- a.Run(runCtx, func(rd app.Ready) { readyc <- rd }) }()
+	go func() { runErr <- a.Run(runCtx) }()
 	var rd app.Ready
 	select {
 	case rd = <-readyc:
@@ -246,16 +246,10 @@ func run(mode string, p params) (*result, error) {
 			c()
 		}
 	}()
-	var hooks []isolation.Hook
-	if key != nil {
-		if hooks, err = app.LoadHooks(cfg, log, &closers); err != nil {
-			return nil, err
-		}
-	}
 	dial := func() (*client.Client, error) {
 		var opts []client.Option
-		if key != nil {
-			stage, err := isolation.NewStage(key, hooks...)
+		if mode == config.IsolationPattern {
+			stage, err := a.NewStage()
 			if err != nil {
 				return nil, err
 			}
@@ -270,7 +264,7 @@ func run(mode string, p params) (*result, error) {
 	}
 
 	// In isolation mode, a call without the stage must be refused.
-	if key != nil {
+	if mode == config.IsolationPattern {
 		plain, err := client.Dial(rd.GRPC)
 		if err != nil {
 			return nil, err

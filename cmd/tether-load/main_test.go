@@ -6,7 +6,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/tether-ipc/tether/internal/config"
+	"github.com/tether-ipc/tether/config"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

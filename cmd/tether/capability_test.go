@@ -51,3 +51,21 @@ func TestServeCapabilities(t *testing.T) {
 		t.Fatalf("direct gRPC greet: exit %d %q", exit, errOut)
 	}
 }
+
+// Run from the repository's root as examples/capabilities/README.md says,
+// with relative folders: read_file answers the demo's file.
+func TestServeCapabilitiesFromRelativeFolders(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, url, _ := serveIn(t, root, "--grpc", "127.0.0.1:0", "--capabilities", "examples/capabilities", "--data", "examples/demo/data")
+	want, err := os.ReadFile(filepath.Join(root, "examples", "demo", "data", "hello.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := httpPost(t, url+"/ipc/invoke/read_file", `{"path":"hello.txt"}`)
+	if code != 200 || !strings.Contains(body, strings.TrimSpace(string(want))) {
+		t.Fatalf("read_file: %d %s", code, body)
+	}
+}

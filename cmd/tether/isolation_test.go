@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"os"
@@ -14,10 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/tether-ipc/tether/interceptors/isolation"
-	"github.com/tether-ipc/tether/internal/app"
-	"github.com/tether-ipc/tether/internal/config"
 )
 
 func whitelistDir(t *testing.T) string {
@@ -98,107 +91,63 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// The isolation key appears in no log line (debug level, both processes),
-// and in no argv or environment of the core or the split gateway process.
-func TestIsolationKeyNeverLeaks(t *testing.T) {
-	fs := newFlags("serve", io.Discard)
-	flags := config.BindFlags(fs)
-	if err := fs.Parse([]string{"--grpc", "unix://" + filepath.Join(t.TempDir(), "core.sock"), "--http", "127.0.0.1:0",
-		"--pattern", "isolation", "--isolation-dir", whitelistDir(t), "--split", "--log-level", "debug", "--data", t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := flags.Resolve("")
+// Split mode: /metrics answers (the core's metrics with the gateway
+// process's), and after kill -9 of the core, the gateway process is gone
+// within 2 s.
+func TestSplitGatewayDiesWithTheCore(t *testing.T) {
+	_, url, core := serveIn(t, "", "--data", t.TempDir(), "--grpc", "127.0.0.1:0", "--pattern", "isolation", "--isolation-dir", whitelistDir(t), "--split")
+	httpPost(t, url+"/ipc/invoke/read_file", `{"path":"x"}`) // blocked in the gateway process
+	res, err := http.Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	a, err := app.New(cfg, app.NewLogger(cfg.Log, logs))
-	if err != nil {
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), "go_goroutines") || !strings.Contains(string(b), `tether_isolation_rejections_total{process="gateway",reason="blocked"} 1`) {
+		t.Fatalf("/metrics in split mode: %d\n%s", res.StatusCode, b)
+	}
+	child := childOf(t, core.Pid)
+	if err := core.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	a.ChildBinary, a.ChildOutput = binary, logs
-	var key bytes.Buffer
-	a.KeyForTest = func(k *isolation.Key) { k.WriteTo(&key) } //nolint:errcheck
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan app.Ready, 1)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, func(r app.Ready) { ready <- r }) }()
-	var r app.Ready
-	select {
-	case r = <-ready:
-	case err := <-done:
-		t.Fatalf("run: %v\n%s", err, logs.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("not ready")
-	}
-	if code, body := httpPost(t, r.HTTP+"/ipc/invoke/greet", `{"name":"K"}`); code != 200 {
-		t.Fatalf("greet: %d %s", code, body)
-	}
-	httpPost(t, r.HTTP+"/ipc/invoke/read_file", `{"path":"x"}`) // a blocked call logs too
-
-	k := key.Bytes()
-	if len(k) != isolation.KeySize {
-		t.Fatalf("key of %d bytes", len(k))
-	}
-	forms := map[string][]byte{
-		"raw": k, "hex": []byte(hex.EncodeToString(k)), "HEX": []byte(strings.ToUpper(hex.EncodeToString(k))),
-		"base64": []byte(base64.StdEncoding.EncodeToString(k)), "base64url": []byte(base64.RawURLEncoding.EncodeToString(k)),
-	}
-	places := map[string][]byte{"logs": []byte(logs.String())}
-	pids := []string{"self"}
-	if child := childPID(t); child != "" {
-		pids = append(pids, child)
-	} else {
-		t.Fatal("no gateway child process found")
-	}
-	for _, pid := range pids {
-		for _, f := range []string{"cmdline", "environ"} {
-			b, err := os.ReadFile("/proc/" + pid + "/" + f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			places[pid+"/"+f] = b
+	killed := time.Now()
+	for {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(child)); err != nil {
+			break
 		}
-	}
-	checked := 0
-	for where, content := range places {
-		for form, needle := range forms {
-			checked++
-			if bytes.Contains(content, needle) {
-				t.Errorf("the key (%s) appears in %s", form, where)
-			}
+		if st, _ := os.ReadFile("/proc/" + strconv.Itoa(child) + "/stat"); bytes.Contains(st, []byte(") Z ")) {
+			break // a zombie: it has exited
 		}
+		if time.Since(killed) > 2*time.Second {
+			t.Fatalf("the gateway process %d still runs 2 s after the core was killed", child)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if !strings.Contains(logs.String(), "gateway") {
-		t.Fatalf("the child's log did not reach the buffer:\n%s", logs.String())
-	}
-	t.Logf("key absent from %d place×form pairs (logs of both processes, argv and environment of both)", checked)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	t.Logf("the gateway process was gone %v after kill -9 of the core", time.Since(killed).Round(time.Millisecond))
 }
 
-// childPID finds this process's `tether gateway --from-parent` child.
-func childPID(t *testing.T) string {
-	ents, _ := os.ReadDir("/proc")
-	self := strconv.Itoa(os.Getpid())
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
+// childOf returns the pid of the one child process of pid.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.Atoi(f[0])
+			return n
 		}
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
 		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
 		if err != nil {
 			continue
 		}
 		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(f) < 2 || f[1] != self {
-			continue
-		}
-		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if bytes.Contains(cmd, []byte("--from-parent")) {
-			return e.Name()
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			n, _ := strconv.Atoi(e.Name())
+			return n
 		}
 	}
-	return ""
+	t.Fatal("no child process")
+	return 0
 }

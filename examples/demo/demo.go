@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -44,8 +45,15 @@ func (a *App) Register(s *server.Server) {
 	s.Listen("frontend-event", func(e bus.Event) { //nolint:errcheck // "frontend-event" is a valid name
 		var msg demov1.FrontendEvent
 		text := string(e.Payload.GetJson())
-		if server.DecodeEvent(e, &msg) == nil && msg.GetMessage() != "" {
-			text = msg.GetMessage()
+		if server.DecodeEvent(e, &msg) == nil {
+			switch {
+			case msg.GetMessage() != "":
+				text = msg.GetMessage()
+			case msg.GetData() != nil:
+				if b, err := protojson.Marshal(msg.GetData()); err == nil {
+					text = string(b)
+				}
+			}
 		}
 		s.Emit(context.Background(), "backend-event", map[string]any{ //nolint:errcheck
 			"kind": "reply", "message": "backend heard: " + text, "from": e.Source, "re": e.ID,

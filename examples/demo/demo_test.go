@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
 	"github.com/tether-ipc/tether/examples/demo"
 	"github.com/tether-ipc/tether/server"
@@ -54,6 +55,26 @@ func TestDemoEvents(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no reply to frontend-event")
 	}
+	// The seed's own example: emit('frontend-event', { data: 'value' }).
+	if _, err := c.Emit(ctx, "frontend-event", map[string]string{"data": "value"}); err != nil {
+		t.Fatalf("the seed's emit: %v", err)
+	}
+	select {
+	case m := <-got:
+		if m["kind"] != "reply" || !strings.Contains(m["message"].(string), `"value"`) {
+			t.Fatalf("reply %v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reply to the seed's frontend-event")
+	}
+	// A backend emit of the typed event is checked as a frontend's is.
+	if _, err := srv.Emit(ctx, "frontend-event", "a string"); tether.CodeOf(err) != tether.CodeInvalidArgument {
+		t.Fatalf("backend emit of a string as frontend-event: %v", err)
+	}
+	if _, err := srv.Emit(ctx, "frontend-event", map[string]string{"message": "typed"}); err != nil {
+		t.Fatalf("backend emit of a good frontend-event: %v", err)
+	}
+	<-got
 	hb, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { app.Heartbeat(hb, srv, 10*time.Millisecond); close(done) }()

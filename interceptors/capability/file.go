@@ -45,6 +45,17 @@ const maxFileSize = 1 << 20
 // empty or wrong folder must not silently mean "no access control". To run
 // without capabilities, use a nil *Set.
 func Load(dir string) (*Set, error) {
+	files, err := ReadFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(files)
+}
+
+// ReadFiles reads, without parsing, what Load reads: the capability files
+// dir/*.json and the permission-set files dir/permissions/*.json, by name,
+// for Parse. It fails if dir holds no capability file.
+func ReadFiles(dir string) (map[string][]byte, error) {
 	files := make(map[string][]byte)
 	n, err := readJSONFiles(dir, files)
 	if err != nil {
@@ -56,7 +67,52 @@ func Load(dir string) (*Set, error) {
 	if _, err := readJSONFiles(filepath.Join(dir, "permissions"), files); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	return Parse(files)
+	return files, nil
+}
+
+// Enable keeps, of files (as Parse takes them), the capability files whose
+// identifier is one of ids, and every permission-set file — Tauri v2's rule
+// when app.security.capabilities lists identifiers. An identifier that no
+// file has is an error.
+func Enable(files map[string][]byte, ids []string) (map[string][]byte, error) {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	kept := make(map[string][]byte, len(files))
+	found := map[string]bool{}
+	for name, data := range files {
+		if isSetFile(name) {
+			kept[name] = data
+			continue
+		}
+		var head struct {
+			Identifier string `json:"identifier"`
+		}
+		json.Unmarshal(data, &head) //nolint:errcheck // a bad file is reported by Parse if kept
+		if want[head.Identifier] {
+			kept[name] = data
+			found[head.Identifier] = true
+		}
+	}
+	var missing []string
+	for _, id := range ids {
+		if !found[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("capability: no capability file has the identifier %s", strings.Join(quoteAll(missing), ", "))
+	}
+	return kept, nil
+}
+
+func quoteAll(ss []string) []string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return q
 }
 
 func readJSONFiles(dir string, into map[string][]byte) (int, error) {

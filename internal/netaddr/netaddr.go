@@ -61,7 +61,63 @@ func Listen(addr string) (net.Listener, error) {
 		l.Close()
 		return nil, err
 	}
-	return l, nil
+	return &peerListener{Listener: l, path: address, uid: os.Getuid()}, nil
+}
+
+// PeerAddr is the remote address of a connection accepted on a Unix socket
+// opened by Listen: the socket it came in on and, where the system tells
+// (Linux), the peer process's user and process ids (-1 when unknown).
+type PeerAddr struct {
+	Path     string
+	UID, PID int
+}
+
+func (a PeerAddr) Network() string { return "unix" }
+func (a PeerAddr) String() string {
+	if a.PID >= 0 {
+		return fmt.Sprintf("unix://%s (pid %d, uid %d)", a.Path, a.PID, a.UID)
+	}
+	return "unix://" + a.Path
+}
+
+// peerListener accepts only peers running as the listening user (where
+// the system can tell), and names each connection's peer.
+type peerListener struct {
+	net.Listener
+	path string
+	uid  int
+}
+
+func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		uid, pid, known := peerCred(c)
+		if known && uid != l.uid {
+			c.Close() // another user: the 0600 mode should have kept it out
+			continue
+		}
+		if !known {
+			uid, pid = -1, -1
+		}
+		return &peerConn{Conn: c, peer: PeerAddr{Path: l.path, UID: uid, PID: pid}}, nil
+	}
+}
+
+type peerConn struct {
+	net.Conn
+	peer PeerAddr
+}
+
+func (c *peerConn) RemoteAddr() net.Addr { return c.peer }
+
+// CheckSocket verifies, before a client dials the Unix socket at path, that
+// the socket and its folder belong to this user and that nobody else can
+// write the folder (so no other user can have replaced the socket).
+func CheckSocket(path string) error {
+	return checkSocket(path)
 }
 
 // GRPCTarget turns addr into a target for grpc.NewClient.

@@ -12,6 +12,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 	reflect "reflect"
 	sync "sync"
@@ -25,9 +26,11 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GreetRequest is greet's argument.
 type GreetRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is who to greet.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -70,8 +73,9 @@ func (x *GreetRequest) GetName() string {
 }
 
 type ProcessDataRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Input         string                 `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// input is the text to tag.
+	Input         string `protobuf:"bytes,1,opt,name=input,proto3" json:"input,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -114,8 +118,9 @@ func (x *ProcessDataRequest) GetInput() string {
 }
 
 type ReadFileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is relative to the data folder.
+	Path          string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,8 +163,9 @@ func (x *ReadFileRequest) GetPath() string {
 }
 
 type FailRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reason goes into the error's details.
+	Reason        string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,8 +208,9 @@ func (x *FailRequest) GetReason() string {
 }
 
 type CountRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	To            uint32                 `protobuf:"varint,1,opt,name=to,proto3" json:"to,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// to is the last number sent.
+	To            uint32 `protobuf:"varint,1,opt,name=to,proto3" json:"to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -245,10 +252,13 @@ func (x *CountRequest) GetTo() uint32 {
 	return 0
 }
 
+// CountResponse is one message of count's channel.
 type CountResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	N             uint32                 `protobuf:"varint,1,opt,name=n,proto3" json:"n,omitempty"`
-	Of            uint32                 `protobuf:"varint,2,opt,name=of,proto3" json:"of,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// n is this message's number, from 1.
+	N uint32 `protobuf:"varint,1,opt,name=n,proto3" json:"n,omitempty"`
+	// of is the last number (count's `to`).
+	Of            uint32 `protobuf:"varint,2,opt,name=of,proto3" json:"of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -299,8 +309,12 @@ func (x *CountResponse) GetOf() uint32 {
 
 // FrontendEvent is what the demo's frontends emit.
 type FrontendEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A text for the backend to answer.
+	Message string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// Any JSON value, as the seed's own example sends:
+	// emit('frontend-event', { data: 'value' }).
+	Data          *structpb.Value `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -342,11 +356,18 @@ func (x *FrontendEvent) GetMessage() string {
 	return ""
 }
 
+func (x *FrontendEvent) GetData() *structpb.Value {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_demo_v1_demo_proto protoreflect.FileDescriptor
 
 const file_demo_v1_demo_proto_rawDesc = "" +
 	"\n" +
-	"\x12demo/v1/demo.proto\x12\ademo.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x17tether/v1/options.proto\".\n" +
+	"\x12demo/v1/demo.proto\x12\ademo.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x17tether/v1/options.proto\".\n" +
 	"\fGreetRequest\x12\x1e\n" +
 	"\x04name\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x04name\"*\n" +
@@ -361,9 +382,10 @@ const file_demo_v1_demo_proto_rawDesc = "" +
 	"\x02to\x18\x01 \x01(\rB\v\xbaH\b*\x06\x18\xc0\x84=(\x01R\x02to\"-\n" +
 	"\rCountResponse\x12\f\n" +
 	"\x01n\x18\x01 \x01(\rR\x01n\x12\x0e\n" +
-	"\x02of\x18\x02 \x01(\rR\x02of\"=\n" +
+	"\x02of\x18\x02 \x01(\rR\x02of\"i\n" +
 	"\rFrontendEvent\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage:\x12\x92\xc9\"\x0efrontend-event2\xc2\x02\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12*\n" +
+	"\x04data\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x04data:\x12\x92\xc9\"\x0efrontend-event2\xc2\x02\n" +
 	"\x04Demo\x12<\n" +
 	"\x05Greet\x12\x15.demo.v1.GreetRequest\x1a\x1c.google.protobuf.StringValue\x12H\n" +
 	"\vProcessData\x12\x1b.demo.v1.ProcessDataRequest\x1a\x1c.google.protobuf.StringValue\x12B\n" +
@@ -392,25 +414,27 @@ var file_demo_v1_demo_proto_goTypes = []any{
 	(*CountRequest)(nil),           // 4: demo.v1.CountRequest
 	(*CountResponse)(nil),          // 5: demo.v1.CountResponse
 	(*FrontendEvent)(nil),          // 6: demo.v1.FrontendEvent
-	(*wrapperspb.StringValue)(nil), // 7: google.protobuf.StringValue
-	(*emptypb.Empty)(nil),          // 8: google.protobuf.Empty
+	(*structpb.Value)(nil),         // 7: google.protobuf.Value
+	(*wrapperspb.StringValue)(nil), // 8: google.protobuf.StringValue
+	(*emptypb.Empty)(nil),          // 9: google.protobuf.Empty
 }
 var file_demo_v1_demo_proto_depIdxs = []int32{
-	0, // 0: demo.v1.Demo.Greet:input_type -> demo.v1.GreetRequest
-	1, // 1: demo.v1.Demo.ProcessData:input_type -> demo.v1.ProcessDataRequest
-	2, // 2: demo.v1.Demo.ReadFile:input_type -> demo.v1.ReadFileRequest
-	3, // 3: demo.v1.Demo.Fail:input_type -> demo.v1.FailRequest
-	4, // 4: demo.v1.Demo.Count:input_type -> demo.v1.CountRequest
-	7, // 5: demo.v1.Demo.Greet:output_type -> google.protobuf.StringValue
-	7, // 6: demo.v1.Demo.ProcessData:output_type -> google.protobuf.StringValue
-	7, // 7: demo.v1.Demo.ReadFile:output_type -> google.protobuf.StringValue
-	8, // 8: demo.v1.Demo.Fail:output_type -> google.protobuf.Empty
-	5, // 9: demo.v1.Demo.Count:output_type -> demo.v1.CountResponse
-	5, // [5:10] is the sub-list for method output_type
-	0, // [0:5] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	7, // 0: demo.v1.FrontendEvent.data:type_name -> google.protobuf.Value
+	0, // 1: demo.v1.Demo.Greet:input_type -> demo.v1.GreetRequest
+	1, // 2: demo.v1.Demo.ProcessData:input_type -> demo.v1.ProcessDataRequest
+	2, // 3: demo.v1.Demo.ReadFile:input_type -> demo.v1.ReadFileRequest
+	3, // 4: demo.v1.Demo.Fail:input_type -> demo.v1.FailRequest
+	4, // 5: demo.v1.Demo.Count:input_type -> demo.v1.CountRequest
+	8, // 6: demo.v1.Demo.Greet:output_type -> google.protobuf.StringValue
+	8, // 7: demo.v1.Demo.ProcessData:output_type -> google.protobuf.StringValue
+	8, // 8: demo.v1.Demo.ReadFile:output_type -> google.protobuf.StringValue
+	9, // 9: demo.v1.Demo.Fail:output_type -> google.protobuf.Empty
+	5, // 10: demo.v1.Demo.Count:output_type -> demo.v1.CountResponse
+	6, // [6:11] is the sub-list for method output_type
+	1, // [1:6] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_demo_v1_demo_proto_init() }

@@ -12,11 +12,17 @@ export const BIN = process.env.TETHER_BIN || `${REPO}bin/tether`;
  * and resolves when it prints its HTTP address. stop() sends SIGINT and waits
  * (SIGKILL after a bound).
  */
-export async function startTether(args = [], { timeoutMs = 15000 } = {}) {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`go build -o bin/tether ./cmd/tether\``);
-  const proc = spawn(BIN, ['serve', '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function startTether(args = [], opts = {}) {
+  return startApp(BIN, ['serve', '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', ...args], opts);
+}
+
+/**
+ * startApp spawns a Tether app of one's own (a binary built on package app,
+ * which takes tether serve's flags) and resolves as startTether does.
+ */
+export async function startApp(bin, args = [], { timeoutMs = 15000, cwd } = {}) {
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: build it first (make test-browser does)`);
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   let stdout = '';
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (d) => {
@@ -33,12 +39,12 @@ export async function startTether(args = [], { timeoutMs = 15000 } = {}) {
     });
     proc.once('error', reject);
     exited.then(({ code, signal }) =>
-      reject(new Error(`tether serve exited (code ${code}, signal ${signal}) before it was ready:\n${stderr}`)),
+      reject(new Error(`${bin} exited (code ${code}, signal ${signal}) before it was ready:\n${stderr}`)),
     );
   });
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`tether serve not ready within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`${bin} not ready within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
   });
   let addrs;
   try {
