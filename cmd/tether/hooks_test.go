@@ -145,3 +145,35 @@ window.__TAURI_ISOLATION_HOOK__ = (payload) => {
 		})
 	}
 }
+
+// limits.strict_args (--strict-args) makes the named commands refuse keys
+// their handler does not bind; the others ignore them. A name no command
+// has fails the start, naming the field.
+func TestServeStrictArgs(t *testing.T) {
+	_, url := serveHTTP(t, "--grpc", "127.0.0.1:0", "--strict-args", "greet")
+	if code, body := httpPost(t, url+"/ipc/invoke/greet", `{"name":"x","nme":"y"}`); code != 400 || !strings.Contains(body, `unknown argument \"nme\"`) {
+		t.Errorf("strict greet: %d %s", code, body)
+	}
+	if code, body := httpPost(t, url+"/ipc/invoke/process_data", `{"input":"x","z":1}`); code != 200 {
+		t.Errorf("process_data: %d %s", code, body)
+	}
+	_, errOut, code := runCLI(t, "serve", "--grpc", "127.0.0.1:0", "--http", "off", "--data", t.TempDir(), "--strict-args", "no_such_command")
+	if code == 0 || !strings.Contains(errOut, `limits.strict_args`) || !strings.Contains(errOut, "no_such_command") {
+		t.Errorf("unknown strict command: exit %d, %s", code, errOut)
+	}
+}
+
+// app.security.freezePrototype (--freeze-prototype) reaches the hooks'
+// sandbox: on by default, off when set to false.
+func TestServeFreezePrototype(t *testing.T) {
+	dir := hookDir(t, `window.__TAURI_ISOLATION_HOOK__ = (p) => Object.isFrozen(Object.prototype) ? p : null;`)
+	for _, tc := range []struct {
+		flags []string
+		code  int
+	}{{nil, 200}, {[]string{"--freeze-prototype", "false"}, 403}, {[]string{"--freeze-prototype", "true"}, 200}} {
+		_, url := serveHTTP(t, append([]string{"--grpc", "127.0.0.1:0", "--isolation-dir", dir}, tc.flags...)...)
+		if code, body := httpPost(t, url+"/ipc/invoke/greet", `{"name":"x"}`); code != tc.code {
+			t.Errorf("%v: %d %s, want %d", tc.flags, code, body, tc.code)
+		}
+	}
+}
