@@ -47,8 +47,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
