@@ -62,9 +62,10 @@ window.__TAURI_ISOLATION_HOOK__ = (payload) => {
 func TestBacktrackingRegexpCannotOutrun(t *testing.T) {
 	// A limit that ordinary calls meet on a loaded 2-core machine.
 	const limit = 200 * time.Millisecond
-	// Enough slots that no hostile call waits for one (each is timed from
-	// its start), with room for greet calls, which queue for slots.
-	r := newRunner(t, validateHook, jshook.Options{Timeout: limit, PoolSize: 4})
+	// A slot for every call that can be in flight at once (three hostile,
+	// four greeting goroutines), so that each call is timed from its start,
+	// not from a wait for a slot.
+	r := newRunner(t, validateHook, jshook.Options{Timeout: limit, PoolSize: 7})
 	// The expressions work on ordinary input.
 	if _, err := r.Run(context.Background(), invokePayload("email", `{"value":"abc@x"}`)); err != nil {
 		t.Fatalf("valid email: %v", err)
@@ -118,14 +119,16 @@ func TestBacktrackingRegexpCannotOutrun(t *testing.T) {
 	}()
 	var greetErrs []error
 	var gmu sync.Mutex
-	for range 100 {
+	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := r.Run(context.Background(), invokePayload("greet", `{"name":"World"}`)); err != nil {
-				gmu.Lock()
-				greetErrs = append(greetErrs, err)
-				gmu.Unlock()
+			for range 25 {
+				if _, err := r.Run(context.Background(), invokePayload("greet", `{"name":"World"}`)); err != nil {
+					gmu.Lock()
+					greetErrs = append(greetErrs, err)
+					gmu.Unlock()
+				}
 			}
 		}()
 	}
