@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -36,7 +37,7 @@ func BenchmarkGatewayIsolationJS1KiB(b *testing.B) {
 				key, _ := isolation.NewKey()
 				opener, _ := isolation.NewOpener(key)
 				sopts = append(sopts, server.WithWireInterceptors(isolation.UnaryServerInterceptor(opener), isolation.StreamServerInterceptor(opener)))
-				r, err := jshook.Load(filepath.Join("..", "..", "examples", "isolation", "whitelist"), jshook.Options{Logger: discard})
+				r, err := jshook.Load(filepath.Join("..", "..", "examples", "isolation", "whitelist"), jshook.Options{Logger: discard, Timeout: 5 * time.Second})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -96,6 +96,9 @@ func (r *Runner) apply(p *isolation.Payload, rs []result) (*isolation.Payload, e
 			return nil, err
 		}
 	}
+	if ch.name == nil && ch.args == nil && !ch.hset && ch.target == nil {
+		return p, nil // unchanged (a Hook may return the payload it got)
+	}
 	out2 := p.Clone()
 	if ch.name != nil {
 		if out2.Message != nil {
