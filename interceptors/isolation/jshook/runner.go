@@ -553,26 +553,25 @@ func (sb *sandbox) exec(in *callInput, shape Shape) ([]result, string, error) {
 	if len(in.args) > 0 {
 		argsText = vm.ToValue(string(in.args))
 	}
-	var results []result
-	var reason string
-	settled := false
-	done := func(call goja.FunctionCall) goja.Value {
-		if settled {
-			return goja.Undefined()
-		}
-		settled = true
-		results, reason = sb.results(call.Argument(0))
-		return goja.Undefined()
-	}
+	sb.settled, sb.out, sb.reason = false, nil, ""
 	// The job queue has run when the call returns; with no timers in the
 	// sandbox, a promise still pending then can never settle.
-	if _, err := sb.call(goja.Undefined(), sb.newWindow(), c, argsText, sb.shapes(shape), vm.ToValue(done)); err != nil {
+	if _, err := sb.call(goja.Undefined(), sb.newWindow(), c, argsText, sb.shapes(shape), sb.done); err != nil {
 		return nil, "", err
 	}
-	if !settled {
+	if !sb.settled {
 		return nil, "isolation hook returned a promise that never settles", nil
 	}
-	return results, reason, nil
+	return sb.out, sb.reason, nil
+}
+
+// finish is the driver's done(results).
+func (sb *sandbox) finish(call goja.FunctionCall) goja.Value {
+	if !sb.settled {
+		sb.settled = true
+		sb.out, sb.reason = sb.results(call.Argument(0))
+	}
+	return goja.Undefined()
 }
 
 // results reads the driver's results.

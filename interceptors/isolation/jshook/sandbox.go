@@ -78,6 +78,12 @@ type sandbox struct {
 	stopOnce sync.Once
 
 	shapeArrays map[Shape]goja.Value
+	done        goja.Value // driver's done: sb.finish
+
+	// What the driver reported for the current call.
+	settled bool
+	out     []result
+	reason  string
 
 	// Set for each call, by the caller before it starts.
 	deadline time.Time
@@ -171,8 +177,11 @@ func (r *Runner) newSandbox() (*sandbox, error) {
 			return err
 		}
 		mkf, _ := goja.AssertFunction(mk)
-		d, err := mkf(goja.Undefined(), parse, stringify, fv,
-			vm.ToValue(func(q bool) { sb.quiet = q }))
+		quiet := func(call goja.FunctionCall) goja.Value {
+			sb.quiet = call.Argument(0).ToBoolean()
+			return goja.Undefined()
+		}
+		d, err := mkf(goja.Undefined(), parse, stringify, fv, vm.ToValue(quiet))
 		if err != nil {
 			return err
 		}
@@ -190,6 +199,7 @@ func (r *Runner) newSandbox() (*sandbox, error) {
 	if err := r.bounded(context.Background(), sb, setupTimeout, setup); err != nil {
 		return nil, fmt.Errorf("jshook: setting up the sandbox: %s", errText(err))
 	}
+	sb.done = vm.ToValue(sb.finish)
 	sb.jobs = make(chan func())
 	r.loops.Add(1)
 	go func() {
