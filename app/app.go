@@ -48,6 +48,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -383,6 +384,7 @@ func (a *App) chain() ([]server.Option, error) {
 		server.WithEventObserver(a.metrics),
 		server.WithWireInterceptors(wireUnary, wireStream),
 	}
+	opts = append(opts, strictArgs(cfg.Limits.StrictArgs)...)
 	a.innermost = idem.UnaryServerInterceptor()
 	if a.isolated() {
 		var err error
@@ -502,14 +504,30 @@ func jsonString(raw []byte, s *string) error { return json.Unmarshal(raw, s) }
 // jsHooks loads the JavaScript hooks of the isolation folder.
 func jsHooks(cfg config.Config, log *slog.Logger) (isolation.Hook, func(), error) {
 	dir := cfg.App.Security.Pattern.Options.Dir
+	freeze := cfg.FreezePrototype()
+	log = log.With("isolation_hook", dir)
 	runner, err := jshook.Load(dir, jshook.Options{
-		Logger:  log.With("isolation_hook", dir),
-		Timeout: cfg.Isolation.HookTimeout.Duration,
+		Logger:          log,
+		Timeout:         cfg.Isolation.HookTimeout.Duration,
+		FreezePrototype: &freeze,
 	})
 	if err != nil {
 		return nil, nil, &config.FieldError{Field: "app.security.pattern.options.dir", Err: err}
 	}
+	log.Debug("tether: isolation hook loaded", "payload", runner.Shape().String(), "freeze_prototype", freeze)
 	return runner.Hook(), runner.Close, nil
+}
+
+// strictArgs is server.WithStrictArgs for limits.strict_args: "*" makes
+// every command strict.
+func strictArgs(names []string) []server.Option {
+	if len(names) == 0 {
+		return nil
+	}
+	if slices.Contains(names, "*") {
+		return []server.Option{server.WithStrictArgs()}
+	}
+	return []server.Option{server.WithStrictArgs(names...)}
 }
 
 // countRejections counts the calls the core's isolation gate refuses, by

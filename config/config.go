@@ -164,6 +164,11 @@ type Limits struct {
 	MaxMessageBytes int `json:"max_message_bytes,omitempty"`
 	// MaxDepth bounds the nesting of JSON arguments (0: 64).
 	MaxDepth int `json:"max_depth,omitempty"`
+	// StrictArgs names the commands whose JSON arguments are refused
+	// (invalid_argument) when they hold a key the handler does not bind;
+	// "*" names every command. Other commands ignore such keys, as serde
+	// and grpc-gateway do.
+	StrictArgs []string `json:"strict_args,omitempty"`
 	// Rate limits each client label's calls per second (0: off).
 	Rate float64 `json:"rate,omitempty"`
 	// Burst is how many calls a client may make at once above Rate.

@@ -114,6 +114,15 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	other("max-message-bytes", "limits.max_message_bytes", func(dst, src *Config) { dst.Limits.MaxMessageBytes = src.Limits.MaxMessageBytes })
 	fs.IntVar(&c.Limits.MaxDepth, "max-depth", 0, "deepest JSON nesting accepted in args (default 64)")
 	other("max-depth", "limits.max_depth", func(dst, src *Config) { dst.Limits.MaxDepth = src.Limits.MaxDepth })
+	fs.Func("strict-args", `commands whose arguments may hold no key their handler does not bind, comma-separated ("*": all)`, func(v string) error {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				c.Limits.StrictArgs = append(c.Limits.StrictArgs, name)
+			}
+		}
+		return nil
+	})
+	other("strict-args", "limits.strict_args", func(dst, src *Config) { dst.Limits.StrictArgs = src.Limits.StrictArgs })
 	fs.Float64Var(&c.Limits.Rate, "rate", 0, "calls per second allowed to each client label (0: no limit)")
 	other("rate", "limits.rate", func(dst, src *Config) { dst.Limits.Rate = src.Limits.Rate })
 	fs.IntVar(&c.Limits.Burst, "burst", 0, "burst of calls allowed above --rate")

@@ -169,6 +169,11 @@ func (c *Config) Validate() error {
 			return fieldErr(f.field, "must not be negative")
 		}
 	}
+	for _, name := range l.StrictArgs {
+		if name == "" || strings.ContainsAny(name, " \t\r\n") {
+			return fieldErr("limits.strict_args", "%q is not a command name", name)
+		}
+	}
 	if l.Rate > 0 && l.Burst == 0 {
 		return fieldErr("limits.burst", "a rate needs a burst of at least 1")
 	}

@@ -61,7 +61,7 @@ func TestBadInputs(t *testing.T) {
 		{name: "bad JSON", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{"name":`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "args not an object", method: "POST", path: "/ipc/invoke/greet", body: []byte(`[1,2]`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "wrong argument type", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{"name":5}`), status: 400, code: tether.CodeInvalidArgument},
-		{name: "unknown argument", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{"nme":"x"}`), status: 400, code: tether.CodeInvalidArgument},
+		{name: "argument given twice", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{"name":"x","name":"y"}`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "form content type from a page", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{}`), hdr: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": dev}, status: 415, code: tether.CodeInvalidArgument},
 		{name: "form body from curl", method: "POST", path: "/ipc/invoke/greet", body: []byte(`name=x`), hdr: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, status: 400, code: tether.CodeInvalidArgument},
 		{name: "multipart", method: "POST", path: "/ipc/invoke/greet", body: []byte(`x`), hdr: map[string]string{"Content-Type": "multipart/form-data; boundary=x"}, status: 415, code: tether.CodeInvalidArgument},

@@ -186,3 +186,23 @@ func TestPreflight(t *testing.T) {
 		t.Fatalf("preflight: %d %v", status, hdr)
 	}
 }
+
+// Unknown argument keys are ignored through the gateway as through gRPC; a
+// key given under two spellings is refused with invalid_argument.
+func TestInvokeUnknownKeys(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		cmd, args string
+		status    int
+		want      string
+	}{
+		{"greet", `{"name":"World","nme":"x","extra":{"deep":[1,2]}}`, 200, `"Hello, World!"`},
+		{"process_data", `{"input":"test","Input":"other"}`, 200, `"Processed: test"`},
+		{"greet", `{"name":"World","name":"again"}`, 400, `given twice`},
+	} {
+		status, _, body := h.do(t, "POST", "/ipc/invoke/"+tc.cmd, []byte(tc.args), nil)
+		if status != tc.status || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s %s: %d %s, want %d %s", tc.cmd, tc.args, status, body, tc.status, tc.want)
+		}
+	}
+}

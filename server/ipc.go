@@ -189,7 +189,8 @@ func (s *Server) Commands() []*tetherv1.CommandInfo {
 			kind = tetherv1.CommandInfo_KIND_CHANNEL
 		}
 		out[i] = &tetherv1.CommandInfo{Name: c.name, Kind: kind, Method: c.method,
-			ArgsSchema: string(c.argsSchema), ResultSchema: string(c.resSchema), Description: c.description}
+			ArgsSchema: string(c.argsSchema), ResultSchema: string(c.resSchema), Description: c.description,
+			ArgsShape: c.shape.Proto()}
 	}
 	return out
 }

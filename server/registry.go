@@ -28,6 +28,8 @@ type command struct {
 	description string
 	argsSchema  json.RawMessage
 	resSchema   json.RawMessage
+	// shape is how the handler binds JSON args (nil: raw bytes).
+	shape *jsonargs.Shape
 
 	// invoke decodes args, runs the chain and the handler, and encodes the
 	// result. Set for kind invoke.
