@@ -63,6 +63,12 @@ type Call struct {
 	// label's listeners receive it), or "" for an emit to every listener.
 	// Capabilities check a targeted emit against the emit-to permissions.
 	Target string
+	// Plugin is the plugin of a plugin command ("store" for
+	// "plugin:store|get"), or "".
+	Plugin string
+	// PluginDefault reports whether the plugin's default permission set
+	// (<plugin>:default in a capability file) covers the command.
+	PluginDefault bool
 	// Method is the full gRPC method of a command, e.g. "/demo.v1.Demo/Greet",
 	// or of the IPC method for emit and listen.
 	Method string

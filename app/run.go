@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -24,11 +25,15 @@ import (
 // shutdown timeout). It returns nil after a shutdown that ctx asked for.
 func (a *App) Run(ctx context.Context) (err error) {
 	defer a.cleanup()
+	names := make([]string, 0)
+	for _, c := range a.core.Commands() {
+		names = append(names, c.GetName())
+	}
+	if err := checkStrictArgs(a.cfg.Limits.StrictArgs, names); err != nil {
+		a.core.Stop()
+		return err
+	}
 	if a.caps != nil {
-		names := make([]string, 0)
-		for _, c := range a.core.Commands() {
-			names = append(names, c.GetName())
-		}
 		if err := a.caps.Validate(names); err != nil {
 			a.core.Stop()
 			field := "capabilities"
@@ -177,4 +182,14 @@ func hint(err error) error {
 		return fmt.Errorf("%w (this user may not listen there: choose a port above 1023 or a folder you own)", err)
 	}
 	return err
+}
+
+// checkStrictArgs refuses a strict command the app does not register.
+func checkStrictArgs(strict, registered []string) error {
+	for _, n := range strict {
+		if n != "*" && !slices.Contains(registered, n) {
+			return &config.FieldError{Field: "limits.strict_args", Err: fmt.Errorf("no command %q is registered", n)}
+		}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/tether-ipc/tether"
@@ -73,11 +75,24 @@ type harness struct {
 
 func newHarness(t testing.TB, opts ...gateway.Option) *harness {
 	t.Helper()
-	return newHarnessWith(t, nil, opts...)
+	return newHarnessOver(t, false, opts...)
 }
 
 // newHarnessWith is newHarness with server options too.
 func newHarnessWith(t testing.TB, sopts []server.Option, opts ...gateway.Option) *harness {
+	t.Helper()
+	return newHarnessOf(t, false, sopts, opts...)
+}
+
+// newHarnessOver is newHarness with the gateway on a Unix-socket connection
+// to the core when relayed (as split mode has it): streams are relayed, not
+// pushed.
+func newHarnessOver(t testing.TB, relayed bool, opts ...gateway.Option) *harness {
+	t.Helper()
+	return newHarnessOf(t, relayed, nil, opts...)
+}
+
+func newHarnessOf(t testing.TB, relayed bool, sopts []server.Option, opts ...gateway.Option) *harness {
 	t.Helper()
 	h := &harness{seen: &seen{}, data: t.TempDir()}
 	h.srv = server.New(append([]server.Option{server.WithLogger(quiet), server.WithInterceptors(h.seen.interceptor)}, sopts...)...)
@@ -94,7 +109,19 @@ func newHarnessWith(t testing.TB, sopts []server.Option, opts ...gateway.Option)
 		}
 		return tether.NewError(tether.CodeAborted, "broke after 3").WithDetails(map[string]int{"sent": 3})
 	})
-	conn, err := h.srv.DialInProcess()
+	var conn *grpc.ClientConn
+	var err error
+	if relayed {
+		sock := filepath.Join(t.TempDir(), "core.sock")
+		lis, lerr := server.Listen("unix://" + sock)
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		go h.srv.Serve(lis) //nolint:errcheck // ends with the server
+		conn, err = grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	} else {
+		conn, err = h.srv.DialInProcess()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

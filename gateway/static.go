@@ -177,6 +177,17 @@ func resolveIn(root *os.Root, name string) (string, bool) {
 func (g *Gateway) serveScript(name string) func(http.ResponseWriter, *http.Request, map[string]string) {
 	return func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Header().Set("Cache-Control", "no-cache")
+		if name == "tauri-shim.js" && g.cfg.globalTauri {
+			b, err := fs.ReadFile(g.files.embed, name)
+			if err != nil {
+				writeError(w, 0, tether.NewError(tether.CodeNotFound, "no shim embedded"))
+				return
+			}
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			io.WriteString(w, "globalThis.__TETHER_GLOBAL_TAURI__ = true;\n") //nolint:errcheck
+			w.Write(b)                                                        //nolint:errcheck
+			return
+		}
 		serveFile(w, r, g.files.embed, name, "", nil)
 	}
 }
