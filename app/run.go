@@ -14,6 +14,7 @@ import (
 
 	"github.com/tether-ipc/tether/config"
 	"github.com/tether-ipc/tether/gateway"
+	"github.com/tether-ipc/tether/internal/netaddr"
 	"github.com/tether-ipc/tether/server"
 )
 
@@ -59,6 +60,11 @@ func (a *App) Run(ctx context.Context) (err error) {
 			a.core.Stop()
 			return &config.FieldError{Field: "grpc", Err: err}
 		}
+	}
+	// A Unix socket's path has at most 107 bytes (Linux; 103 elsewhere).
+	if _, path, _ := netaddr.Parse(a.grpcAddr); a.cfg.GRPC == "" && len(path) > 103 {
+		a.core.Stop()
+		return &config.FieldError{Field: "grpc", Err: fmt.Errorf("the default socket %s is longer than a socket path may be: set grpc, a shorter identifier, or a shorter $XDG_RUNTIME_DIR", path)}
 	}
 	l, err := server.Listen(a.grpcAddr)
 	if err != nil {

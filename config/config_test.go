@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -317,5 +318,37 @@ func TestConsoleSetting(t *testing.T) {
 	BindFlags(fs)
 	if err := fs.Parse([]string{"--console=maybe"}); err == nil {
 		t.Fatal("--console=maybe accepted")
+	}
+}
+
+// The runtime folder: $XDG_RUNTIME_DIR/tether/<identifier>, else a folder
+// of this user's under the temporary folder; the default socket and secret
+// are in it; grpc and token_file replace them.
+func TestRuntimeDir(t *testing.T) {
+	rt := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", rt)
+	c := Default()
+	c.Identifier = "com.example.notes"
+	if d, _ := c.RuntimeDir(); d != filepath.Join(rt, "tether", "com.example.notes") {
+		t.Fatalf("runtime dir %q", d)
+	}
+	if a, _ := c.GRPCAddr(); a != "unix://"+filepath.Join(rt, "tether", "com.example.notes", "grpc.sock") {
+		t.Fatalf("grpc %q", a)
+	}
+	if p, _ := c.TokenPath(); p != filepath.Join(rt, "tether", "com.example.notes", "token") {
+		t.Fatalf("token %q", p)
+	}
+	c.GRPC, c.Gateway.TokenFile = "127.0.0.1:7401", "/etc/notes/token"
+	if a, _ := c.GRPCAddr(); a != "127.0.0.1:7401" {
+		t.Fatalf("grpc %q", a)
+	}
+	if p, _ := c.TokenPath(); p != "/etc/notes/token" {
+		t.Fatalf("token %q", p)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	def := Default()
+	d, _ := def.RuntimeDir()
+	if want := filepath.Join(os.TempDir(), "tether-"+strconv.Itoa(os.Getuid()), DefaultIdentifier); d != want {
+		t.Fatalf("without XDG_RUNTIME_DIR: %q, want %q", d, want)
 	}
 }
