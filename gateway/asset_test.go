@@ -68,7 +68,10 @@ func TestAssetProtocol(t *testing.T) {
 
 func TestGlobalTauriShim(t *testing.T) {
 	on := newHarness(t, gateway.WithGlobalTauri())
-	_, _, body := on.do(t, "GET", "/ipc/tauri-shim.js", nil, nil)
+	_, hdr, body := on.do(t, "GET", "/ipc/tauri-shim.js", nil, nil)
+	if ct := hdr.Get("Content-Type"); ct != "text/javascript; charset=utf-8" {
+		t.Fatalf("the shim with withGlobalTauri is served as %q: a browser refuses to run it", ct)
+	}
 	if !strings.HasPrefix(string(body), "globalThis.__TETHER_GLOBAL_TAURI__ = true;\n") || !strings.Contains(string(body), "__TAURI_INTERNALS__") {
 		t.Fatalf("shim with withGlobalTauri starts %q", body[:min(len(body), 80)])
 	}

@@ -177,6 +177,7 @@ func resolveIn(root *os.Root, name string) (string, bool) {
 func (g *Gateway) serveScript(name string) func(http.ResponseWriter, *http.Request, map[string]string) {
 	return func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		if name == "tauri-shim.js" && g.cfg.globalTauri {
 			b, err := fs.ReadFile(g.files.embed, name)
 			if err != nil {

@@ -83,9 +83,15 @@ export async function startApp(bin, args = [], { timeoutMs = 15000, cwd } = {}) 
     headers(extra = {}) {
       return addrs.token ? { Authorization: `Bearer ${addrs.token}`, ...extra } : { ...extra };
     },
-    /** login opens the address with the token in page; the browser keeps the session cookie. */
-    async login(page) {
-      await page.goto(addrs.open);
+    /**
+     * login opens path (default "/") in page with the token, as the address
+     * the app printed does: the browser keeps the session cookie and lands
+     * on path without the token.
+     */
+    async login(page, path = '/') {
+      if (!addrs.token) return page.goto(`${addrs.url}${path}`);
+      const sep = path.includes('?') ? '&' : '?';
+      return page.goto(`${addrs.url}${path}${sep}token=${encodeURIComponent(addrs.token)}`);
     },
     stop() {
       stopping ??= (async () => {
