@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -187,11 +186,8 @@ func withConnID(ctx context.Context, _ net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, connSerial.Add(1))
 }
 
-// connID names the HTTP connection of r, for the core's per-connection
-// bounds: the number Server gave it, or else its remote address.
-func connID(r *http.Request) string {
-	if n, ok := r.Context().Value(connKey{}).(uint64); ok {
-		return "http#" + strconv.FormatUint(n, 10)
-	}
-	return "http:" + r.RemoteAddr
+// connNum is the number Server gave r's connection, or 0.
+func connNum(r *http.Request) uint64 {
+	n, _ := r.Context().Value(connKey{}).(uint64)
+	return n
 }

@@ -29,14 +29,15 @@ import (
 // use. The connection given to New stays owned by the caller: close it after
 // the HTTP server has shut down.
 type Gateway struct {
-	cfg    config
-	pol    *policy
-	auth   *auth // nil without WithToken
-	ipc    tetherv1.IPCClient
-	health healthpb.HealthClient
-	mux    *runtime.ServeMux
-	files  *files
-	pages  pages
+	cfg     config
+	pol     *policy
+	auth    *auth // nil without WithToken
+	headers respHeaders
+	ipc     tetherv1.IPCClient
+	health  healthpb.HealthClient
+	mux     *runtime.ServeMux
+	files   *files
+	pages   pages
 
 	// ctx ends every stream when the gateway closes; streams counts the
 	// pushed SSE listeners (listen.go), which Close waits for, and hangups
@@ -77,7 +78,7 @@ func New(conn grpc.ClientConnInterface, opts ...Option) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, pol: pol, auth: newAuth(cfg.token), ipc: tetherv1.NewIPCClient(conn), health: healthpb.NewHealthClient(conn)}
+	g := &Gateway{cfg: cfg, pol: pol, auth: newAuth(cfg.token), headers: cfg.respHeaders(), ipc: tetherv1.NewIPCClient(conn), health: healthpb.NewHealthClient(conn)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if g.files, err = newFiles(cfg.frontend); err != nil {
 		g.cancel()
@@ -209,7 +210,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.preflight(w, r)
 		return
 	}
-	id.caller, id.conn = "http:"+remoteHost(r), connID(r)
+	id.caller, id.connNum, id.remote = "http:"+remoteHost(r), connNum(r), r.RemoteAddr
 	if g.auth != nil && !public(r) {
 		if tok, ok := r.URL.Query()[TokenParam]; ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/ipc/") {
 			g.auth.openWithToken(w, r, tok[0])
@@ -302,6 +303,8 @@ func (g *Gateway) forwardHeader(key string) (string, bool) {
 	return "", false
 }
 
+// identityMD is the metadata that tells the core who calls: label,
+// origin and caller.
 func identityMD(id identity) metadata.MD {
 	md := make(metadata.MD, 4)
 	if id.label != "" {
@@ -313,18 +316,28 @@ func identityMD(id identity) metadata.MD {
 	if id.caller != "" {
 		md[tether.MetadataCaller] = []string{id.caller}
 	}
-	if id.conn != "" {
-		md[tether.MetadataConn] = []string{id.conn}
-	}
+	return md
+}
+
+// streamMD is identityMD and, for the core's bounds of streams per
+// connection, the caller's HTTP connection.
+func streamMD(id identity) metadata.MD {
+	md := identityMD(id)
+	md[tether.MetadataConn] = []string{id.conn()}
 	return md
 }
 
 // callContext is the context of a call to the core: the request's, ended
-// also when the gateway closes, carrying the identity as metadata.
-func (g *Gateway) callContext(r *http.Request) (context.Context, context.CancelFunc) {
+// also when the gateway closes, carrying the identity as metadata (with
+// the connection, for a stream).
+func (g *Gateway) callContext(r *http.Request, stream bool) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(g.ctx, cancel)
-	ctx = metadata.NewOutgoingContext(ctx, identityMD(identityFrom(r.Context())))
+	md := identityMD
+	if stream {
+		md = streamMD
+	}
+	ctx = metadata.NewOutgoingContext(ctx, md(identityFrom(r.Context())))
 	return ctx, func() { stop(); cancel() }
 }
 

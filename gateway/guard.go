@@ -31,7 +31,19 @@ type identity struct {
 	origin string // the Origin header as normalized, or "" if none was sent
 	cross  bool   // an allowed cross-origin page: CORS headers are needed
 	caller string // who is calling, for the core's per-caller bounds (tether.Call.Caller)
-	conn   string // the HTTP connection, for the core's per-connection bounds
+	// The HTTP connection, for the core's per-connection bounds of streams
+	// (named by conn only when a stream needs it): Server's number for it,
+	// else its remote address.
+	connNum uint64
+	remote  string
+}
+
+// conn names the caller's HTTP connection.
+func (id identity) conn() string {
+	if id.connNum != 0 {
+		return "http#" + strconv.FormatUint(id.connNum, 10)
+	}
+	return "http:" + id.remote
 }
 
 type identityKey struct{}

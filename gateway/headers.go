@@ -88,17 +88,34 @@ func (c *config) pagePolicy(demo bool) string {
 // gateway's responses by other sites' pages (Cross-Origin-Resource-Policy;
 // the two public scripts excepted, which cross-origin pages of allowed
 // origins load). HTML pages replace the CSP with their own (pagePolicy,
-// DemoCSP).
+// DemoCSP). The values are made once (respHeaders): each slice has no room
+// to grow, so an Add to one of these headers copies it, never changes it.
 func (g *Gateway) securityHeaders(h http.Header, path string) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", g.cfg.frameAncestorsDirective())
-	if xfo := g.cfg.frameOptions(); xfo != "" {
-		h.Set("X-Frame-Options", xfo)
+	v := &g.headers
+	h["X-Content-Type-Options"] = v.nosniff
+	h["Referrer-Policy"] = v.referrer
+	h["Content-Security-Policy"] = v.csp
+	if v.xfo != nil {
+		h["X-Frame-Options"] = v.xfo
 	}
 	if path == "/ipc/client.js" || path == "/ipc/tauri-shim.js" {
-		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		h["Cross-Origin-Resource-Policy"] = v.corpCross
 	} else {
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h["Cross-Origin-Resource-Policy"] = v.corpSame
 	}
+}
+
+// respHeaders are the values securityHeaders sets.
+type respHeaders struct {
+	nosniff, referrer, csp, xfo, corpSame, corpCross []string
+}
+
+func (c *config) respHeaders() respHeaders {
+	one := func(s string) []string { return []string{s}[:1:1] }
+	r := respHeaders{nosniff: one("nosniff"), referrer: one("no-referrer"), csp: one(c.frameAncestorsDirective()),
+		corpSame: one("same-origin"), corpCross: one("cross-origin")}
+	if xfo := c.frameOptions(); xfo != "" {
+		r.xfo = one(xfo)
+	}
+	return r
 }

@@ -282,7 +282,7 @@ func (ps *pageStream) armPing() {
 func (ps *pageStream) callContext(r *http.Request) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	stop := context.AfterFunc(ps.ctx, cancel)
-	ctx = metadata.NewOutgoingContext(ctx, identityMD(ps.who))
+	ctx = metadata.NewOutgoingContext(ctx, streamMD(ps.who))
 	return ctx, func() { stop(); cancel() }
 }
 
@@ -355,7 +355,7 @@ func (g *Gateway) serveStreamListen(w http.ResponseWriter, r *http.Request, para
 	// A subscription's context holds nothing of its request (it lasts as
 	// long as the stream): the identity, as metadata.
 	ctx, cancel := context.WithCancel(ps.ctx)
-	ctx = metadata.NewOutgoingContext(ctx, identityMD(ps.who))
+	ctx = metadata.NewOutgoingContext(ctx, streamMD(ps.who))
 	sub := &pageSub{cancel: cancel}
 	ps.mu.Lock()
 	switch {
