@@ -77,16 +77,15 @@ type App struct {
 	log  *slog.Logger
 	data string
 
-	core       *server.Server
-	metrics    *metrics.Metrics
-	bus        bus.Bus
-	nc         *nats.Conn
-	caps       *capability.Set
-	key        *isolation.Key // isolation only; never logged (it prints as [redacted])
-	hooks      []isolation.Hook
-	tp         trace.TracerProvider // nil unless OTLP export is configured
-	tpShutdown func(context.Context) error
-	close      []func()
+	core    *server.Server
+	metrics *metrics.Metrics
+	bus     bus.Bus
+	nc      *nats.Conn
+	caps    *capability.Set
+	key     *isolation.Key // isolation only; never logged (it prints as [redacted])
+	hooks   []isolation.Hook
+	tp      trace.TracerProvider // nil unless OTLP export is configured
+	close   []func()
 
 	innermost grpc.UnaryServerInterceptor // idempotency
 }

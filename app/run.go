@@ -21,15 +21,6 @@ import (
 // shutdown timeout). It returns nil after a shutdown that ctx asked for.
 func (a *App) Run(ctx context.Context) (err error) {
 	defer a.cleanup()
-	defer func() {
-		if a.tpShutdown != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.Duration)
-			defer cancel()
-			if terr := a.tpShutdown(sctx); terr != nil {
-				a.log.Warn("tether: flushing traces", "err", terr)
-			}
-		}
-	}()
 	if a.caps != nil {
 		names := make([]string, 0)
 		for _, c := range a.core.Commands() {

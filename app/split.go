@@ -229,19 +229,11 @@ func runChild(ctx context.Context, args []string, o options) error {
 	}()
 
 	a := &App{cfg: cfg, o: o, log: log, metrics: metrics.New()}
+	defer a.cleanup()
 	if a.tp, err = a.setupTracing(); err != nil {
 		return err
 	}
-	if a.tpShutdown != nil {
-		defer a.tpShutdown(context.Background()) //nolint:errcheck // best effort
-	}
-	var closers []func()
-	defer func() {
-		for _, c := range closers {
-			c()
-		}
-	}()
-	hooks, err := loadHooks(cfg, log, o.hooks, &closers)
+	hooks, err := loadHooks(cfg, log, o.hooks, &a.close)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -63,7 +64,13 @@ func (a *App) setupTracing() (trace.TracerProvider, error) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	a.tpShutdown = tp.Shutdown
+	a.close = append(a.close, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(ctx); err != nil { // flushes what is left
+			a.log.Warn("tether: flushing traces", "err", err)
+		}
+	})
 	a.log.Info("tether: exporting traces over OTLP", "protocol", otlpProtocol(), "service", name)
 	return tp, nil
 }

@@ -175,7 +175,9 @@ func (f *Flags) Resolve(path string) (Config, error) {
 	given := map[string]bool{}
 	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
 	src := f.cfg
-	src.resolveFlagPaths()
+	if wd, err := filepath.Abs("."); err == nil {
+		src.resolve(wd) // paths given as flags are the working directory's
+	}
 	byField := map[string]string{}
 	for _, s := range f.specs {
 		if given[s.name] {
@@ -195,28 +197,4 @@ func (f *Flags) Resolve(path string) (Config, error) {
 		}
 	}
 	return base, err
-}
-
-// resolveFlagPaths makes the relative paths the flags wrote absolute
-// against the working directory.
-func (c *Config) resolveFlagPaths() {
-	for _, p := range c.paths() {
-		if *p != "" && !filepath.IsAbs(*p) {
-			if abs, err := filepath.Abs(*p); err == nil {
-				*p = abs
-			}
-		}
-	}
-	wd, err := filepath.Abs(".")
-	if err != nil {
-		return
-	}
-	c.GRPC, c.HTTP = resolveUnix(c.GRPC, wd), resolveUnix(c.HTTP, wd)
-	if len(c.Trusted) > 0 {
-		t := make(map[string]string, len(c.Trusted))
-		for addr, label := range c.Trusted {
-			t[resolveUnix(addr, wd)] = label
-		}
-		c.Trusted = t
-	}
 }

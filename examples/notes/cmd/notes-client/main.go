@@ -14,7 +14,6 @@ import (
 	"os"
 	"time"
 
-
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
 	notesv1 "github.com/tether-ipc/tether/examples/notes/gen/notes/v1"
