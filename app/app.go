@@ -250,6 +250,9 @@ func (a *App) isolated() bool { return a.cfg.App.Security.Pattern.Use == config.
 func (a *App) newBus() error {
 	cfg := a.cfg
 	busOpts := []bus.Option{bus.WithQueueSize(cfg.Events.Queue), bus.WithWindowSize(cfg.Events.Window), bus.WithFirstID(server.FirstEventID())}
+	if cfg.Events.MaxSubscribers > 0 {
+		busOpts = append(busOpts, bus.WithMaxSubscribers(cfg.Events.MaxSubscribers))
+	}
 	if cfg.Events.NATS == "" {
 		a.bus = bus.NewMemory(busOpts...)
 		return nil

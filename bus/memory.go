@@ -35,13 +35,16 @@ var _ Bus = (*Memory)(nil)
 
 // NewMemory returns an in-process bus. With no options it keeps 4096 events
 // for resuming, gives each subscriber a queue of 1024 messages and accepts
-// up to 4096 subscribers.
+// DefaultMaxSubscribers() subscribers.
 func NewMemory(opts ...Option) *Memory {
-	c := config{queue: DefaultQueueSize, window: DefaultWindowSize, maxSubs: DefaultMaxSubscribers, firstID: 1}
+	c := config{queue: DefaultQueueSize, window: DefaultWindowSize, firstID: 1}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
 		}
+	}
+	if c.maxSubs == 0 {
+		c.maxSubs = DefaultMaxSubscribers()
 	}
 	return &Memory{
 		queue:   c.queue,

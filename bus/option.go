@@ -2,9 +2,8 @@ package bus
 
 // Defaults of a Memory bus.
 const (
-	DefaultQueueSize      = 1024
-	DefaultWindowSize     = 4096
-	DefaultMaxSubscribers = 4096
+	DefaultQueueSize  = 1024
+	DefaultWindowSize = 4096
 )
 
 // Option configures a Memory bus.
@@ -40,7 +39,8 @@ func WithWindowSize(n int) Option {
 }
 
 // WithMaxSubscribers limits the number of live subscriptions, backend
-// listeners included (default 4096). Values below 1 are raised to 1.
+// listeners included (default DefaultMaxSubscribers(), sized to the
+// machine's memory). Values below 1 are raised to 1.
 // Subscribing beyond the limit fails with code resource_exhausted.
 func WithMaxSubscribers(n int) Option {
 	return func(c *config) { c.maxSubs = max(n, 1) }

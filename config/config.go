@@ -113,6 +113,10 @@ type Events struct {
 	Queue int `json:"queue"`
 	// Window is how many recent events are kept for resuming listeners.
 	Window int `json:"window"`
+	// MaxSubscribers bounds the live event subscriptions — SSE and gRPC
+	// listeners and backend listeners (0: sized to the machine, the
+	// memory the process may use divided by 64 KiB, at least 4096).
+	MaxSubscribers int `json:"max_subscribers,omitempty"`
 	// NATS, when set, is a NATS server URL that carries events between
 	// core replicas.
 	NATS string `json:"nats,omitempty"`

@@ -91,6 +91,8 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	other("event-queue", "events.queue", func(dst, src *Config) { dst.Events.Queue = src.Events.Queue })
 	fs.IntVar(&c.Events.Window, "event-window", d.Events.Window, "recent events kept for resuming listeners")
 	other("event-window", "events.window", func(dst, src *Config) { dst.Events.Window = src.Events.Window })
+	fs.IntVar(&c.Events.MaxSubscribers, "max-subscribers", 0, "most live event subscriptions, listeners of every kind (default: sized to the machine's memory)")
+	other("max-subscribers", "events.max_subscribers", func(dst, src *Config) { dst.Events.MaxSubscribers = src.Events.MaxSubscribers })
 	str("nats", "events.nats", &c.Events.NATS, "", "NATS server URL carrying events between core replicas", func(dst, src *Config) { dst.Events.NATS = src.Events.NATS })
 	fs.IntVar(&c.Limits.MaxMessageBytes, "max-message-bytes", 0, "largest gRPC message accepted (default 4 MiB)")
 	other("max-message-bytes", "limits.max_message_bytes", func(dst, src *Config) { dst.Limits.MaxMessageBytes = src.Limits.MaxMessageBytes })

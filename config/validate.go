@@ -104,6 +104,9 @@ func (c *Config) Validate() error {
 	if c.Events.Window < 0 || c.Events.Window > 1<<22 {
 		return fieldErr("events.window", "%d is outside 0..4194304", c.Events.Window)
 	}
+	if c.Events.MaxSubscribers < 0 || c.Events.MaxSubscribers > 1<<24 {
+		return fieldErr("events.max_subscribers", "%d is outside 0..16777216", c.Events.MaxSubscribers)
+	}
 	l := c.Limits
 	for _, f := range []struct {
 		field string
