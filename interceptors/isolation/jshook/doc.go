@@ -26,7 +26,10 @@
 //
 // Each call runs under a time limit (Options.Timeout, 100 ms by default) and
 // the caller's context, enforced with goja's Interrupt; the error says e.g.
-// "isolation hook exceeded 100ms". The call depth is bounded with
+// "isolation hook exceeded 100ms". On Linux the limit counts the CPU time
+// the call's thread spends running it, so that a call that waits for a core
+// on a busy machine is not refused for time it did not run; its wall time
+// is bounded at 20 times the limit. Elsewhere the limit is wall time. The call depth is bounded with
 // SetMaxCallStackSize. Memory is bounded in two layers, since goja has no
 // allocator limit of its own:
 //

@@ -1,6 +1,7 @@
 package jshook
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -49,8 +50,9 @@ type Options struct {
 	// Logger receives console.log (Info), console.info, console.debug,
 	// console.warn and console.error from the hooks. Default: slog.Default().
 	Logger *slog.Logger
-	// Timeout bounds each hook call, and the run of the hook files when a
-	// runtime is made (default DefaultTimeout).
+	// Timeout bounds the CPU time of each hook call, and of the run of the
+	// hook files when a runtime is made (default DefaultTimeout); a call's
+	// wall time is bounded at 20 times Timeout.
 	Timeout time.Duration
 	// PoolSize is how many runtimes may run at once (default GOMAXPROCS).
 	PoolSize int
@@ -356,17 +358,34 @@ func heapBytes() uint64 {
 	return heapSample[0].Value.Uint64()
 }
 
+// wallFactor bounds the wall time of a call, as a multiple of the time
+// limit, for a call whose thread CPU time cannot be read or that somehow
+// waits without running (a console writer that never returns).
+const wallFactor = 20
+
 // bounded runs f on vm under the time limit, ctx and the heap watchdog. It
 // returns an *goja.InterruptedError carrying an *abortError when it
 // interrupted f.
+//
+// The time limit counts the CPU time of the thread that runs f (f runs
+// locked to it), so that a call waiting for a core on a busy machine, or
+// descheduled by the Go scheduler, is not refused for time it did not run;
+// its wall time is bounded too, at wallFactor times the limit. Where the
+// thread's CPU time cannot be read, the limit is wall time.
 func (r *Runner) bounded(ctx context.Context, vm *goja.Runtime, f func() error) error {
 	vm.ClearInterrupt()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	clock := threadClock()
+	cpu0, cpuOK := clock.now()
+	start := time.Now()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		timer := time.NewTimer(r.opts.Timeout)
+		limit := r.opts.Timeout
+		timer := time.NewTimer(limit)
 		defer timer.Stop()
 		var tick <-chan time.Time
 		var base uint64
@@ -381,7 +400,14 @@ func (r *Runner) bounded(ctx context.Context, vm *goja.Runtime, f func() error) 
 			case <-done:
 				return
 			case <-timer.C:
-				vm.Interrupt(&abortError{fmt.Sprintf("isolation hook exceeded %v", r.opts.Timeout)})
+				if cpuOK {
+					if cpu, ok := clock.now(); ok && cpu-cpu0 < limit && time.Since(start) < wallFactor*limit {
+						// Not yet run for the limit: wait for the rest.
+						timer.Reset(max(limit-(cpu-cpu0), time.Millisecond))
+						continue
+					}
+				}
+				vm.Interrupt(&abortError{fmt.Sprintf("isolation hook exceeded %v", limit)})
 				return
 			case <-ctx.Done():
 				vm.Interrupt(&abortError{"isolation hook canceled: " + ctx.Err().Error()})
@@ -462,6 +488,11 @@ func (r *Runner) Run(ctx context.Context, p *isolation.Payload) (*isolation.Payl
 	r.put(sb)
 	if blockReason != "" {
 		return nil, isolation.Block(blockReason)
+	}
+	if bytes.Equal(out, in) {
+		// The hook gave back what it got, to the byte: decoding it would
+		// make the same payload.
+		return p, nil
 	}
 	return PayloadFromJSON(out, p)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -397,5 +398,40 @@ func BenchmarkJSHook1KiB(b *testing.B) {
 		if _, err := r.Run(context.Background(), p); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// slowWriter blocks every write for d: a call waiting on it runs no code.
+type slowWriter struct{ d time.Duration }
+
+func (w slowWriter) Write(p []byte) (int, error) { time.Sleep(w.d); return len(p), nil }
+
+// The time limit counts the time a call runs, not the time it waits: a hook
+// whose console write blocks for longer than the limit (as a call waiting
+// for a core on a busy machine) passes; a loop is still stopped, and the
+// wall time of a call that never runs out of CPU is bounded too.
+func TestTimeLimitCountsRunningTime(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the limit is wall time outside Linux")
+	}
+	log := slog.New(slog.NewTextHandler(slowWriter{150 * time.Millisecond}, nil))
+	r := newRunner(t, `window.__TAURI_ISOLATION_HOOK__ = (p) => { console.log("waits"); return p; };`, jshook.Options{Timeout: 100 * time.Millisecond, Logger: log})
+	if _, err := r.Run(context.Background(), invokePayload("greet", `{}`)); err != nil {
+		t.Fatalf("a hook that waited 150 ms but ran for less than 100 ms: %v", err)
+	}
+	loop := newRunner(t, `window.__TAURI_ISOLATION_HOOK__ = (p) => { for (;;) {} };`, jshook.Options{Timeout: 50 * time.Millisecond})
+	start := time.Now()
+	_, err := loop.Run(context.Background(), invokePayload("greet", `{}`))
+	wantBlocked(t, err, "exceeded 50ms")
+	if el := time.Since(start); el > 20*50*time.Millisecond+time.Second {
+		t.Fatalf("a loop ran %v", el)
+	}
+	never := newRunner(t, `window.__TAURI_ISOLATION_HOOK__ = (p) => { for (;;) { console.log("waits"); } };`,
+		jshook.Options{Timeout: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(slowWriter{20 * time.Millisecond}, nil))})
+	start = time.Now()
+	_, err = never.Run(context.Background(), invokePayload("greet", `{}`))
+	wantBlocked(t, err, "exceeded 10ms")
+	if el := time.Since(start); el < 200*time.Millisecond || el > 2*time.Second {
+		t.Fatalf("a call waiting forever ended after %v, want about 20 times the limit", el)
 	}
 }
