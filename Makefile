@@ -4,7 +4,7 @@ GO    ?= go
 BUF   := $(GO) tool -modfile=tools/go.mod buf
 FUZZTIME ?= 10m
 # What make generate writes; make check-generate fails if any of it changes.
-GENERATED := gen/ tether.schema.json examples/notes/gen/ examples/notes/proto/third_party/
+GENERATED := gen/ tether.schema.json examples/notes/gen/ examples/notes/proto/third_party/ gateway/assets/demo/demo_tether.js examples/notes/frontend/notes_tether.js
 
 .PHONY: all run build build-notes generate check-generate lint test test-go test-js fuzz-short fuzz clean
 
@@ -21,15 +21,18 @@ build:
 build-notes:
 	cd examples/notes && $(GO) build -o ../../bin/notes .
 
-## generate: regenerate gen/ from proto/ with the pinned buf and plugins
-generate:
+## generate: regenerate gen/ from proto/ with the pinned buf and plugins (Go, and the
+## TypeScript bindings under gen/ts), the config schema, the notes example's gen/, and the
+## demo page's copy of its bindings
+generate: js/node_modules
 	$(BUF) generate
 	$(BUF) lint
 	$(GO) run ./config/internal/schemagen -o tether.schema.json
 	$(GO) run ./cmd/tether proto export examples/notes/proto/third_party >/dev/null
 	cd examples/notes && $(GO) tool -modfile=../../tools/go.mod buf generate && $(GO) tool -modfile=../../tools/go.mod buf lint
+	cd js && node build.mjs
 
-## check-generate: fail if regenerating changes anything under gen/
+## check-generate: fail if regenerating changes anything generated
 check-generate: generate
 	@git diff --exit-code --stat -- $(GENERATED) || { echo "generated code is stale: run 'make generate' and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "generated files are not committed" >&2; exit 1; }
@@ -46,12 +49,15 @@ js/node_modules: js/package-lock.json
 	cd js && npm ci --no-audit --no-fund
 	@touch js/node_modules
 
-## test-js: the JS client and shim, and that their committed build is current
+## test-js: the JS client and shim, the demo's generated TypeScript bindings (tsc must
+## accept their correct use and refuse greet({ nam: "x" })), and that the committed build is current
 test-js: js/node_modules
 	cd js && npm run typecheck && npm test
 	sh js/check-build.sh
 
-test-go:
+# The TypeScript compiler for internal/tsgen's tests (which skip without one).
+test-go: export TETHER_TSC := $(CURDIR)/js/node_modules/.bin/tsc
+test-go: js/node_modules
 	$(GO) test -race -count=1 ./...
 	@# The notes example is a module of its own: it can reach only Tether's public packages.
 	cd examples/notes && $(GO) vet ./... && $(GO) test -race -count=1 ./...

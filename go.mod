@@ -65,6 +65,8 @@ require (
 
 tool (
 	github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway
+	github.com/tether-ipc/tether/cmd/protoc-gen-tether-go
+	github.com/tether-ipc/tether/cmd/protoc-gen-tether-ts
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	google.golang.org/protobuf/cmd/protoc-gen-go
 )

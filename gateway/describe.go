@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -90,7 +91,8 @@ func openAPI(cmds []Command) obj {
 	for _, c := range cmds {
 		op := obj{
 			"operationId": "invoke_" + c.Name,
-			"summary":     c.Description,
+			"summary":     summary(c.Description),
+			"description": c.Description,
 			"tags":        []string{"commands"},
 			"requestBody": obj{"content": obj{contentTypeJSON: obj{"schema": c.Args}}},
 			"responses":   obj{"default": errResp},
@@ -145,6 +147,12 @@ func openAPI(cmds []Command) obj {
 			"Name": obj{"type": "string", "pattern": "^[A-Za-z0-9/:_-]{1,256}$"},
 		}},
 	}
+}
+
+// summary is the first line of a description.
+func summary(desc string) string {
+	first, _, _ := strings.Cut(desc, "\n")
+	return strings.TrimSpace(first)
 }
 
 func codeNames() []string {

@@ -31,6 +31,72 @@ func TestCommandsList(t *testing.T) {
 	}
 }
 
+// The proto comment of Greet (kept by protoc-gen-tether-go, which
+// protoc-gen-go strips) is greet's description, and the protovalidate rule
+// on GreetRequest.name is in its argument schema, in both documents.
+func TestCommandsDescribeProto(t *testing.T) {
+	h := newHarness(t)
+	status, _, body := h.do(t, "GET", "/ipc/commands", nil, nil)
+	var cmds []gateway.Command
+	if status != 200 || json.Unmarshal(body, &cmds) != nil {
+		t.Fatalf("%d %s", status, body)
+	}
+	var greet gateway.Command
+	for _, c := range cmds {
+		if c.Name == "greet" {
+			greet = c
+		}
+	}
+	if greet.Description != "Greet says hello." {
+		t.Errorf("greet's description: %q", greet.Description)
+	}
+	checkNameSchema(t, "/ipc/commands", greet.Args)
+
+	status, _, body = h.do(t, "GET", "/openapi.json", nil, nil)
+	var doc struct {
+		Paths map[string]struct {
+			Post struct {
+				Summary     string `json:"summary"`
+				Description string `json:"description"`
+				RequestBody struct {
+					Content map[string]struct {
+						Schema json.RawMessage `json:"schema"`
+					} `json:"content"`
+				} `json:"requestBody"`
+			} `json:"post"`
+		} `json:"paths"`
+	}
+	if status != 200 || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("%d %.200s", status, body)
+	}
+	op := doc.Paths["/ipc/invoke/greet"].Post
+	if op.Summary != "Greet says hello." || op.Description != "Greet says hello." {
+		t.Errorf("openapi greet: summary %q, description %q", op.Summary, op.Description)
+	}
+	checkNameSchema(t, "/openapi.json", op.RequestBody.Content["application/json"].Schema)
+}
+
+func checkNameSchema(t *testing.T, where string, args json.RawMessage) {
+	t.Helper()
+	var s struct {
+		Title      string `json:"title"`
+		Properties map[string]struct {
+			Type        string   `json:"type"`
+			MinLength   *float64 `json:"minLength"`
+			MaxLength   *float64 `json:"maxLength"`
+			Description string   `json:"description"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(args, &s); err != nil {
+		t.Fatalf("%s: greet args %s: %v", where, args, err)
+	}
+	name := s.Properties["name"]
+	if s.Title != "demo.v1.GreetRequest" || name.Type != "string" || name.MinLength == nil || *name.MinLength != 1 ||
+		name.MaxLength == nil || *name.MaxLength != 256 || name.Description != "name is who to greet." {
+		t.Errorf("%s: greet args schema %s", where, args)
+	}
+}
+
 func TestOpenAPI(t *testing.T) {
 	h := newHarness(t)
 	status, _, body := h.do(t, "GET", "/openapi.json", nil, nil)

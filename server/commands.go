@@ -84,7 +84,7 @@ func describeProto(c *command, md protoreflect.MethodDescriptor) {
 // Registering a name twice, or an invalid name, panics.
 func Handle[A, R any](s *Server, name string, fn func(context.Context, A) (R, error)) {
 	c := &command{name: name, method: "/" + funcService + "/" + name, kind: tether.KindInvoke,
-		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForType(reflect.TypeFor[R]())}
+		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForResult(reflect.TypeFor[R]())}
 	info := &grpc.UnaryServerInfo{FullMethod: c.method}
 	handler := func(ctx context.Context, req any) (any, error) { return fn(ctx, req.(A)) }
 	maxDepth := s.opts.limits.MaxDepth
@@ -109,7 +109,7 @@ func Handle[A, R any](s *Server, name string, fn func(context.Context, A) (R, er
 // for Handle.
 func HandleChannel[A, M any](s *Server, name string, fn func(ctx context.Context, args A, send func(M) error) error) {
 	c := &command{name: name, method: "/" + funcService + "/" + name, kind: tether.KindChannel,
-		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForType(reflect.TypeFor[M]())}
+		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForResult(reflect.TypeFor[M]())}
 	info := &grpc.StreamServerInfo{FullMethod: c.method, IsServerStream: true}
 	handler := func(_ any, ss grpc.ServerStream) error {
 		var a A

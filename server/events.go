@@ -17,6 +17,7 @@ import (
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/internal/jsonargs"
 	"github.com/tether-ipc/tether/internal/payload"
+	"github.com/tether-ipc/tether/internal/schema"
 )
 
 // Full methods of the IPC event calls, as interceptors see them.
@@ -143,7 +144,7 @@ func (s *Server) declareEvents(file protoreflect.FileDescriptor) {
 	msgs := file.Messages()
 	for i := 0; i < msgs.Len(); i++ {
 		md := msgs.Get(i)
-		name, _ := proto.GetExtension(md.Options(), tetherv1.E_Event).(string)
+		name := schema.EventName(md)
 		if name == "" {
 			continue
 		}

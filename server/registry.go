@@ -8,13 +8,13 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/internal/jsonargs"
+	"github.com/tether-ipc/tether/internal/schema"
 )
 
 // command is one entry of the registry: a unary command (invoke) or a
@@ -107,12 +107,7 @@ func validCommandName(name string) error {
 func commandName(svc protoreflect.ServiceDescriptor, method string) (string, protoreflect.MethodDescriptor) {
 	if svc != nil {
 		if md := svc.Methods().ByName(protoreflect.Name(method)); md != nil {
-			if opts := md.Options(); opts != nil && proto.HasExtension(opts, tetherv1.E_Command) {
-				if n, _ := proto.GetExtension(opts, tetherv1.E_Command).(string); n != "" {
-					return n, md
-				}
-			}
-			return jsonargs.Snake(method), md
+			return schema.CommandName(md), md
 		}
 	}
 	return jsonargs.Snake(method), nil

@@ -119,14 +119,9 @@ func commandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	c, err := client.Dial(*addr)
+	res, err := listCommands(ctx, *addr)
 	if err != nil {
 		return err
-	}
-	defer c.Close()
-	res, err := c.IPC().ListCommands(ctx, &tetherv1.ListCommandsRequest{})
-	if err != nil {
-		return tether.FromError(err)
 	}
 	if *asJSON {
 		type cmd struct {
@@ -152,6 +147,20 @@ func commandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ci.GetName(), kindName(ci.GetKind()), shape(ci.GetArgsSchema()), shape(ci.GetResultSchema()))
 	}
 	return tw.Flush()
+}
+
+// listCommands asks the core at addr for its commands.
+func listCommands(ctx context.Context, addr string) (*tetherv1.ListCommandsResponse, error) {
+	c, err := client.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	res, err := c.IPC().ListCommands(ctx, &tetherv1.ListCommandsRequest{})
+	if err != nil {
+		return nil, tether.FromError(err)
+	}
+	return res, nil
 }
 
 func kindName(k tetherv1.CommandInfo_Kind) string {
@@ -206,7 +215,37 @@ func shapeOf(s map[string]any) string {
 		}
 		return t
 	case []any:
-		return "integer"
+		// ["integer","string"] is a 64-bit integer (protojson writes it as
+		// a string); "null" among the types makes the value nullable.
+		var parts []string
+		null := false
+		for _, x := range t {
+			switch n, _ := x.(string); n {
+			case "null":
+				null = true
+			case "string":
+				if f, _ := s["format"].(string); f != "int64" && f != "uint64" {
+					parts = append(parts, shapeOf(withType(s, n)))
+				}
+			default:
+				parts = append(parts, shapeOf(withType(s, n)))
+			}
+		}
+		out := strings.Join(parts, "|")
+		if null {
+			out += "|null"
+		}
+		return strings.TrimPrefix(out, "|")
 	}
 	return "any"
+}
+
+// withType returns a copy of the schema s with one type.
+func withType(s map[string]any, typ string) map[string]any {
+	c := make(map[string]any, len(s))
+	for k, v := range s {
+		c[k] = v
+	}
+	c["type"] = typ
+	return c
 }

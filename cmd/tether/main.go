@@ -4,6 +4,7 @@
 //	tether serve [--config FILE] [--grpc ADDR] [--http ADDR] [--data DIR]
 //	tether invoke [--addr ADDR] [--json] COMMAND [JSON]
 //	tether commands [--addr ADDR] [--json]
+//	tether gen ts [--addr ADDR | --from FILE] [--transport tether|tauri] [--out FILE]
 //
 // ADDR is host:port or unix:///path. Failures print one line to stderr and
 // exit non-zero.
@@ -43,6 +44,7 @@ commands:
   emit       emit an event:               tether emit my-event '{"x":1}'
   listen     print events, one JSON line each: tether listen my-event other-event
   proto      export the .proto files your protos import: tether proto export proto/third_party
+  gen ts     typed TypeScript bindings for the commands: tether gen ts --out src/commands.ts
 
 Run 'tether <command> -h' for its flags.
 `
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = listenCmd(ctx, args[1:], stdout, stderr)
 	case "proto":
 		err = protoCmd(args[1:], stdout, stderr)
+	case "gen":
+		err = genCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

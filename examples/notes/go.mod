@@ -61,6 +61,8 @@ require (
 replace github.com/tether-ipc/tether => ../..
 
 tool (
+	github.com/tether-ipc/tether/cmd/protoc-gen-tether-go
+	github.com/tether-ipc/tether/cmd/protoc-gen-tether-ts
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	google.golang.org/protobuf/cmd/protoc-gen-go
 )

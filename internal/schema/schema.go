@@ -1,15 +1,23 @@
-// Package schema describes command arguments and results as JSON Schema, for
-// GET /ipc/commands, the OpenAPI document and `tether commands`.
+// Package schema describes commands for GET /ipc/commands, the OpenAPI
+// document, `tether commands` and the TypeScript generator: the JSON Schema
+// of arguments and results (with descriptions from proto comments and
+// protovalidate rules as JSON Schema keywords), and the command and event
+// names proto descriptors declare.
 package schema
 
 import (
+	"encoding"
 	"encoding/json"
 	"reflect"
 	"strings"
+	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/internal/jsonargs"
+	"github.com/tether-ipc/tether/protodoc"
 )
 
 const maxDepth = 8 // deeper (or recursive) types are described as {}
@@ -29,23 +37,41 @@ func message(md protoreflect.MessageDescriptor, depth int) obj {
 		return obj{}
 	}
 	props := obj{}
+	var required []string
 	fields := md.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		f := fields.Get(i)
-		props[f.JSONName()] = field(f, depth)
+		s := field(f, depth)
+		if d := Comment(f); d != "" {
+			s["description"] = d
+		}
+		props[f.JSONName()] = s
+		if Required(f) || zeroRejected(f) {
+			required = append(required, f.JSONName())
+		}
 	}
-	return obj{"type": "object", "title": string(md.FullName()), "properties": props}
+	// protojson refuses unknown fields.
+	s := obj{"type": "object", "title": string(md.FullName()), "properties": props, "additionalProperties": false}
+	if len(required) > 0 {
+		s["required"] = required
+	}
+	if d := Comment(md); d != "" {
+		s["description"] = d
+	}
+	return s
 }
 
 func field(f protoreflect.FieldDescriptor, depth int) obj {
+	r := rulesOf(f)
 	if f.IsMap() {
-		return obj{"type": "object", "additionalProperties": single(f.MapValue(), depth)}
+		s := obj{"type": "object", "additionalProperties": withRules(single(f.MapValue(), depth), f.MapValue(), r.GetMap().GetValues())}
+		return withRules(s, f, r)
 	}
-	s := single(f, depth)
 	if f.IsList() {
-		return obj{"type": "array", "items": s}
+		s := obj{"type": "array", "items": withRules(single(f, depth), f, r.GetRepeated().GetItems())}
+		return withRules(s, f, r)
 	}
-	return s
+	return withRules(single(f, depth), f, r)
 }
 
 func single(f protoreflect.FieldDescriptor, depth int) obj {
@@ -59,24 +85,35 @@ func single(f protoreflect.FieldDescriptor, depth int) obj {
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
 		protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
 		return obj{"type": "integer"}
-	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
-		protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		return obj{"type": []string{"integer", "string"}}
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		// protojson writes 64-bit integers as strings and reads either.
+		return obj{"type": []string{"integer", "string"}, "format": "int64"}
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return obj{"type": []string{"integer", "string"}, "format": "uint64"}
 	case protoreflect.FloatKind, protoreflect.DoubleKind:
 		return obj{"type": "number"}
 	case protoreflect.EnumKind:
-		vals := f.Enum().Values()
-		names := make([]string, vals.Len())
-		for i := range names {
-			names[i] = string(vals.Get(i).Name())
+		if f.Enum().FullName() == "google.protobuf.NullValue" {
+			return obj{"type": "null"}
 		}
-		return obj{"type": "string", "enum": names}
+		return obj{"type": "string", "enum": enumNames(f.Enum())}
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		return message(f.Message(), depth+1)
 	}
 	return obj{}
 }
 
+func enumNames(ed protoreflect.EnumDescriptor) []string {
+	vals := ed.Values()
+	names := make([]string, vals.Len())
+	for i := range names {
+		names[i] = string(vals.Get(i).Name())
+	}
+	return names
+}
+
+// WellKnown names the JSON shapes of the well-known types protojson writes
+// specially; ForMessage describes them by these schemas.
 func wellKnown(md protoreflect.MessageDescriptor) (obj, bool) {
 	switch md.FullName() {
 	case "google.protobuf.StringValue":
@@ -85,44 +122,106 @@ func wellKnown(md protoreflect.MessageDescriptor) (obj, bool) {
 		return obj{"type": "boolean"}, true
 	case "google.protobuf.Int32Value", "google.protobuf.UInt32Value":
 		return obj{"type": "integer"}, true
-	case "google.protobuf.Int64Value", "google.protobuf.UInt64Value":
-		return obj{"type": []string{"integer", "string"}}, true
+	case "google.protobuf.Int64Value":
+		return obj{"type": []string{"integer", "string"}, "format": "int64"}, true
+	case "google.protobuf.UInt64Value":
+		return obj{"type": []string{"integer", "string"}, "format": "uint64"}, true
 	case "google.protobuf.FloatValue", "google.protobuf.DoubleValue":
 		return obj{"type": "number"}, true
 	case "google.protobuf.BytesValue":
 		return obj{"type": "string", "contentEncoding": "base64"}, true
 	case "google.protobuf.Empty":
-		return obj{"type": "object"}, true
+		return obj{"type": "object", "title": "google.protobuf.Empty", "additionalProperties": false}, true
 	case "google.protobuf.Timestamp":
 		return obj{"type": "string", "format": "date-time"}, true
 	case "google.protobuf.Duration":
+		return obj{"type": "string", "format": "duration"}, true
+	case "google.protobuf.FieldMask":
 		return obj{"type": "string"}, true
 	case "google.protobuf.Struct":
-		return obj{"type": "object"}, true
-	case "google.protobuf.Value", "google.protobuf.Any":
+		return obj{"type": "object", "title": "google.protobuf.Struct"}, true
+	case "google.protobuf.Value":
 		return obj{}, true
+	case "google.protobuf.Any":
+		return obj{"type": "object", "title": "google.protobuf.Any", "properties": obj{"@type": obj{"type": "string"}}, "required": []string{"@type"}}, true
 	case "google.protobuf.ListValue":
 		return obj{"type": "array"}, true
 	}
 	return nil, false
 }
 
-// Comment returns the leading comment of a descriptor, if the file kept it.
-func Comment(d protoreflect.Descriptor) string {
-	loc := d.ParentFile().SourceLocations().ByDescriptor(d)
-	return strings.TrimSpace(loc.LeadingComments)
+// Comment returns the leading comment of a descriptor: from its file's
+// source information, or as registered by generated code (see protodoc).
+func Comment(d protoreflect.Descriptor) string { return protodoc.Comment(d) }
+
+// CommandName returns the command a proto method is invoked by: its
+// tether.v1.command option when set, else the method name in snake_case.
+func CommandName(md protoreflect.MethodDescriptor) string {
+	if opts := md.Options(); opts != nil && proto.HasExtension(opts, tetherv1.E_Command) {
+		if n, _ := proto.GetExtension(opts, tetherv1.E_Command).(string); n != "" {
+			return n
+		}
+	}
+	return jsonargs.Snake(string(md.Name()))
+}
+
+// EventName returns the event a message is the payload of (its
+// tether.v1.event option), or "".
+func EventName(md protoreflect.MessageDescriptor) string {
+	opts := md.Options()
+	if opts == nil || !proto.HasExtension(opts, tetherv1.E_Event) {
+		return ""
+	}
+	n, _ := proto.GetExtension(opts, tetherv1.E_Event).(string)
+	return n
 }
 
 var (
-	bytesType   = reflect.TypeFor[[]byte]()
-	rawJSONType = reflect.TypeFor[json.RawMessage]()
-	protoMsg    = reflect.TypeFor[interface{ ProtoReflect() protoreflect.Message }]()
+	bytesType     = reflect.TypeFor[[]byte]()
+	rawJSONType   = reflect.TypeFor[json.RawMessage]()
+	timeType      = reflect.TypeFor[time.Time]()
+	protoMsg      = reflect.TypeFor[interface{ ProtoReflect() protoreflect.Message }]()
+	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
 // ForType returns the JSON Schema of a Go type as encoding/json (and
-// jsonargs) see it. []byte is raw bytes, described as a binary string.
+// jsonargs) read it, for a command's arguments. []byte as the whole value is
+// raw bytes, described as a binary string; inside a struct, encoding/json
+// writes it as base64. A field encoding/json may write as null (a pointer,
+// slice or map not tagged omitempty or omitzero) has "null" among its types.
 func ForType(t reflect.Type) json.RawMessage {
 	return mustJSON(goType(t, 0))
+}
+
+// ForResult is ForType for a command's result or channel messages: a
+// pointer, slice or map result may also be null.
+func ForResult(t reflect.Type) json.RawMessage {
+	s := goType(t, 0)
+	if t != nil && t != bytesType && nillable(t) && !t.Implements(protoMsg) {
+		addNull(s)
+	}
+	return mustJSON(s)
+}
+
+// nillable reports whether encoding/json writes a nil value of t as null.
+func nillable(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map:
+		return true
+	}
+	return false
+}
+
+// addNull adds "null" to the types a schema allows (a schema without a type
+// allows null already).
+func addNull(s obj) {
+	switch t := s["type"].(type) {
+	case string:
+		s["type"] = []string{t, "null"}
+	case []string:
+		s["type"] = append(t, "null")
+	}
 }
 
 func goType(t reflect.Type, depth int) obj {
@@ -136,9 +235,21 @@ func goType(t reflect.Type, depth int) obj {
 	}
 	switch t {
 	case bytesType:
-		return obj{"type": "string", "format": "binary"}
+		if depth == 0 {
+			return obj{"type": "string", "format": "binary"}
+		}
+		return obj{"type": "string", "contentEncoding": "base64"}
 	case rawJSONType:
 		return obj{}
+	case timeType:
+		return obj{"type": "string", "format": "date-time"}
+	}
+	// A type that encodes itself says nothing reflection can read.
+	if t.Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(jsonMarshaler) {
+		return obj{}
+	}
+	if t.Implements(textMarshaler) || reflect.PointerTo(t).Implements(textMarshaler) {
+		return obj{"type": "string"}
 	}
 	if depth > maxDepth {
 		return obj{}
@@ -167,7 +278,11 @@ func goType(t reflect.Type, depth int) obj {
 			if !ok {
 				continue
 			}
-			props[name] = goType(sf.Type, depth+1)
+			fs := goType(sf.Type, depth+1)
+			if nillable(sf.Type) && !omitted(sf) {
+				addNull(fs)
+			}
+			props[name] = fs
 			if req {
 				required = append(required, name)
 			}
@@ -176,9 +291,28 @@ func goType(t reflect.Type, depth int) obj {
 		if len(required) > 0 {
 			s["required"] = required
 		}
+		if depth == 0 {
+			s["additionalProperties"] = false // jsonargs refuses unknown arguments
+		}
 		return s
+	case reflect.Interface:
+		return obj{}
 	}
 	return obj{}
+}
+
+// omitted reports whether encoding/json leaves a field out when it is empty
+// (tagged omitempty or omitzero), so never writes it as null.
+func omitted(sf reflect.StructField) bool {
+	_, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
+	for opts != "" {
+		var o string
+		o, opts, _ = strings.Cut(opts, ",")
+		if o == "omitempty" || o == "omitzero" {
+			return true
+		}
+	}
+	return false
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -1,6 +1,8 @@
-// The notes page, on Tether's JS client: invoke, a Channel for the export,
-// listen for note-created.
-import { invoke, Channel, listen } from '/ipc/client.js';
+// The notes page, on the typed bindings protoc-gen-tether-ts writes for
+// notes.proto (gen/ts/notes/v1/notes_tether.ts; notes_tether.js is that file
+// with the types stripped, over Tether's /ipc/client.js): a function per
+// command, a callback for the export channel, listenNoteCreated.
+import { createNote, listNotes, exportNotes, listenNoteCreated } from './notes_tether.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (text, isError = false) => {
@@ -22,14 +24,14 @@ function render(notes) {
 }
 
 async function refresh() {
-  const { notes = [] } = await invoke('list_notes');
+  const { notes = [] } = await listNotes();
   render(notes);
 }
 
 $('create').addEventListener('submit', async (e) => {
   e.preventDefault();
   try {
-    const note = await invoke('create_note', { title: $('title').value, body: $('body').value });
+    const note = await createNote({ title: $('title').value, body: $('body').value });
     status(`Added “${note.title}”.`);
     $('create').reset();
   } catch (err) {
@@ -42,21 +44,19 @@ $('export').addEventListener('click', async () => {
   bar.hidden = false;
   bar.value = 0;
   const titles = [];
-  const onProgress = new Channel();
-  onProgress.onmessage = (m) => {
-    bar.max = m.of;
-    bar.value = m.n;
-    titles.push(m.note.title);
-  };
   try {
-    await invoke('export_notes', { paceMs: 50, onProgress });
+    await exportNotes({ paceMs: 50 }, (m) => {
+      bar.max = m.of;
+      bar.value = m.n;
+      titles.push(m.note.title);
+    });
     status(`Exported ${titles.length} notes.`);
   } catch (err) {
     status(`${err.code}: ${err.message}`, true);
   }
 });
 
-await listen('note-created', (e) => {
+await listenNoteCreated((e) => {
   const li = document.createElement('li');
   li.textContent = `note-created ${e.payload.note.id}: ${e.payload.note.title}`;
   $('events').prepend(li);

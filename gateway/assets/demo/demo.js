@@ -18,13 +18,25 @@ function showError(err) {
 
 async function main() {
   let api;
+  let bindings;
   try {
     api = await import('/ipc/client.js');
   } catch (err) {
     $('status').textContent = 'error: the JS client (/ipc/client.js) did not load';
     return;
   }
-  const { invoke, Channel, listen, emit } = api;
+  try {
+    // The typed bindings `make generate` writes for demo.proto
+    // (gen/ts/tether/demo/v1/demo_tether.ts, types stripped).
+    bindings = await import('./demo_tether.js');
+  } catch (err) {
+    $('status').textContent = 'error: the demo bindings (demo_tether.js) did not load';
+    return;
+  }
+  // echo_bytes is a Go function command and backend-event an undeclared
+  // event: neither is in demo.proto, so they go through the client itself.
+  const { invoke, listen } = api;
+  const { greet, processData, readFile, fail, count, listenFrontendEvent, emitFrontendEvent } = bindings;
 
   const run = (id, fn) => $(id).addEventListener('click', async () => {
     try {
@@ -34,10 +46,10 @@ async function main() {
     }
   });
 
-  run('greet-btn', () => invoke('greet', { name: $('name').value }));
-  run('process-btn', () => invoke('process_data', { input: $('input').value }));
-  run('read-btn', () => invoke('read_file', { path: $('path').value }));
-  run('fail-btn', () => invoke('fail', { reason: 'demo' }));
+  run('greet-btn', () => greet({ name: $('name').value }));
+  run('process-btn', () => processData({ input: $('input').value }));
+  run('read-btn', () => readFile({ path: $('path').value }));
+  run('fail-btn', () => fail({ reason: 'demo' }));
   run('bytes-btn', async () => {
     const sent = new Uint8Array(256).map((_, i) => i);
     const got = new Uint8Array(await invoke('echo_bytes', sent));
@@ -47,14 +59,12 @@ async function main() {
   run('count-btn', async () => {
     $('progress').value = 0;
     $('progress-done').textContent = '';
-    const onProgress = new Channel();
-    onProgress.onmessage = (m) => { $('progress').value = m.n; };
-    await invoke('count', { to: 100, onProgress });
+    await count({ to: 100 }, (m) => { $('progress').value = m.n; });
     $('progress-done').textContent = 'done';
     return 'count: done';
   });
   run('emit-btn', async () => {
-    await emit('frontend-event', { message: $('emit-text').value });
+    await emitFrontendEvent({ message: $('emit-text').value });
     return 'emitted frontend-event';
   });
 
@@ -65,7 +75,7 @@ async function main() {
   };
   try {
     await listen('backend-event', log);
-    await listen('frontend-event', log);
+    await listenFrontendEvent(log);
     $('status').textContent = 'ready';
   } catch (err) {
     $('status').textContent = `error: ${err && err.code ? err.code + ': ' : ''}${err && err.message}`;
