@@ -106,9 +106,14 @@ bench-quick:
 LOADFLAGS  ?=
 FAULTFLAGS ?=
 
-## load: 64 clients x 100k invokes (in total; -per-client for each) + 100 listeners over loopback TCP, brownfield then isolation
+SSE_LISTENERS ?= 50000
+
+## load: 64 clients x 100k invokes (in total; -per-client for each) + 100 listeners over loopback TCP, brownfield then isolation;
+## then SSE_LISTENERS idle SSE listeners on one core and a fan-out to all of them (writes load-results.md for make bench)
 load:
-	$(GO) run ./cmd/tether-load $(LOADFLAGS)
+	$(GO) build -o bin/tether-load ./cmd/tether-load
+	./bin/tether-load $(LOADFLAGS)
+	./bin/tether-load -sse $(SSE_LISTENERS) -sse-fit
 
 ## fault: the core as a child process, SIGKILLed mid-load and restarted; counts double executions and lost events
 fault:
