@@ -38,7 +38,7 @@ func main() {
 
 	cfg := &bench.Config{Quick: *quick, Rounds: 7, Side: time.Second, Listeners: 10000, ProfileDir: *prof, NoCross: *noCross}
 	if *quick {
-		cfg.Rounds, cfg.Side = 5, 200*time.Millisecond
+		cfg.Rounds, cfg.Side = 5, 150*time.Millisecond
 	}
 	if *rounds > 0 {
 		cfg.Rounds = *rounds
@@ -67,6 +67,9 @@ func main() {
 	machine := bench.ThisMachine()
 	results := bench.Run(ctx, cfg, func(r bench.Result) {
 		fmt.Println(r.Line())
+		if *verbose {
+			fmt.Fprintf(os.Stderr, "  %s: %.1fs\n", r.Name, r.Seconds)
+		}
 		if r.Err != "" {
 			fmt.Fprintf(os.Stderr, "%s: %s\n", r.Name, r.Err)
 		}

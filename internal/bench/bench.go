@@ -267,7 +267,9 @@ type metricDef struct {
 // first, after one untimed warm-up of each, and appends the metrics of defs
 // to r.
 func interleave(ctx context.Context, cfg *Config, r *Result, label string, defs []metricDef, a, b side) error {
-	if _, err := a(ctx); err != nil {
+	if b == nil && cfg.Quick {
+		// An absolute figure (memory) needs no warm-up in quick mode.
+	} else if _, err := a(ctx); err != nil {
 		return fmt.Errorf("%s %s (warm-up): %w", label, r.A, err)
 	}
 	if b != nil {

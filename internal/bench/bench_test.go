@@ -101,3 +101,56 @@ func BenchmarkGatewayGreet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIsolationJS is isolation_js_vs_brownfield's two sides, in this
+// process.
+func BenchmarkIsolationJS(b *testing.B) {
+	body, reply := jsonArgs(1 << 10)
+	for _, kind := range []string{kindIsolation, kindTetherUDS} {
+		b.Run(kind, func(b *testing.B) {
+			p, err := startPeer(kind, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.stop()
+			hc := rawClient(1)
+			defer hc.CloseIdleConnections()
+			call := poster(hc, p.HTTP+"/ipc/invoke/process_data", body, reply)
+			b.ReportAllocs()
+			defer cpuPerOp(b)()
+			for b.Loop() {
+				if err := call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkJSON1MiB is json_1mib_vs_connect's two sides, in this process.
+func BenchmarkJSON1MiB(b *testing.B) {
+	body, reply := jsonArgs(1 << 20)
+	for _, kind := range []string{kindTether, kindConnect} {
+		b.Run(kind, func(b *testing.B) {
+			p, err := startPeer(kind, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.stop()
+			url := p.HTTP + "/ipc/invoke/process_data"
+			if kind == kindConnect {
+				url = p.HTTP + "/demo.v1.Demo/ProcessData"
+			}
+			hc := rawClient(1)
+			defer hc.CloseIdleConnections()
+			call := poster(hc, url, body, reply)
+			b.ReportAllocs()
+			defer cpuPerOp(b)()
+			for b.Loop() {
+				if err := call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +55,19 @@ func runListenerMemory(ctx context.Context, cfg *Config, r *Result) error {
 	n := cfg.Listeners
 	if n <= 0 {
 		n = 10000
+	}
+	rounds := cfg.Rounds
+	if cfg.Quick {
+		// The figure hardly moves from round to round (it is memory, not
+		// time): quick mode opens fewer listeners, fewer times.
+		n, cfg.Rounds = min(n, 2000), 3
+		defer func() { cfg.Rounds = rounds }()
+	}
+	if cfg.ProfileDir != "" {
+		// Every allocation of the listeners in the heap profiles.
+		old := runtime.MemProfileRate
+		runtime.MemProfileRate = 64
+		defer func() { runtime.MemProfileRate = old }()
 	}
 	c, err := startPeer(kindTether, false)
 	if err != nil {
@@ -107,6 +122,10 @@ func runListenerMemory(ctx context.Context, cfg *Config, r *Result) error {
 			time.Sleep(500 * time.Millisecond) // let the serving goroutines park
 			heap1, stack1 := inUse()
 			rss1 := stress.RSS()
+			if cfg.ProfileDir != "" {
+				writeProfile(cfg.ProfileDir, "listener_memory."+kind+".heap.pprof", "heap")
+				writeProfile(cfg.ProfileDir, "listener_memory."+kind+".goroutine.txt", "goroutine")
+			}
 			dh, ds := (float64(heap1)-float64(heap0))/float64(n), (float64(stack1)-float64(stack0))/float64(n)
 			drss := (float64(rss1) - float64(rss0)) / float64(n)
 			fmt.Fprintf(cfg.Log, "  listener_memory %s: heap %+.0f + stacks %+.0f bytes/listener (RSS %+.0f)\n", kind, dh, ds, drss)
@@ -132,6 +151,21 @@ func runListenerMemory(ctx context.Context, cfg *Config, r *Result) error {
 	}
 	r.note("%d listeners of each kind per round; the figure is the growth of HeapInuse+StackInuse of the serving process after a full GC, divided by the listeners (run with -v for heap, stacks and RSS apart)", n)
 	return nil
+}
+
+// writeProfile writes the named runtime profile to dir/file (goroutines
+// as text, one stack per group).
+func writeProfile(dir, file, name string) {
+	f, err := os.Create(filepath.Join(dir, file))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	debug := 0
+	if name == "goroutine" {
+		debug = 1
+	}
+	pprof.Lookup(name).WriteTo(f, debug) //nolint:errcheck
 }
 
 // listenerChild is the listener child: it reads commands on stdin ("grpc

@@ -66,6 +66,7 @@ type peer struct {
 	Raw  string `json:"raw,omitempty"`  // a Unix socket path
 
 	app  *app.App // a Tether app running in this process
+	hub  *sseHub  // the minimal SSE server running in this process
 	stop func()
 }
 
