@@ -34,9 +34,12 @@ func main() {
 	only := flag.String("only", "", "comma-separated comparisons to run (default all): "+strings.Join(bench.Names(), ","))
 	prof := flag.String("profile", "", "folder for a CPU and an allocation profile of each comparison")
 	verbose := flag.Bool("v", false, "print every round")
+	untraced := flag.Bool("untraced", false, "diagnosis: the Tether sides without the OTLP exporter (not the product as shipped)")
+	logLevel := flag.String("log-level", "", "diagnosis: the Tether sides' log level instead of info (not the product as shipped)")
 	flag.Parse()
 
-	cfg := &bench.Config{Quick: *quick, Rounds: 7, Side: time.Second, Listeners: 10000, ProfileDir: *prof, NoCross: *noCross}
+	cfg := &bench.Config{Quick: *quick, Rounds: 7, Side: time.Second, Listeners: 10000, ProfileDir: *prof, NoCross: *noCross,
+		Untraced: *untraced, LogLevel: *logLevel}
 	if *quick {
 		cfg.Rounds, cfg.Side = 5, 150*time.Millisecond
 	}
@@ -78,6 +81,16 @@ func main() {
 		return // exactly one line per comparison
 	}
 	mode := "full"
+	if *untraced || *logLevel != "" {
+		mode = "DIAGNOSIS, not as shipped:"
+		if *untraced {
+			mode += " no tracing"
+		}
+		if *logLevel != "" {
+			mode += " log level " + *logLevel
+		}
+		mode += ";"
+	}
 	rep := &bench.Report{Machine: machine, Mode: mode, Rounds: cfg.Rounds, SideSec: cfg.Side.Seconds(), Results: results}
 	loadFile := *load
 	if loadFile == "" {

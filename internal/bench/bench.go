@@ -40,7 +40,13 @@ type Config struct {
 	Only map[string]bool
 	// NoCross skips the cross-process measurements (profiling).
 	NoCross bool
-	Log     io.Writer
+	// Untraced and LogLevel change the Tether sides from the app as
+	// shipped: no OTLP exporter, and a log level other than info. The
+	// figures are then not those of the product as shipped; they show what
+	// tracing and logging cost.
+	Untraced bool
+	LogLevel string
+	Log      io.Writer
 }
 
 // Goal is a target: a value op Target.
@@ -187,6 +193,12 @@ func Run(ctx context.Context, cfg *Config, onResult func(Result)) []Result {
 		cfg.Log = io.Discard
 	}
 	slog.SetDefault(slog.New(slog.DiscardHandler))
+	if cfg.Untraced {
+		os.Setenv(untracedEnv, "1")
+	}
+	if cfg.LogLevel != "" {
+		os.Setenv(logLevelEnv, cfg.LogLevel)
+	}
 	var out []Result
 	for _, c := range comparisons {
 		if cfg.Only != nil && !cfg.Only[c.name] {

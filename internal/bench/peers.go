@@ -120,6 +120,14 @@ func appConfig(kind, dir string) (config.Config, error) {
 	return cfg, nil
 }
 
+// Variables that change the Tether sides from the app as shipped, for
+// finding out what the figures owe to tracing and logging (tether-bench
+// -untraced, -log-level); children inherit them.
+const (
+	untracedEnv = "TETHER_BENCH_UNTRACED"
+	logLevelEnv = "TETHER_BENCH_LOG_LEVEL"
+)
+
 // startApp runs the app of kind in this process, tracing to this process's
 // OTLP sink.
 func startApp(kind string) (*peer, error) {
@@ -143,10 +151,10 @@ func startApp(kind string) (*peer, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if os.Getenv("XX_NOTRACE") != "" {
+	if os.Getenv(untracedEnv) != "" {
 		os.Unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 	}
-	if l := os.Getenv("XX_LOG"); l != "" {
+	if l := os.Getenv(logLevelEnv); l != "" {
 		cfg.Log.Level = l
 	}
 	readyc := make(chan app.Ready, 1)
