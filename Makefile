@@ -6,13 +6,37 @@ FUZZTIME ?= 10m
 # What make generate writes; make check-generate fails if any of it changes.
 GENERATED := gen/ tether.schema.json examples/notes/gen/ examples/notes/proto/third_party/ gateway/assets/demo/demo_tether.js examples/notes/frontend/notes_tether.js
 
-.PHONY: all run build build-notes generate check-generate lint test test-go test-js fuzz-short fuzz clean
+.PHONY: all run run-bg stop build build-notes generate check-generate lint test test-go test-js fuzz-short fuzz clean check-browser test-tour
 
 all: build
 
-## run: build and serve the demo app (gRPC on 127.0.0.1:7401)
+# What make run and make run-bg serve, and where run-bg keeps its pid and log.
+RUN_ARGS  ?= --data examples/demo/data
+RUN_STATE ?= bin
+
+## run: build and serve the demo app in the foreground (HTTP on 127.0.0.1:7400, gRPC on 127.0.0.1:7401); Ctrl-C stops it
 run: build
-	./bin/tether serve --data examples/demo/data
+	./bin/tether serve $(RUN_ARGS)
+
+## run-bg: build, serve the demo in the background and wait until it answers; while it runs, again is a no-op
+run-bg: build
+	@mkdir -p $(RUN_STATE); pid=$(RUN_STATE)/tether.pid; log=$(RUN_STATE)/tether.log; \
+	if [ -f $$pid ] && kill -0 "$$(cat $$pid)" 2>/dev/null; then \
+		echo "tether: already running (pid $$(cat $$pid), log $$log); 'make stop' stops it"; exit 0; fi; \
+	nohup ./bin/tether serve $(RUN_ARGS) >$$log 2>&1 </dev/null & echo $$! >$$pid; \
+	if ! ./bin/tether wait --timeout 60s --http http://$(DEFAULT_HTTP) >/dev/null || ! kill -0 "$$(cat $$pid)" 2>/dev/null; then \
+		echo "tether: did not start; its log ($$log):" >&2; cat $$log >&2; kill "$$(cat $$pid)" 2>/dev/null; rm -f $$pid; exit 1; fi; \
+	echo "tether: serving the demo on http://$(DEFAULT_HTTP) (console at /_tether/) and gRPC $(DEFAULT_GRPC); pid $$(cat $$pid), log $$log; 'make stop' stops it"
+
+## stop: stop what make run-bg started (SIGINT: a graceful shutdown)
+stop:
+	@pid=$(RUN_STATE)/tether.pid; \
+	if [ -f $$pid ] && kill -0 "$$(cat $$pid)" 2>/dev/null; then \
+		kill -INT "$$(cat $$pid)"; for i in $$(seq 150); do kill -0 "$$(cat $$pid)" 2>/dev/null || break; sleep 0.1; done; \
+		echo "tether: stopped"; else echo "tether: not running"; fi; rm -f $$pid
+
+DEFAULT_HTTP := 127.0.0.1:7400
+DEFAULT_GRPC := 127.0.0.1:7401
 
 build:
 	$(GO) build -o bin/tether ./cmd/tether
@@ -42,8 +66,17 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); test -z "$$out" || { echo "gofmt would change: $$out" >&2; exit 1; }
 	$(GO) vet ./...
 
-## test: everything CI runs (lint, race tests with leak checks, JS tests, short fuzzing)
-test: lint test-go test-js fuzz-short test-browser test-js-real
+## test: everything CI runs (lint, race tests with leak checks, JS tests, short fuzzing, browser tests, the README's tour)
+test: check-browser lint test-go test-js fuzz-short test-browser test-js-real test-tour
+
+## check-browser: fail at once, not ten minutes in, when the browser tests' Chromium is missing
+check-browser:
+	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "make test needs Chromium at $${CHROMIUM:-/usr/bin/chromium} for the browser tests: apt-get install -y chromium (or set CHROMIUM=/path/to/chromium)" >&2; exit 1; }
+	@"$${CHROMIUM:-/usr/bin/chromium}" --version >/dev/null 2>&1 || { echo "$${CHROMIUM:-/usr/bin/chromium} does not run ('$${CHROMIUM:-/usr/bin/chromium} --version' fails)" >&2; exit 1; }
+
+## test-tour: the README's tour, pasted as one block into a fresh shell, twice, in a network namespace of its own
+test-tour: build
+	scripts/tour-test.sh
 
 js/node_modules: js/package-lock.json
 	cd js && npm ci --no-audit --no-fund
@@ -85,17 +118,21 @@ tests/browser/node_modules: tests/browser/package-lock.json
 
 ## test-browser: Debian's Chromium (playwright-core) against a real `tether serve`
 .PHONY: test-browser
-test-browser: build build-notes tests/browser/node_modules
-	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "test-browser needs Chromium at $${CHROMIUM:-/usr/bin/chromium} (apt-get install -y chromium)" >&2; exit 1; }
+test-browser: check-browser build build-notes tests/browser/node_modules
 	mkdir -p artifacts
 	cd tests/browser && npm test
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-replicas
 
 ## bench: every comparison in full; writes BENCHMARKS.md and bench-results.json
 bench:
 	$(GO) build -o bin/tether-bench ./cmd/tether-bench
 	./bin/tether-bench -v
+
+## bench-replicas: fan-out and emit → receive latency across three replicas on NATS JetStream, against JetStream itself
+bench-replicas:
+	$(GO) build -o bin/tether-bench-replicas ./cmd/tether-bench-replicas
+	./bin/tether-bench-replicas $(BENCHREPLICAFLAGS)
 
 ## bench-quick: every comparison, short (under 60 s): one RATIO line each
 bench-quick:
@@ -105,17 +142,24 @@ bench-quick:
 .PHONY: load fault
 LOADFLAGS  ?=
 FAULTFLAGS ?=
+FAULTREPLICAFLAGS ?=
 
 SSE_LISTENERS ?= 50000
 
 ## load: 64 clients x 100k invokes (in total; -per-client for each) + 100 listeners over loopback TCP, brownfield then isolation;
+## then 400 emits and 300 keyed invokes of 4 MB, which must keep the core under 256 MiB RSS;
 ## then SSE_LISTENERS idle SSE listeners on one core and a fan-out to all of them (writes load-results.md for make bench)
 load:
 	$(GO) build -o bin/tether-load ./cmd/tether-load
 	./bin/tether-load $(LOADFLAGS)
+	$(GO) build -o bin/tether-load-bytes ./cmd/tether-load-bytes
+	./bin/tether-load-bytes
+	./bin/tether-load-bytes -idempotency file
 	./bin/tether-load -sse $(SSE_LISTENERS) -sse-fit
 
-## fault: the core as a child process, SIGKILLed mid-load and restarted; counts double executions and lost events
+## fault: the core as a child process, SIGKILLed mid-load and restarted; then three replicas on NATS JetStream, one
+## SIGKILLed after another under load, clients moving between them; counts double executions and lost events
 fault:
 	$(GO) build -o bin/tether-fault ./cmd/tether-fault
 	./bin/tether-fault $(FAULTFLAGS)
+	./bin/tether-fault -replicas 3 -kills 6 $(FAULTREPLICAFLAGS)

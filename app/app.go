@@ -49,6 +49,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace"
@@ -104,6 +105,8 @@ type options struct {
 	childCmd    []string // the program and leading arguments of split mode's gateway process
 	childOut    io.Writer
 	keyObserver func(*isolation.Key)
+	name        string // the program's name in usage and errors
+	console     bool   // the console's default when the config does not say
 }
 
 // WithLogger sets the logger (default: the one the config's log block
@@ -138,6 +141,18 @@ func WithHooks(hooks ...isolation.Hook) Option {
 	return func(o *options) { o.hooks = append(o.hooks, hooks...) }
 }
 
+// WithName sets the program's name that usage text and Main's errors
+// begin with (default: the executable's base name); `tether serve` passes
+// "tether serve".
+func WithName(name string) Option { return func(o *options) { o.name = name } }
+
+// WithConsole sets whether the gateway serves the developer console at
+// /_tether/ when the configuration does not say (gateway.console in
+// tether.json, or --console). The default is off; `tether serve` turns it
+// on. The console is a page like any other: it calls the gateway's routes
+// with the same origin, token and capability checks.
+func WithConsole(on bool) Option { return func(o *options) { o.console = on } }
+
 // WithReady calls f once the app serves, with the addresses it serves on.
 func WithReady(f func(Ready)) Option { return func(o *options) { o.ready = f } }
 
@@ -169,6 +184,12 @@ func New(cfg config.Config, opts ...Option) (a *App, err error) {
 	}
 	if err := a.cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if a.cfg.Gateway.Console == nil {
+		// Settled here, so that split mode's gateway process (which gets
+		// the config) serves what this one decided.
+		on := a.o.console
+		a.cfg.Gateway.Console = &on
 	}
 	a.log = a.o.logger
 	if a.log == nil {
@@ -245,31 +266,74 @@ func (a *App) Metrics() *metrics.Metrics { return a.metrics }
 
 func (a *App) isolated() bool { return a.cfg.App.Security.Pattern.Use == config.IsolationPattern }
 
-// newBus makes the event bus: ids start at the launch time, so listeners
-// resume across restarts.
+// newBus makes the event bus: in memory, with ids from the launch time so
+// that listeners resume across restarts; over NATS core (live across
+// replicas); or on a JetStream stream (ids the stream's, the same on every
+// replica; resume on any replica).
 func (a *App) newBus() error {
-	cfg := a.cfg
-	busOpts := []bus.Option{bus.WithQueueSize(cfg.Events.Queue), bus.WithWindowSize(cfg.Events.Window), bus.WithFirstID(server.FirstEventID())}
-	if cfg.Events.MaxSubscribers > 0 {
-		busOpts = append(busOpts, bus.WithMaxSubscribers(cfg.Events.MaxSubscribers))
+	e := a.cfg.Events
+	busOpts := []bus.Option{bus.WithQueueSize(e.Queue), bus.WithWindowSize(e.Window), bus.WithFirstID(server.FirstEventID())}
+	if e.QueueBytes > 0 {
+		busOpts = append(busOpts, bus.WithQueueBytes(e.QueueBytes))
 	}
-	if cfg.Events.NATS == "" {
+	if e.WindowBytes > 0 {
+		busOpts = append(busOpts, bus.WithWindowBytes(e.WindowBytes))
+	}
+	if e.MaxSubscribers > 0 {
+		busOpts = append(busOpts, bus.WithMaxSubscribers(e.MaxSubscribers))
+	}
+	if e.NATS == "" {
 		a.bus = bus.NewMemory(busOpts...)
 		return nil
 	}
 	var err error
-	a.nc, err = nats.Connect(cfg.Events.NATS, nats.Name("tether"), nats.MaxReconnects(-1))
+	a.nc, err = nats.Connect(e.NATS, nats.Name("tether"), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond))
 	if err != nil {
 		return &config.FieldError{Field: "events.nats", Err: err}
 	}
-	nb, err := natsbus.New(a.nc, natsbus.WithBusOptions(busOpts...), natsbus.WithErrorHandler(func(err error) {
+	nopts := []natsbus.Option{natsbus.WithBusOptions(busOpts...), natsbus.WithErrorHandler(func(err error) {
 		a.log.Warn("tether: NATS event", "err", err)
-	}))
+	})}
+	if e.SubjectPrefix != "" {
+		nopts = append(nopts, natsbus.WithSubjectPrefix(e.SubjectPrefix))
+	}
+	field := "events.nats"
+	if e.JetStream {
+		field = "events.jetstream"
+		nopts = append(nopts, natsbus.WithJetStream(natsbus.Stream{Name: e.Stream.Name, MaxAge: e.Stream.MaxAge.Duration,
+			MaxBytes: e.Stream.MaxBytes, Replicas: e.Stream.Replicas, Memory: e.Stream.Memory}))
+	}
+	nb, err := natsbus.New(a.nc, nopts...)
 	if err != nil {
-		return &config.FieldError{Field: "events.nats", Err: err}
+		return &config.FieldError{Field: field, Err: err}
 	}
 	a.bus = nb
 	return nil
+}
+
+// newIdempotency makes the idempotency cache limits.idempotency_store names.
+func (a *App) newIdempotency() (*idempotency.Cache, error) {
+	l := a.cfg.Limits
+	opts := []idempotency.Option{idempotency.WithTTL(l.IdempotencyTTL.Duration),
+		idempotency.WithMaxResponseBytes(l.IdempotencyMaxResponseBytes), idempotency.WithMaxBytes(l.IdempotencyMaxBytes)}
+	switch l.IdempotencyStoreName() {
+	case config.IdempotencyFile:
+		idem, err := idempotency.Open(l.IdempotencyDir, opts...)
+		if err != nil {
+			return nil, &config.FieldError{Field: "limits.idempotency_dir", Err: err}
+		}
+		a.close = append(a.close, func() { idem.Close() })
+		return idem, nil
+	case config.IdempotencyNATS:
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		idem, err := idempotency.OpenKV(ctx, a.nc, idempotency.KV{Bucket: l.IdempotencyBucket, MaxBytes: l.IdempotencyMaxBytes}, opts...)
+		if err != nil {
+			return nil, &config.FieldError{Field: "limits.idempotency_store", Err: err}
+		}
+		return idem, nil
+	}
+	return idempotency.New(opts...), nil
 }
 
 // chain builds the server's options: the interceptor chain in the order the
@@ -294,13 +358,9 @@ func (a *App) chain() ([]server.Option, error) {
 	if a.caps != nil {
 		unary, stream = append(unary, capability.UnaryServerInterceptor(a.caps)), append(stream, capability.StreamServerInterceptor(a.caps))
 	}
-	idem := idempotency.New(idempotency.WithTTL(l.IdempotencyTTL.Duration))
-	if l.IdempotencyDir != "" {
-		var err error
-		if idem, err = idempotency.Open(l.IdempotencyDir, idempotency.WithTTL(l.IdempotencyTTL.Duration)); err != nil {
-			return nil, &config.FieldError{Field: "limits.idempotency_dir", Err: err}
-		}
-		a.close = append(a.close, func() { idem.Close() })
+	idem, err := a.newIdempotency()
+	if err != nil {
+		return nil, err
 	}
 	wireUnary, wireStream := tracing.WireServerInterceptors(topts...)
 	opts := []server.Option{

@@ -280,3 +280,34 @@ func TestMaxSubscribers(t *testing.T) {
 	subs[1].Unlisten()
 	<-subs[1].Done()
 }
+
+// The console is off for an app unless its config or WithConsole turns it
+// on; the config wins over WithConsole.
+func TestConsoleIsOffUnlessConfigured(t *testing.T) {
+	on, off := true, false
+	for _, tc := range []struct {
+		name    string
+		setting *bool
+		opts    []app.Option
+		want    int
+	}{
+		{"default", nil, nil, http.StatusNotFound},
+		{"WithConsole", nil, []app.Option{app.WithConsole(true)}, http.StatusOK},
+		{"config on", &on, nil, http.StatusOK},
+		{"config off over WithConsole", &off, []app.Option{app.WithConsole(true)}, http.StatusNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig(t)
+			cfg.Gateway.Console = tc.setting
+			_, r := run(t, cfg, io.Discard, tc.opts...)
+			res, err := http.Get(r.HTTP + "/_tether/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tc.want {
+				t.Fatalf("GET /_tether/: %d, want %d", res.StatusCode, tc.want)
+			}
+		})
+	}
+}

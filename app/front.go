@@ -100,6 +100,9 @@ func (a *App) gatewayOptions() []gateway.Option {
 	if len(cfg.Gateway.Hosts) > 0 {
 		opts = append(opts, gateway.WithHosts(cfg.Gateway.Hosts...))
 	}
+	if cfg.Gateway.Console != nil && *cfg.Gateway.Console {
+		opts = append(opts, gateway.WithConsole())
+	}
 	return opts
 }
 

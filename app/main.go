@@ -29,13 +29,34 @@ func Main(register func(*server.Server) error, opts ...Option) {
 		os.Exit(0)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(os.Args[0]), err)
+		var o options
+		for _, opt := range opts {
+			opt(&o)
+		}
+		name := o.programName()
 		if errors.Is(err, ErrUsage) {
+			fmt.Fprintf(os.Stderr, "%s: %v (see '%s -h')\n", name, err, name)
 			os.Exit(2)
 		}
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
 }
+
+func (o *options) programName() string {
+	if o.name != "" {
+		return o.name
+	}
+	return filepath.Base(os.Args[0])
+}
+
+// usageExit is the end of the usage text: what the exit status means.
+const usageExit = `
+Exit status:
+  0  shut down gracefully (SIGINT, SIGTERM), or -h
+  1  an error at start (a bad setting, an address in use) or while serving
+  2  a bad command line
+`
 
 // ErrUsage marks command-line mistakes (Main exits 2): errors.Is(err,
 // app.ErrUsage).
@@ -65,16 +86,23 @@ func Serve(ctx context.Context, args []string, setup func(*App) error, opts ...O
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	fs := flag.NewFlagSet(filepath.Base(os.Args[0]), flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	stdout := o.stdout
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	fs := flag.NewFlagSet(o.programName(), flag.ContinueOnError)
+	// Errors are returned in one line, not followed by the whole usage;
+	// -h prints the usage on standard output.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	path := fs.String("config", "", "tether.json to read (flags given here win over it)")
 	flags := config.BindFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: %s [--config tether.json] [flags]\n\nflags:\n", fs.Name())
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage:\n  %s [--config tether.json] [flags]\n\nFlags:\n", fs.Name())
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			fmt.Fprint(stdout, usageExit)
 			return err
 		}
 		return usageError{err}
@@ -96,10 +124,6 @@ func Serve(ctx context.Context, args []string, setup func(*App) error, opts ...O
 			a.cleanup()
 			return err
 		}
-	}
-	stdout := o.stdout
-	if stdout == nil {
-		stdout = os.Stdout
 	}
 	ready := o.ready
 	a.o.ready = func(r Ready) {

@@ -45,8 +45,10 @@ type Handler func(ev Event)
 // Events handed out by a bus are shared by every subscriber that receives
 // them: treat them, and the Payload they point to, as read-only.
 type Event struct {
-	// ID is the sequence id, assigned by the bus: 1 for the first event,
-	// then increasing by one for each published event.
+	// ID is the sequence id, assigned by the bus: the first id (1 unless
+	// set with WithFirstID), then increasing by one for each published
+	// event. A bus that copies a log (WithHistory) keeps the log's ids,
+	// which increase but may skip.
 	ID uint64
 	// Name is the event name; see ValidName.
 	Name string
@@ -121,10 +123,11 @@ type Filter struct {
 	// all.
 	Label string
 	// AfterID, when not 0, resumes after the last event id the subscriber
-	// saw: the matching events with larger ids that the window still holds
-	// are delivered first, then live ones, with no gap or duplicate between
-	// them. If events after AfterID have left the window, a Lagged notice
-	// comes first. 0 means live events only.
+	// saw: the matching events with larger ids that the window (or the
+	// history, see WithHistory) still holds are delivered first, then live
+	// ones, with no gap or duplicate between them. Where events after
+	// AfterID are no longer held, a Lagged notice comes first. 0 means live
+	// events only.
 	AfterID uint64
 }
 
@@ -141,3 +144,17 @@ var (
 	// ErrUnsubscribed is returned by Next after Unsubscribe.
 	ErrUnsubscribed = tether.NewError(tether.CodeCanceled, "bus: unsubscribed")
 )
+
+// Health is implemented by a bus that depends on something outside the
+// process, such as package natsbus on its NATS connection. server.New
+// watches it: the server's gRPC health service (and so the gateway's
+// /readyz) says NOT_SERVING while Healthy reports an error.
+type Health interface {
+	// Healthy returns nil while the bus can carry events, otherwise why
+	// not (code unavailable).
+	Healthy() error
+	// NotifyHealth calls f with the new result of Healthy after each
+	// change, on a goroutine of the bus, one call at a time, until stop is
+	// called.
+	NotifyHealth(f func(error)) (stop func())
+}

@@ -13,6 +13,7 @@ import (
 // every subscriber that sends the event.
 type encoded struct {
 	owner *Event // the event as published
+	size  int64  // what the event counts against window and queue bounds
 	once  sync.Once
 	resp  []byte // tetherv1.ListenResponse{event: ev.Proto()}
 	at    int    // where the tetherv1.Event starts in resp
@@ -69,4 +70,12 @@ func (c *encoded) encode(e *Event) {
 		return
 	}
 	c.resp = b
+}
+
+// size is what e counts against the window and queue bounds.
+func (e *Event) size() int64 {
+	if e.enc != nil && e.enc.size != 0 {
+		return e.enc.size
+	}
+	return eventBytes(e)
 }

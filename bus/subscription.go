@@ -2,9 +2,13 @@ package bus
 
 import (
 	"context"
+	"errors"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/tether-ipc/tether"
 )
 
 // Subscription is one subscriber's bounded queue of messages. Read it with
@@ -22,21 +26,41 @@ type Subscription struct {
 	filter   Filter
 	names    []string // exact names, nil with wildcard
 	wildcard bool
+	backend  bool // a Listen or Once handler's: Interrupt leaves it
 
 	// The queue: a ring buffer that grows on demand up to max messages, so
 	// an idle subscriber holds none. Written by deliver (under bus.mu) and
 	// read by Next, both under mu.
-	mu          sync.Mutex
-	buf         []Message
-	head, n     int
-	max         int
-	dropped     uint64 // events dropped since the queue filled
-	resumeAfter uint64
-	wake        chan struct{} // pinged when the queue leaves empty or dropping starts
+	mu              sync.Mutex
+	buf             []Message
+	head, n         int
+	max             int
+	bytes, maxBytes int64  // of the queued events (eventBytes)
+	dropped         uint64 // events dropped since the queue filled
+	resumeAfter     uint64
+	wake            chan struct{} // pinged when the queue leaves empty or dropping starts
 
-	// Read by Next and Poll only.
-	lag    *Lagged  // notice before the replay, when resuming beyond the window
-	replay []*Event // held events to deliver before the queue
+	// skipTo, set before the subscription is registered: live events with
+	// ids up to it are not delivered (a resume from an id of a log not yet
+	// appended here).
+	skipTo uint64
+
+	// The replay, read by Next and Poll only: a notice first, then the
+	// ids rnext..rend (0: none left) from the window — or, for the part
+	// the window no longer holds, from the bus's history: the range
+	// (histFrom, histTo] (histTo 0: none), read into histBuf.
+	lag              *Lagged
+	rnext, rend      uint64
+	histFrom, histTo uint64
+	histBuf          []Message
+
+	// The open history cursor; hmu also guards histEnded and life, which
+	// end it when the subscription ends (from any goroutine).
+	hmu        sync.Mutex
+	hist       Cursor
+	histEnded  bool
+	life       context.Context
+	lifeCancel context.CancelFunc
 
 	closed atomic.Bool
 	done   chan struct{}
@@ -70,6 +94,9 @@ func (s *Subscription) push(m Message) {
 	}
 	s.buf[i] = m
 	s.n++
+	if m.Event != nil {
+		s.bytes += m.Event.size()
+	}
 }
 
 // pop removes the oldest message; the caller holds mu and has checked n > 0.
@@ -82,6 +109,9 @@ func (s *Subscription) pop() Message {
 	s.n--
 	if s.n == 0 {
 		s.head = 0
+	}
+	if m.Event != nil {
+		s.bytes -= m.Event.size()
 	}
 	return m
 }
@@ -96,12 +126,16 @@ func (s *Subscription) signal() {
 // deliver queues e or drops it. The caller holds bus.mu, so deliver is never
 // run concurrently for one subscription.
 func (s *Subscription) deliver(e *Event) {
+	if e.ID <= s.skipTo {
+		return
+	}
+	size := e.size()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Next waits only after finding the queue empty, so only a push into
 	// an empty queue needs to wake it.
 	if s.dropped == 0 {
-		if s.n < s.max {
+		if s.n < s.max && (s.n == 0 || s.bytes+size <= s.maxBytes) {
 			s.push(Message{Event: e})
 			if s.n == 1 {
 				s.signal()
@@ -113,7 +147,7 @@ func (s *Subscription) deliver(e *Event) {
 		}
 		return
 	}
-	if s.n <= s.max/2 && s.max-s.n >= 2 {
+	if s.n <= s.max/2 && s.max-s.n >= 2 && s.bytes <= s.maxBytes/2 && (s.n == 0 || s.bytes+size <= s.maxBytes) {
 		// Room for the notice and the event.
 		wasEmpty := s.n == 0
 		s.push(Message{Lagged: &Lagged{Dropped: s.dropped, ResumeAfter: s.resumeAfter}})
@@ -128,9 +162,11 @@ func (s *Subscription) deliver(e *Event) {
 }
 
 // Next returns the next message, waiting until there is one, ctx ends or the
-// subscription ends (then the error is ErrUnsubscribed, ErrClosed, or the
-// error of the context given to Subscribe). Messages still queued when the
-// subscription ends are discarded.
+// subscription ends (then the error is ErrUnsubscribed, ErrClosed, the
+// error given to Interrupt, or the error of the context given to
+// Subscribe). Messages still queued when the subscription ends are
+// discarded. A resumed subscription of a bus with a history may also fail
+// with the error of reading the history.
 func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	var one [1]Message
 	for {
@@ -139,6 +175,12 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 		}
 		if got := s.take(one[:0], 1); len(got) == 1 {
 			return got[0], nil
+		}
+		if s.histTo != 0 {
+			if err := s.readHistory(ctx); err != nil {
+				return Message{}, err
+			}
+			continue
 		}
 		select {
 		case <-s.wake:
@@ -155,7 +197,8 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 // appends nothing when none is ready or the subscription has ended. Like
 // Next, it is for the one goroutine reading the subscription: a reader that
 // has waited for a message with Next can take what queued up behind it with
-// Poll in one step.
+// Poll in one step. Poll never reads a bus's history: a replay that needs
+// it waits for the next call of Next.
 func (s *Subscription) Poll(dst []Message, max int) []Message {
 	if max <= 0 || s.closed.Load() {
 		return dst
@@ -172,16 +215,32 @@ func (s *Subscription) take(dst []Message, max int) []Message {
 			return dst
 		}
 	}
-	for len(s.replay) > 0 {
-		dst = append(dst, Message{Event: s.replay[0]})
-		s.replay[0] = nil
-		s.replay = s.replay[1:]
-		if len(s.replay) == 0 {
-			s.replay = nil
+	for max > 0 {
+		if len(s.histBuf) > 0 {
+			dst = append(dst, s.histBuf[0])
+			s.histBuf[0] = Message{}
+			if s.histBuf = s.histBuf[1:]; len(s.histBuf) == 0 {
+				s.histBuf = nil
+			}
+			max--
+			continue
 		}
-		if max--; max == 0 {
-			return dst
+		if s.histTo != 0 || s.rnext == 0 {
+			break
 		}
+		n0 := len(dst)
+		m := s.bus
+		m.mu.Lock()
+		var from, to uint64
+		dst, from, to = s.replayLocked(m, dst, max)
+		m.mu.Unlock()
+		max -= len(dst) - n0
+		if to != 0 {
+			s.histFrom, s.histTo = from, to
+		}
+	}
+	if max == 0 || s.rnext != 0 || s.histTo != 0 {
+		return dst // the queue comes after the replay
 	}
 	s.mu.Lock()
 	for ; max > 0 && s.n > 0; max-- {
@@ -194,6 +253,92 @@ func (s *Subscription) take(dst []Message, max int) []Message {
 	}
 	s.mu.Unlock()
 	return dst
+}
+
+// readHistory reads the next messages of the replay's history range into
+// histBuf, opening the cursor first if needed; at the end of the range the
+// replay goes on from the window.
+func (s *Subscription) readHistory(ctx context.Context) error {
+	s.hmu.Lock()
+	if s.histEnded {
+		s.hmu.Unlock()
+		return s.endedErr()
+	}
+	if s.life == nil {
+		s.life, s.lifeCancel = context.WithCancel(context.Background())
+	}
+	c, life := s.hist, s.life
+	s.hmu.Unlock()
+	hctx, cancel := context.WithCancel(life)
+	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
+	fail := func(err error) error {
+		switch {
+		case s.closed.Load():
+			return s.endedErr()
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		return tether.FromError(err)
+	}
+	if c == nil {
+		var err error
+		if c, err = s.bus.history.Read(hctx, s.Filter(), s.histFrom, s.histTo); err != nil {
+			return fail(err)
+		}
+		s.hmu.Lock()
+		if s.histEnded {
+			s.hmu.Unlock()
+			c.Close()
+			return s.endedErr()
+		}
+		s.hist = c
+		s.hmu.Unlock()
+	}
+	msgs, err := c.Next(hctx)
+	if errors.Is(err, io.EOF) {
+		s.hmu.Lock()
+		s.hist = nil
+		s.hmu.Unlock()
+		c.Close()
+		s.rnext = s.histTo + 1
+		s.histFrom, s.histTo = 0, 0
+		return nil
+	}
+	if err != nil {
+		return fail(err)
+	}
+	for _, m := range msgs {
+		// Only what the range asked for, in order, matching.
+		if e := m.Event; e != nil {
+			if e.ID <= s.histFrom || e.ID > s.histTo || !s.matches(e) {
+				continue
+			}
+			s.histFrom = e.ID
+		}
+		s.histBuf = append(s.histBuf, m)
+	}
+	return nil
+}
+
+// endedErr is the error of a subscription that has ended (done closed).
+func (s *Subscription) endedErr() error {
+	<-s.done
+	return s.err
+}
+
+// endHistory stops the history read of a subscription that ends and
+// returns the cursor to close (outside the bus's lock), if one is open.
+func (s *Subscription) endHistory() Cursor {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.histEnded = true
+	if s.lifeCancel != nil {
+		s.lifeCancel()
+	}
+	c := s.hist
+	s.hist = nil
+	return c
 }
 
 // Unsubscribe ends the subscription now, discarding what is queued. It is

@@ -105,21 +105,57 @@ type Gateway struct {
 	TokenFile string `json:"token_file,omitempty"`
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64 `json:"max_body_bytes"`
+	// Console serves the developer console at /_tether/: every command
+	// with a form built from its schema, channels as they stream, a live
+	// event monitor, emit. It calls the same routes a page does, with the
+	// same checks. Unset: the app's default (off, except in tether serve).
+	Console *bool `json:"console,omitempty"`
 }
 
 // Events configures the event bus.
 type Events struct {
 	// Queue is each listener's queue length.
 	Queue int `json:"queue"`
+	// QueueBytes bounds the bytes of the events queued for one listener
+	// (0: 8 MiB); past it the listener gets a lagged notice.
+	QueueBytes int64 `json:"queue_bytes,omitempty"`
 	// Window is how many recent events are kept for resuming listeners.
 	Window int `json:"window"`
-	// MaxSubscribers bounds the live event subscriptions — SSE and gRPC
-	// listeners and backend listeners (0: sized to the machine, the
-	// memory the process may use divided by 64 KiB, at least 4096).
+	// WindowBytes bounds the bytes of the events kept for resuming
+	// listeners (0: 32 MiB; an event counts its payload twice).
+	WindowBytes int64 `json:"window_bytes,omitempty"`
+	// MaxSubscribers bounds the listeners of the core, backend ones
+	// included (0: sized to the machine's memory, at least 4096).
 	MaxSubscribers int `json:"max_subscribers,omitempty"`
 	// NATS, when set, is a NATS server URL that carries events between
 	// core replicas.
 	NATS string `json:"nats,omitempty"`
+	// JetStream carries the events on a JetStream stream of that NATS
+	// server: event ids are the same on every replica, and a listener
+	// resumes on any replica while the stream holds the events. Without
+	// it, NATS carries live events only.
+	JetStream bool `json:"jetstream,omitempty"`
+	// SubjectPrefix is the NATS subject prefix of the app's events (default
+	// "tether.events"); apps sharing a NATS server need their own.
+	SubjectPrefix string `json:"subject_prefix,omitempty"`
+	// Stream is the JetStream stream (with jetstream).
+	Stream Stream `json:"stream,omitzero"`
+}
+
+// Stream configures the JetStream stream of the events: its limits are the
+// resume window shared by every replica.
+type Stream struct {
+	// Name is the stream's name (default: the subject prefix in capitals,
+	// "TETHER_EVENTS").
+	Name string `json:"name,omitempty"`
+	// MaxAge is how long the stream keeps an event (0: 1h).
+	MaxAge Duration `json:"max_age,omitzero"`
+	// MaxBytes bounds the bytes the stream keeps (0: 256 MiB).
+	MaxBytes int64 `json:"max_bytes,omitempty"`
+	// Replicas is the number of copies in a NATS cluster (0: 1).
+	Replicas int `json:"replicas,omitempty"`
+	// Memory keeps the stream in the NATS servers' memory, not on disk.
+	Memory bool `json:"memory,omitempty"`
 }
 
 // Limits bound one call, and (all off by default) each client.
@@ -144,6 +180,40 @@ type Limits struct {
 	// in this folder, so they survive a restart of the core. Empty: in
 	// memory only.
 	IdempotencyDir string `json:"idempotency_dir,omitempty"`
+	// IdempotencyStore is where idempotency keys live: "memory", "file"
+	// (the log in idempotency_dir) or "nats" (a JetStream key-value bucket
+	// on events.nats, shared by replicas). Empty: "file" with an
+	// idempotency_dir, else "memory".
+	IdempotencyStore string `json:"idempotency_store,omitempty"`
+	// IdempotencyBucket is the bucket of the "nats" store (default
+	// "tether_idempotency").
+	IdempotencyBucket string `json:"idempotency_bucket,omitempty"`
+	// IdempotencyMaxResponseBytes bounds the result kept for one key (0:
+	// 256 KiB); a retry of a call whose result was larger gets
+	// failed_precondition, and the command does not run again.
+	IdempotencyMaxResponseBytes int64 `json:"idempotency_max_response_bytes,omitempty"`
+	// IdempotencyMaxBytes bounds all the results kept (0: 32 MiB; for the
+	// "nats" store, 256 MiB in the bucket).
+	IdempotencyMaxBytes int64 `json:"idempotency_max_bytes,omitempty"`
+}
+
+// The idempotency stores.
+const (
+	IdempotencyMemory = "memory"
+	IdempotencyFile   = "file"
+	IdempotencyNATS   = "nats"
+)
+
+// IdempotencyStoreName is the store limits.idempotency_store names, or the
+// one its default picks.
+func (l Limits) IdempotencyStoreName() string {
+	switch {
+	case l.IdempotencyStore != "":
+		return l.IdempotencyStore
+	case l.IdempotencyDir != "":
+		return IdempotencyFile
+	}
+	return IdempotencyMemory
 }
 
 // Log configures logging.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,20 @@ func TestParse(t *testing.T) {
 		{"malformed", "{\n\"grpc\": ,}", `malformed JSON at line 2`, nil},
 		{"trailing data", `{} {}`, `trailing data`, nil},
 		{"bad log level", `{"log":{"level":"loud"}}`, `field "log.level"`, nil},
+		{"replicas on JetStream", `{"events":{"nats":"nats://127.0.0.1:4222","jetstream":true,"window_bytes":1048576,"max_subscribers":50000,"stream":{"name":"APP_EVENTS","max_age":"30m","max_bytes":1073741824,"replicas":3}},"limits":{"idempotency_store":"nats","idempotency_max_response_bytes":65536}}`, "",
+			func(c Config) bool {
+				return c.Events.JetStream && c.Events.Stream.Name == "APP_EVENTS" && c.Events.Stream.MaxAge.Duration == 30*time.Minute &&
+					c.Events.Stream.Replicas == 3 && c.Events.MaxSubscribers == 50000 && c.Limits.IdempotencyStoreName() == IdempotencyNATS
+			}},
+		{"idempotency store follows the folder", `{"limits":{"idempotency_dir":"caps"}}`, "", func(c Config) bool { return c.Limits.IdempotencyStoreName() == IdempotencyFile }},
+		{"jetstream without nats", `{"events":{"jetstream":true}}`, `field "events.jetstream"`, nil},
+		{"nats store without nats", `{"limits":{"idempotency_store":"nats"}}`, `field "limits.idempotency_store"`, nil},
+		{"file store without a folder", `{"limits":{"idempotency_store":"file"}}`, `field "limits.idempotency_store"`, nil},
+		{"unknown store", `{"limits":{"idempotency_store":"redis"}}`, `field "limits.idempotency_store"`, nil},
+		{"bad stream name", `{"events":{"nats":"nats://x:1","jetstream":true,"stream":{"name":"a.b"}}}`, `field "events.stream.name"`, nil},
+		{"bad subject prefix", `{"events":{"subject_prefix":"a.>"}}`, `field "events.subject_prefix"`, nil},
+		{"negative window bytes", `{"events":{"window_bytes":-1}}`, `field "events.window_bytes"`, nil},
+		{"bad stream age", `{"events":{"stream":{"max_age":"long"}}}`, `field "events.stream.max_age"`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,5 +243,44 @@ func TestExampleConfigs(t *testing.T) {
 		if _, err := Load(filepath.Join("..", "examples", "config", name)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// gateway.console: unset unless the file or --console says; --console alone
+// means true, and the flag wins over the file.
+func TestConsoleSetting(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tether.json")
+	os.WriteFile(path, []byte(`{"gateway":{"console":false}}`), 0o600)
+	resolve := func(file string, args ...string) *bool {
+		t.Helper()
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		f := BindFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.Resolve(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Gateway.Console
+	}
+	if v := resolve(""); v != nil {
+		t.Fatalf("no setting: %v", *v)
+	}
+	if v := resolve(path); v == nil || *v {
+		t.Fatalf("file false: %v", v)
+	}
+	if v := resolve(path, "--console"); v == nil || !*v {
+		t.Fatalf("--console over the file: %v", v)
+	}
+	if v := resolve("", "--console=false"); v == nil || *v {
+		t.Fatalf("--console=false: %v", v)
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	BindFlags(fs)
+	if err := fs.Parse([]string{"--console=maybe"}); err == nil {
+		t.Fatal("--console=maybe accepted")
 	}
 }

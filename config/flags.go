@@ -91,9 +91,25 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	other("event-queue", "events.queue", func(dst, src *Config) { dst.Events.Queue = src.Events.Queue })
 	fs.IntVar(&c.Events.Window, "event-window", d.Events.Window, "recent events kept for resuming listeners")
 	other("event-window", "events.window", func(dst, src *Config) { dst.Events.Window = src.Events.Window })
-	fs.IntVar(&c.Events.MaxSubscribers, "max-subscribers", 0, "most live event subscriptions, listeners of every kind (default: sized to the machine's memory)")
+	fs.Int64Var(&c.Events.QueueBytes, "event-queue-bytes", 0, "bytes of events queued for one listener (default 8 MiB)")
+	other("event-queue-bytes", "events.queue_bytes", func(dst, src *Config) { dst.Events.QueueBytes = src.Events.QueueBytes })
+	fs.Int64Var(&c.Events.WindowBytes, "event-window-bytes", 0, "bytes of recent events kept for resuming listeners (default 32 MiB)")
+	other("event-window-bytes", "events.window_bytes", func(dst, src *Config) { dst.Events.WindowBytes = src.Events.WindowBytes })
+	fs.IntVar(&c.Events.MaxSubscribers, "max-subscribers", 0, "listeners of the core in all (default: sized to the machine's memory)")
 	other("max-subscribers", "events.max_subscribers", func(dst, src *Config) { dst.Events.MaxSubscribers = src.Events.MaxSubscribers })
 	str("nats", "events.nats", &c.Events.NATS, "", "NATS server URL carrying events between core replicas", func(dst, src *Config) { dst.Events.NATS = src.Events.NATS })
+	fs.BoolVar(&c.Events.JetStream, "jetstream", false, "carry events on a JetStream stream of --nats: the same ids on every replica, resume on any")
+	other("jetstream", "events.jetstream", func(dst, src *Config) { dst.Events.JetStream = src.Events.JetStream })
+	str("nats-subject-prefix", "events.subject_prefix", &c.Events.SubjectPrefix, "", `NATS subject prefix of the app's events (default "tether.events")`, func(dst, src *Config) {
+		dst.Events.SubjectPrefix = src.Events.SubjectPrefix
+	})
+	str("stream", "events.stream.name", &c.Events.Stream.Name, "", `JetStream stream of the events (default "TETHER_EVENTS")`, func(dst, src *Config) { dst.Events.Stream.Name = src.Events.Stream.Name })
+	fs.DurationVar(&c.Events.Stream.MaxAge.Duration, "stream-max-age", 0, "how long the stream keeps an event: the resume window (default 1h)")
+	other("stream-max-age", "events.stream.max_age", func(dst, src *Config) { dst.Events.Stream.MaxAge = src.Events.Stream.MaxAge })
+	fs.Int64Var(&c.Events.Stream.MaxBytes, "stream-max-bytes", 0, "bytes the stream keeps (default 256 MiB)")
+	other("stream-max-bytes", "events.stream.max_bytes", func(dst, src *Config) { dst.Events.Stream.MaxBytes = src.Events.Stream.MaxBytes })
+	fs.IntVar(&c.Events.Stream.Replicas, "stream-replicas", 0, "copies of the stream in a NATS cluster (default 1)")
+	other("stream-replicas", "events.stream.replicas", func(dst, src *Config) { dst.Events.Stream.Replicas = src.Events.Stream.Replicas })
 	fs.IntVar(&c.Limits.MaxMessageBytes, "max-message-bytes", 0, "largest gRPC message accepted (default 4 MiB)")
 	other("max-message-bytes", "limits.max_message_bytes", func(dst, src *Config) { dst.Limits.MaxMessageBytes = src.Limits.MaxMessageBytes })
 	fs.IntVar(&c.Limits.MaxDepth, "max-depth", 0, "deepest JSON nesting accepted in args (default 64)")
@@ -111,9 +127,27 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	path("idempotency-dir", "limits.idempotency_dir", &c.Limits.IdempotencyDir, "folder for a durable idempotency log that survives restarts (default: in memory)", func(dst, src *Config) {
 		dst.Limits.IdempotencyDir = src.Limits.IdempotencyDir
 	})
+	str("idempotency-store", "limits.idempotency_store", &c.Limits.IdempotencyStore, "", "memory, file (--idempotency-dir) or nats (a key-value bucket on --nats, shared by replicas)", func(dst, src *Config) {
+		dst.Limits.IdempotencyStore = src.Limits.IdempotencyStore
+	})
+	str("idempotency-bucket", "limits.idempotency_bucket", &c.Limits.IdempotencyBucket, "", `key-value bucket of the nats idempotency store (default "tether_idempotency")`, func(dst, src *Config) {
+		dst.Limits.IdempotencyBucket = src.Limits.IdempotencyBucket
+	})
+	fs.Int64Var(&c.Limits.IdempotencyMaxResponseBytes, "idempotency-max-response-bytes", 0, "largest result kept for retries (default 256 KiB)")
+	other("idempotency-max-response-bytes", "limits.idempotency_max_response_bytes", func(dst, src *Config) {
+		dst.Limits.IdempotencyMaxResponseBytes = src.Limits.IdempotencyMaxResponseBytes
+	})
+	fs.Int64Var(&c.Limits.IdempotencyMaxBytes, "idempotency-max-bytes", 0, "bytes of results kept for retries in all (default 32 MiB)")
+	other("idempotency-max-bytes", "limits.idempotency_max_bytes", func(dst, src *Config) { dst.Limits.IdempotencyMaxBytes = src.Limits.IdempotencyMaxBytes })
 	path("token-file", "gateway.token_file", &c.Gateway.TokenFile, "file with a bearer token required from non-browser callers", func(dst, src *Config) { dst.Gateway.TokenFile = src.Gateway.TokenFile })
 	fs.Int64Var(&c.Gateway.MaxBodyBytes, "max-body-bytes", d.Gateway.MaxBodyBytes, "largest HTTP request body accepted")
 	other("max-body-bytes", "gateway.max_body_bytes", func(dst, src *Config) { dst.Gateway.MaxBodyBytes = src.Gateway.MaxBodyBytes })
+	fs.BoolFunc("console", "serve the developer console at /_tether/ (true or false; default: the app's choice, on in tether serve)", func(v string) error {
+		b, err := parseBool(v)
+		c.Gateway.Console = &b
+		return err
+	})
+	other("console", "gateway.console", func(dst, src *Config) { dst.Gateway.Console = src.Gateway.Console })
 	str("log-level", "log.level", &c.Log.Level, d.Log.Level, "debug, info, warn or error", func(dst, src *Config) { dst.Log.Level = src.Log.Level })
 	str("log-format", "log.format", &c.Log.Format, d.Log.Format, "text or json", func(dst, src *Config) { dst.Log.Format = src.Log.Format })
 	fs.DurationVar(&c.ShutdownTimeout.Duration, "shutdown-timeout", d.ShutdownTimeout.Duration, "how long in-flight calls may finish on shutdown")

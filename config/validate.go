@@ -38,6 +38,13 @@ func fieldErr(field, format string, args ...any) error {
 // match them).
 var labelRule = regexp.MustCompile(`^[A-Za-z0-9_\-:/.]{1,128}$`)
 
+// subjectRule and streamRule are the shapes of a NATS subject prefix and of
+// a JetStream stream or bucket name.
+var (
+	subjectRule = regexp.MustCompile(`^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$`)
+	streamRule  = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,255}$`)
+)
+
 // Validate checks every field and reports the first bad one as a
 // *FieldError. It fills in what the defaults leave open (the pattern name).
 func (c *Config) Validate() error {
@@ -104,14 +111,41 @@ func (c *Config) Validate() error {
 	if c.Events.Window < 0 || c.Events.Window > 1<<22 {
 		return fieldErr("events.window", "%d is outside 0..4194304", c.Events.Window)
 	}
-	if c.Events.MaxSubscribers < 0 || c.Events.MaxSubscribers > 1<<24 {
-		return fieldErr("events.max_subscribers", "%d is outside 0..16777216", c.Events.MaxSubscribers)
+	e := c.Events
+	if e.JetStream && e.NATS == "" {
+		return fieldErr("events.jetstream", "JetStream needs a NATS server: set events.nats")
+	}
+	if e.SubjectPrefix != "" && !subjectRule.MatchString(e.SubjectPrefix) {
+		return fieldErr("events.subject_prefix", "%q: use dot-separated tokens of letters, digits, - and _", e.SubjectPrefix)
+	}
+	if e.Stream.Name != "" && !streamRule.MatchString(e.Stream.Name) {
+		return fieldErr("events.stream.name", "%q: use 1-255 letters, digits, - and _", e.Stream.Name)
 	}
 	l := c.Limits
+	switch l.IdempotencyStoreName() {
+	case IdempotencyMemory:
+	case IdempotencyFile:
+		if l.IdempotencyDir == "" {
+			return fieldErr("limits.idempotency_store", `"file" needs limits.idempotency_dir`)
+		}
+	case IdempotencyNATS:
+		if e.NATS == "" {
+			return fieldErr("limits.idempotency_store", `"nats" needs a NATS server with JetStream: set events.nats`)
+		}
+	default:
+		return fieldErr("limits.idempotency_store", "%q is not memory, file or nats", l.IdempotencyStore)
+	}
+	if l.IdempotencyBucket != "" && !streamRule.MatchString(l.IdempotencyBucket) {
+		return fieldErr("limits.idempotency_bucket", "%q: use 1-255 letters, digits, - and _", l.IdempotencyBucket)
+	}
 	for _, f := range []struct {
 		field string
 		neg   bool
 	}{
+		{"events.queue_bytes", e.QueueBytes < 0}, {"events.window_bytes", e.WindowBytes < 0}, {"events.max_subscribers", e.MaxSubscribers < 0},
+		{"events.stream.max_age", e.Stream.MaxAge.Duration < 0}, {"events.stream.max_bytes", e.Stream.MaxBytes < 0},
+		{"events.stream.replicas", e.Stream.Replicas < 0},
+		{"limits.idempotency_max_response_bytes", l.IdempotencyMaxResponseBytes < 0}, {"limits.idempotency_max_bytes", l.IdempotencyMaxBytes < 0},
 		{"limits.max_message_bytes", l.MaxMessageBytes < 0}, {"limits.max_depth", l.MaxDepth < 0}, {"limits.rate", l.Rate < 0},
 		{"limits.burst", l.Burst < 0}, {"limits.max_listeners", l.MaxListeners < 0},
 		{"limits.max_stream_lifetime", l.MaxStreamLifetime.Duration < 0}, {"limits.idempotency_ttl", l.IdempotencyTTL.Duration < 0},
@@ -140,6 +174,7 @@ func (c *Config) Validate() error {
 	}{
 		{"isolation.hook_timeout", c.Isolation.HookTimeout}, {"shutdown_timeout", c.ShutdownTimeout},
 		{"limits.max_stream_lifetime", c.Limits.MaxStreamLifetime}, {"limits.idempotency_ttl", c.Limits.IdempotencyTTL},
+		{"events.stream.max_age", c.Events.Stream.MaxAge},
 	} {
 		if f.d.bad != "" {
 			return fieldErr(f.field, "%s is not a duration such as \"250ms\"", f.d.bad)

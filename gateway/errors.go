@@ -103,6 +103,10 @@ func (g *Gateway) routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ 
 	switch status {
 	case http.StatusNotFound:
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/ipc/") {
+			if g.cfg.console && (r.URL.Path+"/" == ConsolePath || strings.HasPrefix(r.URL.Path, ConsolePath)) {
+				g.serveConsole(w, r)
+				return
+			}
 			g.serveFrontend(w, r)
 			return
 		}

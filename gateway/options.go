@@ -57,6 +57,7 @@ type config struct {
 	forwardPrefix string
 	extra         []extraRoute
 	tracer        trace.Tracer
+	console       bool
 }
 
 type extraRoute struct {
@@ -82,6 +83,17 @@ func defaults() config {
 // folder; never a listing; nothing outside dir), as Tauri serves its
 // frontendDist. Without it the gateway serves its embedded demo page.
 func WithFrontend(dir string) Option { return func(c *config) { c.frontend = dir } }
+
+// ConsolePath is where WithConsole serves the developer console.
+const ConsolePath = "/_tether/"
+
+// WithConsole serves the developer console at ConsolePath: a page built
+// from GET /ipc/commands with every command, a form from its argument
+// schema, results and structured errors, channel messages as they stream,
+// a live event monitor and emit, each call's latency. It is a page like
+// any other (it calls the gateway's own routes, with the same Host, origin,
+// token and capability checks), and it is off by default.
+func WithConsole() Option { return func(c *config) { c.console = true } }
 
 // WithOrigins allows browser pages from other origins ("http://localhost:5173")
 // and gives each the client labels it may use; the first is its default. An

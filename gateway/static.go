@@ -19,6 +19,43 @@ import (
 //go:embed assets
 var assets embed.FS
 
+// consoleFiles is the developer console (WithConsole).
+//
+//go:embed console
+var consoleFiles embed.FS
+
+// consoleCSP keeps the console's page to its own scripts and styles and to
+// calls on this origin, and out of frames.
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// serveConsole serves the console's files below ConsolePath; the path
+// without its slash redirects to it.
+func (g *Gateway) serveConsole(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path+"/" == ConsolePath {
+		http.Redirect(w, r, ConsolePath, http.StatusMovedPermanently)
+		return
+	}
+	name := strings.TrimPrefix(r.URL.Path, ConsolePath)
+	if name == "" {
+		name = "index.html"
+	}
+	if !fs.ValidPath(name) {
+		writeError(w, http.StatusNotFound, tether.Errorf(tether.CodeNotFound, "no file %q", clip(r.URL.Path)))
+		return
+	}
+	sub, err := fs.Sub(consoleFiles, "console")
+	if err != nil {
+		writeError(w, 0, tether.Errorf(tether.CodeInternal, "console: %v", err))
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Security-Policy", consoleCSP)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	serveFile(w, r, sub, name, false)
+}
+
 // files serves the frontend and the embedded scripts.
 type files struct {
 	front fs.FS    // the frontend: a folder through os.Root, or the demo page

@@ -7,7 +7,9 @@
 # "context deadline exceeded" at the -fuzztime boundary (golang/go#75804,
 # fixed in Go 1.27). A run is a failure when it wrote a failing input under
 # testdata/fuzz/NAME or failed any other way; that bare deadline, with no
-# input written, is run again, twice at most (a third such end fails).
+# input written, is run again, twice at most (a third such end fails). A
+# rerun prints one line saying so, not the flaked run's output, so a green
+# log holds no "--- FAIL" line; a real failure prints everything.
 set -euo pipefail
 time=${1:-5s}
 cd "$(dirname "$0")/.."
@@ -31,8 +33,6 @@ for file in $targets; do
         tail -n 3 "$out"
         break
       fi
-      # A failure prints everything (the failing input, the messages).
-      cat "$out"
       if [ "$(inputs "$pkg" "$name")" = "$before" ] &&
         grep -q '^    context deadline exceeded$' "$out" &&
         ! grep -qE '^(panic:|    [a-z_]+_test\.go:[0-9]+:)' "$out" && [ "$try" -lt 3 ]; then
@@ -40,6 +40,8 @@ for file in $targets; do
         flaked=$((flaked+1))
         continue
       fi
+      # A failure prints everything (the failing input, the messages).
+      cat "$out"
       echo "fuzz: $pkg $name FAILED" >&2
       exit 1
     done

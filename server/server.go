@@ -63,6 +63,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	inproc *bufconn.Listener
+
+	stopBusHealth func() // ends the watch of a bus.Health bus
 }
 
 // New returns a Server. The zero configuration serves brownfield: every
@@ -129,10 +131,39 @@ func New(opts ...Option) *Server {
 	s.addMethods(&tetherv1.IPC_ServiceDesc, ipc)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	s.watchBusHealth()
 	if !s.opts.noReflection {
 		reflection.Register(s.grpc)
 	}
 	return s
+}
+
+// watchBusHealth makes the health service follow a bus that depends on
+// something outside the process (natsbus: its NATS connection): NOT_SERVING
+// while the bus is unhealthy, so that load balancers and the gateway's
+// /readyz send clients elsewhere. The bus itself ends its listen streams
+// with unavailable then, and they resume on another replica.
+func (s *Server) watchBusHealth() {
+	h, ok := s.bus.(bus.Health)
+	if !ok {
+		s.stopBusHealth = func() {}
+		return
+	}
+	// Each change re-reads the bus's health, one at a time, so that the
+	// last status set is the latest health, whichever call came last.
+	var mu sync.Mutex
+	set := func(error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := h.Healthy(); err != nil {
+			s.log.Warn("tether: the event bus is down: not serving until it is back", "err", err)
+			s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+			return
+		}
+		s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	}
+	s.stopBusHealth = h.NotifyHealth(set)
+	set(nil)
 }
 
 // TransportBuffers is the most a gRPC connection of the server or of
@@ -268,6 +299,7 @@ func (inprocConn) LocalAddr() net.Addr  { return InProcessAddr{} }
 // what is left and closes the event bus.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.health.Shutdown()
+	s.stopBusHealth()
 	s.stopDraining()
 	done := make(chan struct{})
 	go func() {
@@ -294,6 +326,8 @@ func (s *Server) Context() context.Context { return s.draining }
 // Stop stops the server at once, cancelling calls in flight, and closes the
 // event bus.
 func (s *Server) Stop() {
+	s.health.Shutdown()
+	s.stopBusHealth()
 	s.stopDraining()
 	s.grpc.Stop()
 	s.bus.Close()
@@ -303,7 +337,9 @@ func (s *Server) Stop() {
 // that must not become commands.
 func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
 
-// Health returns the gRPC health service, for reporting readiness.
+// Health returns the gRPC health service, for reporting readiness. With a
+// bus that implements bus.Health (natsbus), the server sets the overall
+// status ("") from the bus's health; Shutdown sets NOT_SERVING for good.
 func (s *Server) Health() *health.Server { return s.health }
 
 // newCall builds the Call for ctx and establishes the caller's identity.

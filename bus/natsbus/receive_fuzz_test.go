@@ -45,3 +45,28 @@ func FuzzReceive(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeStream feeds outside bytes, as a JetStream stream holds them, to
+// the decoder of stream events: it must never panic, and what it accepts has
+// valid names, its subject, and the stream sequence as its id.
+func FuzzDecodeStream(f *testing.F) {
+	good, _ := proto.Marshal(&tetherv1.Event{Name: "a", Target: "t", Payload: &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: []byte{1}}}})
+	untargeted, _ := proto.Marshal(&tetherv1.Event{Name: "a"})
+	f.Add("tether.events.a.t", uint64(1), good)
+	f.Add("tether.events.a", uint64(7), untargeted)
+	f.Add("tether.events.a", uint64(0), untargeted)
+	f.Add("tether.events.a.t", uint64(2), []byte{0xff})
+	f.Fuzz(func(t *testing.T, subject string, seq uint64, data []byte) {
+		b := &Bus{prefix: DefaultSubjectPrefix}
+		ev, err := b.decodeStream(subject, seq, data)
+		if err != nil {
+			return
+		}
+		if bus.ValidName(ev.Name) != nil || (ev.Target != "" && bus.ValidName(ev.Target) != nil) {
+			t.Fatalf("accepted invalid names %+v", ev)
+		}
+		if ev.ID != seq || seq == 0 || subject != b.subject(ev.Name, ev.Target) {
+			t.Fatalf("accepted %+v from subject %q, sequence %d", ev, subject, seq)
+		}
+	})
+}

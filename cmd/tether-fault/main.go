@@ -77,8 +77,17 @@ func main() {
 	flag.DurationVar(&p.down, "down", 200*time.Millisecond, "how long the core stays dead before it restarts")
 	flag.StringVar(&p.idem, "idempotency", "durable", "durable (the core keeps keys in an fsync'd log) or memory (keys die with the process)")
 	flag.StringVar(&p.keep, "keep", "", "keep the data folder here (default: a temporary folder, removed)")
+	flag.IntVar(&p.replicas, "replicas", 0, "run this many core replicas on one NATS JetStream server instead of one core (0: one core)")
 	flag.Parse()
-	if p.idem != "durable" && p.idem != "memory" {
+	if p.replicas > 1 {
+		if p.idem == "durable" {
+			p.idem = "nats" // the default: the replicas' shared key-value bucket
+		}
+		if p.idem != "nats" && p.idem != "memory" {
+			fmt.Fprintln(os.Stderr, "tether-fault: with -replicas, -idempotency is nats or memory")
+			os.Exit(2)
+		}
+	} else if p.idem != "durable" && p.idem != "memory" {
 		fmt.Fprintln(os.Stderr, "tether-fault: -idempotency is durable or memory")
 		os.Exit(2)
 	}
@@ -87,7 +96,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tether-fault:", err)
 		os.Exit(1)
 	}
-	ok, err := drive(p, self)
+	drv := drive
+	if p.replicas > 1 {
+		drv = driveReplicas
+	}
+	ok, err := drv(p, self)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tether-fault:", err)
 		os.Exit(1)
@@ -105,6 +118,10 @@ func core(args []string) error {
 	addr := fs.String("addr", "", "gRPC address")
 	data := fs.String("data", "", "data folder")
 	durable := fs.Bool("durable", true, "durable idempotency log in DATA/idempotency")
+	natsURL := fs.String("nats", "", "NATS server URL (replica mode)")
+	jetstream := fs.Bool("jetstream", false, "events on JetStream")
+	idem := fs.String("idem", "", "idempotency store: memory, file or nats (default: file with -durable, else memory)")
+	execs := fs.String("executions", "", "the executions file (default DATA/"+executions+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,12 +132,16 @@ func core(args []string) error {
 	if *durable {
 		cfg.Limits.IdempotencyDir = filepath.Join(*data, "idempotency")
 	}
+	cfg.Events.NATS, cfg.Events.JetStream, cfg.Limits.IdempotencyStore = *natsURL, *jetstream, *idem
+	if *execs == "" {
+		*execs = filepath.Join(*data, executions)
+	}
 	a, err := app.New(cfg, app.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		app.WithReady(func(r app.Ready) { fmt.Printf("ready %s\n", r.GRPC) }))
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(*data, executions), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(*execs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -161,6 +182,7 @@ type params struct {
 	clients, calls, listeners, events, kills int
 	every, down                              time.Duration
 	idem, keep                               string
+	replicas                                 int
 }
 
 // child is one run of the core.
@@ -169,8 +191,8 @@ type child struct {
 	done chan error
 }
 
-func startChild(self, addr, data string, durable bool, logw io.Writer) (*child, error) {
-	cmd := exec.Command(self, "core", "-addr", addr, "-data", data, fmt.Sprintf("-durable=%v", durable))
+func startChild(self, addr, data string, durable bool, logw io.Writer, extra ...string) (*child, error) {
+	cmd := exec.Command(self, append([]string{"core", "-addr", addr, "-data", data, fmt.Sprintf("-durable=%v", durable)}, extra...)...)
 	cmd.Stderr = logw
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -363,17 +385,8 @@ func drive(p params, self string) (bool, error) {
 				err := retry(func() error {
 					return c.Invoke(ctx, "apply", map[string]string{"key": key}, &out, client.WithIdempotencyKey(key))
 				})
-				switch {
-				case err == nil && out == "applied "+key:
-					outcomes[i] = okCall
-				case tether.CodeOf(err) == tether.CodeFailedPrecondition && strings.Contains(err.Error(), "outcome is unknown"):
-					outcomes[i] = inDoubt
-				default:
-					outcomes[i] = failed
-					otherErrs.Store(fmt.Sprint(tether.CodeOf(err), ": ", err, out), true)
-				}
-				// Spread the calls over the kills.
-				time.Sleep(time.Duration(p.clients) * p.every * time.Duration(p.kills+1) / time.Duration(p.calls+1) / 2)
+				outcomes[i] = classify(key, out, err, &otherErrs)
+				time.Sleep(callPause(p)) // spread the calls over the kills
 			}
 		}()
 	}
@@ -389,7 +402,7 @@ func drive(p params, self string) (bool, error) {
 	emitDone := make(chan struct{})
 	go func() {
 		defer close(emitDone)
-		every := time.Duration(p.kills+1) * p.every / time.Duration(max(p.events, 1))
+		every := emitEvery(p)
 		for n := range p.events {
 			if d := time.Until(t0.Add(time.Duration(n) * every)); d > 0 {
 				time.Sleep(d)
@@ -447,37 +460,9 @@ func drive(p params, self string) (bool, error) {
 	termErr := cur.term()
 
 	// Executions per key, from the file the command appends to.
-	b, err := os.ReadFile(filepath.Join(data, executions))
+	calls, err := countCalls(filepath.Join(data, executions), outcomes)
 	if err != nil {
 		return false, err
-	}
-	runs := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if line != "" {
-			runs[line]++
-		}
-	}
-	var doubles, okNotOnce, doubtRan0, doubtRan1, failedCalls, oks int
-	for i, o := range outcomes {
-		n := runs[fmt.Sprint("k", i)]
-		if n > 1 {
-			doubles++
-		}
-		switch o {
-		case okCall:
-			oks++
-			if n != 1 {
-				okNotOnce++
-			}
-		case inDoubt:
-			if n == 0 {
-				doubtRan0++
-			} else {
-				doubtRan1++
-			}
-		case failed:
-			failedCalls++
-		}
 	}
 
 	// Events, by the run of the core that acknowledged them.
@@ -528,8 +513,7 @@ func drive(p params, self string) (bool, error) {
 	}
 
 	fmt.Printf("  ran         %v; core down %v after each kill (kill, %v pause, restart until ready)\n", elapsed.Round(time.Millisecond), roundAll(downFor), p.down)
-	fmt.Printf("  calls       %d keyed calls: %d answered OK, %d in doubt, %d failed otherwise; %d retries after unavailable\n", p.calls, oks, doubtRan0+doubtRan1, failedCalls, retries.Load())
-	fmt.Printf("  executions  double executions %d; OK calls not run exactly once %d; in-doubt calls that had run %d, had not run %d\n", doubles, okNotOnce, doubtRan1, doubtRan0)
+	calls.print(p.calls, retries.Load(), "after unavailable")
 	fmt.Printf("  events      %d emitted and acknowledged (%d never acknowledged); %d listeners; lost with a killed core %d (per killed run %v), lost inside the replay window %d\n",
 		ackedN, p.events-ackedN, p.listeners, lostKilled, perKill[:last], lostWindow)
 	fmt.Printf("              duplicate deliveries: by id %d, by payload %d (an emit retried after its first try was published unacknowledged); lag notices %d\n", dupIDs, dupPayload, lags)
@@ -537,9 +521,9 @@ func drive(p params, self string) (bool, error) {
 	otherErrs.Range(func(k, _ any) bool { fmt.Printf("  error       %v\n", k); return true })
 	fmt.Printf("  figures     process RSS %s\n", stress.MiB(stress.RSS()))
 
-	pass := okNotOnce == 0 && failedCalls == 0 && lostWindow == 0 && dupIDs == 0 && termErr == nil && emitFailed == 0
+	pass := calls.okNotOnce == 0 && calls.failed == 0 && lostWindow == 0 && dupIDs == 0 && termErr == nil && emitFailed == 0
 	if durable {
-		pass = pass && doubles == 0
+		pass = pass && calls.doubles == 0
 	}
 	return pass, nil
 }

@@ -168,3 +168,14 @@ func TestFaultRunShort(t *testing.T) {
 		t.Fatalf("fault run: ok %v, %v", ok, err)
 	}
 }
+
+// A short fault run with three replicas on JetStream: two kills (of two
+// replicas), clients moving; it must pass (no lost event, no double
+// execution).
+func TestFaultRunReplicasShort(t *testing.T) {
+	ok, err := driveReplicas(params{clients: 4, calls: 300, listeners: 3, events: 300, kills: 2, replicas: 3,
+		every: 700 * time.Millisecond, down: 100 * time.Millisecond, idem: "nats"}, binary)
+	if err != nil || !ok {
+		t.Fatalf("fault run with replicas: ok %v, %v", ok, err)
+	}
+}

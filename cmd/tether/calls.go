@@ -4,74 +4,142 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 )
 
-var errUsage = errors.New("usage")
-
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("tether "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+// argsFrom reads a JSON argument: the text itself, "-" for standard
+// input, or "" for none.
+func argsFrom(arg string, stdin io.Reader, what string) (json.RawMessage, error) {
+	if arg == "" {
+		return nil, nil
 	}
-	return nil
-}
-
-// invokeCmd: tether invoke [--addr ADDR] [--json] COMMAND [JSON]
-func invokeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("invoke", stderr)
-	addr := fs.String("addr", defaultGRPC, "core address: host:port or unix:///path")
-	asJSON := fs.Bool("json", false, "print the result (or error) as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tether invoke [--addr ADDR] [--json] COMMAND [JSON-ARGS]")
-		fs.PrintDefaults()
-	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		fs.Usage()
-		return errUsage
-	}
-	var jsonArgs json.RawMessage
-	if fs.NArg() == 2 {
-		jsonArgs = json.RawMessage(fs.Arg(1))
-		if !json.Valid(jsonArgs) {
-			return tether.NewError(tether.CodeInvalidArgument, "args are not valid JSON")
+	b := []byte(arg)
+	if arg == "-" {
+		var err error
+		if b, err = io.ReadAll(io.LimitReader(stdin, maxStdinBytes+1)); err != nil {
+			return nil, err
+		}
+		if len(b) > maxStdinBytes {
+			return nil, tether.Errorf(tether.CodeResourceExhausted, "%s on standard input: larger than %d bytes", what, maxStdinBytes)
 		}
 	}
-	c, err := client.Dial(*addr)
+	if !json.Valid(b) {
+		return nil, tether.Errorf(tether.CodeInvalidArgument, "%s are not valid JSON", what)
+	}
+	return json.RawMessage(b), nil
+}
+
+// maxStdinBytes bounds JSON read from standard input.
+const maxStdinBytes = 64 << 20
+
+func newInvoke(e *env) *cobra.Command {
+	var asJSON bool
+	var timeout time.Duration
+	var key string
+	cmd := &cobra.Command{
+		Use:   "invoke COMMAND [JSON-ARGS | -]",
+		Short: "Invoke a command; a channel command prints each message",
+		Long: `invoke runs a command on the core and prints its result: a JSON string as
+plain text (like jq -r), other JSON indented, raw bytes as they are. The
+arguments are a JSON object, given as text or, with "-", on standard input.
+
+A channel command (KIND channel in 'tether commands') prints each message as
+it arrives, one line each, and ends when the command ends.
+
+With --json the result is compact JSON on one line, a channel's messages are
+one JSON value a line (NDJSON), and an error is also printed on stdout as
+{"code": …, "message": …, "details": …} for scripts.` + "\n" + exitStatusHelp,
+		Example: `  tether invoke greet '{"name":"World"}'
+  tether invoke count '{"to":3}'                  # channel: three lines, {"n":1,"of":3} …
+  tether invoke count '{"to":3}' --json | jq .n   # NDJSON
+  tether invoke fail --json                       # the structured error on stdout
+  echo '{"name":"stdin"}' | tether invoke greet -
+  TETHER_ADDR=unix:///run/app/core.sock tether invoke greet '{"name":"socket"}'`,
+		Args:              rangeArgs(1, 2, "COMMAND and at most one JSON-ARGS"),
+		ValidArgsFunction: completeCommands,
+	}
+	addr := addrFlag(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print results, messages and errors as JSON")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long, e.g. 10s (0: no limit)")
+	cmd.Flags().StringVar(&key, "idempotency-key", "", "run at most once for this key (a retry gets the first result)")
+	cmd.RunE = runE(func(cmd *cobra.Command, args []string) error {
+		var arg string
+		if len(args) == 2 {
+			arg = args[1]
+		}
+		jsonArgs, err := argsFrom(arg, cmd.InOrStdin(), "args")
+		if err != nil {
+			return err
+		}
+		c, target, err := dial(*addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ctx := e.ctx
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		var p any
+		if jsonArgs != nil {
+			p = jsonArgs
+		}
+		var opts []client.CallOption
+		if key != "" {
+			opts = append(opts, client.WithIdempotencyKey(key))
+		}
+		var res []byte
+		err = c.Invoke(ctx, args[0], p, &res, opts...)
+		if tether.CodeOf(err) == tether.CodeFailedPrecondition && isChannel(ctx, c, args[0]) {
+			err = c.Channel(ctx, args[0], p, func(m client.ChannelMessage) error {
+				var b []byte
+				if err := m.Decode(&b); err != nil {
+					return err
+				}
+				return printMessage(b, asJSON, e.stdout)
+			})
+			if err != nil {
+				return printErr(reached(err, target), asJSON, e.stdout)
+			}
+			return nil
+		}
+		if err != nil {
+			return printErr(reached(err, target), asJSON, e.stdout)
+		}
+		return printResult(res, asJSON, e.stdout)
+	})
+	return cmd
+}
+
+// isChannel reports whether the core lists name as a channel command.
+func isChannel(ctx context.Context, c *client.Client, name string) bool {
+	res, err := c.IPC().ListCommands(ctx, &tetherv1.ListCommandsRequest{})
 	if err != nil {
-		return err
+		return false
 	}
-	defer c.Close()
-	var p any
-	if jsonArgs != nil {
-		p = jsonArgs
+	for _, ci := range res.GetCommands() {
+		if ci.GetName() == name {
+			return ci.GetKind() == tetherv1.CommandInfo_KIND_CHANNEL
+		}
 	}
-	var res []byte
-	if err := c.Invoke(ctx, fs.Arg(0), p, &res); err != nil {
-		return printErr(err, *asJSON, stdout)
-	}
-	return printResult(res, *asJSON, stdout)
+	return false
 }
 
 // printResult prints a JSON string as plain text (like jq -r) unless asJSON;
-// other JSON values are indented; raw bytes are written as they are.
+// other JSON values are indented (compact with asJSON); raw bytes are
+// written as they are.
 func printResult(res []byte, asJSON bool, w io.Writer) error {
 	if !json.Valid(res) {
 		_, err := w.Write(res)
@@ -97,33 +165,91 @@ func printResult(res []byte, asJSON bool, w io.Writer) error {
 	return err
 }
 
+// printMessage prints one channel message on a line of its own: compact
+// JSON (a JSON string as plain text unless asJSON); raw bytes as they are
+// without asJSON, as a base64 JSON string with it.
+func printMessage(msg []byte, asJSON bool, w io.Writer) error {
+	var buf bytes.Buffer
+	switch {
+	case json.Valid(msg):
+		var s string
+		if !asJSON && json.Unmarshal(msg, &s) == nil {
+			buf.WriteString(s)
+		} else if err := json.Compact(&buf, msg); err != nil {
+			return err
+		}
+	case asJSON:
+		b, _ := json.Marshal(msg) // []byte marshals as base64
+		buf.Write(b)
+	default:
+		buf.Write(msg)
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
 // printErr returns the error for the one-line report; with --json the
 // error body also goes to stdout for scripts.
 func printErr(err error, asJSON bool, stdout io.Writer) error {
+	if _, ok := unreachable(err); ok {
+		return err
+	}
 	te := tether.FromError(err)
 	if asJSON {
 		b, _ := json.Marshal(te)
 		fmt.Fprintln(stdout, string(b))
 	}
-	if len(te.Details()) > 0 {
-		return fmt.Errorf("%w (details: %s)", te, te.Details())
-	}
 	return te
 }
 
-// commandsCmd: tether commands [--addr ADDR] [--json]
-func commandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("commands", stderr)
-	addr := fs.String("addr", defaultGRPC, "core address: host:port or unix:///path")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
+// completeCommands completes COMMAND with the names the core lists.
+func completeCommands(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	res, err := listCommands(ctx, *addr)
+	addr, _ := cmd.Flags().GetString("addr")
+	ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
+	defer cancel()
+	res, _, err := listCommands(ctx, addr)
 	if err != nil {
-		return err
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	if *asJSON {
+	var names []string
+	for _, ci := range res.GetCommands() {
+		names = append(names, ci.GetName()+"\t"+ci.GetDescription())
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+func newCommands(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "commands",
+		Aliases: []string{"ls"},
+		Short:   "List the core's commands and their argument shapes",
+		Long: `commands lists every command the core serves: its name, its kind (invoke, or
+channel for commands that send a stream of messages), and the shapes of its
+arguments and result. --json prints the
+JSON Schemas themselves, as GET /ipc/commands does.` + "\n" + exitStatusHelp,
+		Example: `  tether commands
+  tether commands --json | jq '.[].name'`,
+		Args: rangeArgs(0, 0, "no arguments"),
+	}
+	addr := addrFlag(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the commands with their JSON Schemas as JSON")
+	cmd.RunE = runE(func(*cobra.Command, []string) error {
+		res, _, err := listCommands(e.ctx, *addr)
+		if err != nil {
+			return err
+		}
+		return printCommands(res, asJSON, e.stdout)
+	})
+	return cmd
+}
+
+func printCommands(res *tetherv1.ListCommandsResponse, asJSON bool, stdout io.Writer) error {
+	if asJSON {
 		type cmd struct {
 			Name        string          `json:"name"`
 			Kind        string          `json:"kind"`
@@ -149,18 +275,20 @@ func commandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return tw.Flush()
 }
 
-// listCommands asks the core at addr for its commands.
-func listCommands(ctx context.Context, addr string) (*tetherv1.ListCommandsResponse, error) {
-	c, err := client.Dial(addr)
+// listCommands asks the core a client command names (--addr, else the
+// environment or config file) for its commands; it returns the address it
+// asked too.
+func listCommands(ctx context.Context, flagAddr string) (*tetherv1.ListCommandsResponse, string, error) {
+	c, target, err := dial(flagAddr)
 	if err != nil {
-		return nil, err
+		return nil, target, err
 	}
 	defer c.Close()
 	res, err := c.IPC().ListCommands(ctx, &tetherv1.ListCommandsRequest{})
 	if err != nil {
-		return nil, tether.FromError(err)
+		return nil, target, reached(tether.FromError(err), target)
 	}
-	return res, nil
+	return res, target, nil
 }
 
 func kindName(k tetherv1.CommandInfo_Kind) string {

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/spf13/cobra"
 
 	"github.com/tether-ipc/tether/internal/tsgen"
 )
@@ -13,67 +14,75 @@ import (
 // maxCommandsJSON bounds what `gen ts --from` reads.
 const maxCommandsJSON = 64 << 20
 
-// genCmd: tether gen ts [--addr ADDR | --from FILE] [--transport tether|tauri]
-// [--client-module SPEC] [--out FILE]
-func genCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "ts" {
-		fmt.Fprintln(stderr, "usage: tether gen ts [flags]   (typed TypeScript bindings for a core's commands)")
-		return errUsage
+func newGen(e *env) *cobra.Command {
+	gen := &cobra.Command{
+		Use:   "gen",
+		Short: "Generate code for a core's commands",
+		Args:  rangeArgs(0, 0, "a subcommand (ts)"),
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	fs := newFlags("gen ts", stderr)
-	addr := fs.String("addr", defaultGRPC, "core address: host:port or unix:///path")
-	from := fs.String("from", "", "read the commands from `FILE` (the JSON of GET /ipc/commands or of 'tether commands --json'; - for stdin) instead of asking a core")
-	transport := fs.String("transport", string(tsgen.Tether), "tether (Tether's client module) or tauri (@tauri-apps/api, also on Tether with the shim)")
-	module := fs.String("client-module", tsgen.DefaultClientModule, "the module the tether transport imports")
-	out := fs.String("out", "", "write the module to `FILE` instead of stdout")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tether gen ts [--addr ADDR | --from FILE] [--transport tether|tauri] [--client-module SPEC] [--out FILE]")
-		fs.PrintDefaults()
+	var from, transport, module, out string
+	ts := &cobra.Command{
+		Use:   "ts",
+		Short: "Typed TypeScript bindings for a core's commands",
+		Long: `ts writes a TypeScript module with a typed function for every command (its name
+in lowerCamelCase: greet, processData) and the types of its arguments and
+result, from a running core (--addr) or from the JSON of GET /ipc/commands or
+'tether commands --json' (--from). The tether transport calls Tether's client
+module; the tauri transport calls @tauri-apps/api (which runs on Tether with
+the shim). For proto services, protoc-gen-tether-ts writes the same from the
+.proto files.` + "\n" + exitStatusHelp,
+		Example: `  tether gen ts --out src/tether.ts
+  tether gen ts --transport tauri --out src/commands.ts
+  curl -s http://127.0.0.1:7400/ipc/commands | tether gen ts --from - > src/tether.ts`,
+		Args: rangeArgs(0, 0, "no arguments"),
 	}
-	if err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
-	tr, err := tsgen.ParseTransport(*transport)
-	if err != nil {
-		return fmt.Errorf("--transport: %w", err)
-	}
-	var cmds []tsgen.CommandInfo
-	source := *from
-	if *from != "" {
-		if cmds, err = readCommands(*from); err != nil {
-			return err
+	addr := addrFlag(ts)
+	ts.Flags().StringVar(&from, "from", "", "read the commands from `FILE` (the JSON of GET /ipc/commands or of 'tether commands --json'; - for stdin) instead of asking a core")
+	ts.Flags().StringVar(&transport, "transport", string(tsgen.Tether), "tether (Tether's client module) or tauri (@tauri-apps/api, also on Tether with the shim)")
+	ts.Flags().StringVar(&module, "client-module", tsgen.DefaultClientModule, "the module the tether transport imports")
+	ts.Flags().StringVar(&out, "out", "", "write the module to `FILE` instead of stdout")
+	ts.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		tr, err := tsgen.ParseTransport(transport)
+		if err != nil {
+			return usagef("--transport: %v", err)
 		}
-		if source == "-" {
-			source = "stdin"
+		var cmds []tsgen.CommandInfo
+		source := from
+		if from != "" {
+			if cmds, err = readCommands(from, cmd.InOrStdin()); err != nil {
+				return err
+			}
+			if source == "-" {
+				source = "stdin"
+			}
+		} else {
+			res, target, err := listCommands(e.ctx, *addr)
+			if err != nil {
+				return err
+			}
+			cmds, source = tsgen.CommandInfos(res), "the commands of "+target
 		}
-	} else {
-		res, err := listCommands(ctx, *addr)
+		f, err := tsgen.FromCommands(cmds)
 		if err != nil {
 			return err
 		}
-		cmds, source = tsgen.CommandInfos(res), "the commands of "+*addr
-	}
-	f, err := tsgen.FromCommands(cmds)
-	if err != nil {
-		return err
-	}
-	src, err := tsgen.Write(f, tsgen.Options{Transport: tr, ClientModule: *module, Generator: "tether gen ts", Source: source})
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		_, err = stdout.Write(src)
-		return err
-	}
-	return os.WriteFile(*out, src, 0o644)
+		src, err := tsgen.Write(f, tsgen.Options{Transport: tr, ClientModule: module, Generator: "tether gen ts", Source: source})
+		if err != nil {
+			return err
+		}
+		if out == "" {
+			_, err = e.stdout.Write(src)
+			return err
+		}
+		return os.WriteFile(out, src, 0o644)
+	})
+	gen.AddCommand(ts)
+	return gen
 }
 
-func readCommands(path string) ([]tsgen.CommandInfo, error) {
-	var r io.Reader = os.Stdin
+func readCommands(path string, stdin io.Reader) ([]tsgen.CommandInfo, error) {
+	r := stdin
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {

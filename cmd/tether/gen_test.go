@@ -67,16 +67,18 @@ func TestGenTSBadUsage(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"gen"}, 2, "usage: tether gen ts"},
-		{[]string{"gen", "js"}, 2, "usage: tether gen ts"},
-		{[]string{"gen", "ts", "--transport", "deno"}, 1, `unknown transport "deno"`},
+		{[]string{"gen", "js"}, 2, "tether gen: want a subcommand (ts), got 1 argument(s) (see 'tether gen --help')"},
+		{[]string{"gen", "ts", "--transport", "deno"}, 2, `unknown transport "deno"`},
 		{[]string{"gen", "ts", "--from", "/no/such/file"}, 1, "no such file"},
-		{[]string{"gen", "ts", "extra"}, 2, "usage: tether gen ts"},
+		{[]string{"gen", "ts", "extra"}, 2, "tether gen ts: want no arguments"},
 	} {
 		_, errOut, code := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.msg) {
 			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errOut)
 		}
+	}
+	if out, _, code := runCLI(t, "gen"); code != 0 || !strings.Contains(out, "ts          Typed TypeScript bindings") {
+		t.Errorf("gen alone: exit %d, want its help listing ts:\n%s", code, out)
 	}
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")

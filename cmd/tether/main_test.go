@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-var binary string
+var binary string // TETHER_TEST_BINARY overrides it
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "tether-cli")
@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		os.Stderr.Write(out)
 		panic(err)
+	}
+	if b := os.Getenv("TETHER_TEST_BINARY"); b != "" {
+		binary = b // to check what a test catches against another build
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -146,7 +149,6 @@ func TestInvokeFailuresAreOneLine(t *testing.T) {
 		{[]string{"invoke", "--addr", addr, "nope"}, `tether invoke: not_found: unknown command "nope"`},
 		{[]string{"invoke", "--addr", addr, "greet", `{"name":`}, `tether invoke: invalid_argument: args are not valid JSON`},
 		{[]string{"invoke", "--addr", addr, "read_file", `{"path":"../x"}`}, `permission_denied`},
-		{[]string{"invoke", "--addr", "127.0.0.1:1", "greet"}, `tether invoke: unavailable`},
 	} {
 		_, errOut, code := runCLI(t, tc.args...)
 		if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {

@@ -11,9 +11,17 @@
 // twice at once for one key. A call with the key but different arguments
 // fails with invalid_argument.
 //
-// Results are kept for a window (WithTTL, default 10 minutes) counted from
-// the end of the first call, and at most WithMaxEntries of them (default
-// 10000; the oldest go first). Results that say the call may not have done
+// Only a digest (SHA-256) of the request is kept, never the request. Results
+// are kept for a window (WithTTL, default 10 minutes) counted from the end
+// of the first call, at most WithMaxEntries of them (default 10000) and at
+// most WithMaxBytes in all (default 32 MiB; the oldest go first). A result
+// larger than WithMaxResponseBytes (default 256 KiB: the encoded response,
+// or the error's message and details) reaches its caller but is not kept: a
+// retry with the key gets failed_precondition with details
+// {"idempotency":"result_not_kept"} — the command ran once and is not run
+// again; a caller that needs the result must fetch it another way (a
+// command that returns large results can return a reference to them
+// instead). Results that say the call may not have done
 // its work — canceled, deadline_exceeded, unavailable, resource_exhausted,
 // aborted — are not kept, so a retry runs the command again. Response
 // headers and trailers the handler set are not replayed; a replayed call
@@ -27,13 +35,19 @@
 //		idempotency.UnaryServerInterceptor(),
 //	))
 //
-// A Cache from New lives in memory and dies with the process: a call that
-// ran just before a crash and is retried after the restart runs again. A
-// Cache from Open keeps its keys in an fsync'd, bounded log in a folder
-// (tether serve --idempotency-dir), so a command runs at most once per key
-// across restarts; a call that was running when the process died is "in
-// doubt" and its retries are refused with failed_precondition rather than
-// run a second time. See Open.
+// Three stores:
+//
+//   - New: in memory; it dies with the process — a call that ran just
+//     before a crash and is retried after the restart runs again.
+//   - Open: an fsync'd log in a folder (tether serve --idempotency-dir),
+//     bounded in records and bytes and read back a line at a time, so a
+//     command runs at most once per key across restarts of one process; a
+//     call that was running when the process died is "in doubt" and its
+//     retries are refused with failed_precondition (details
+//     {"idempotency":"in_doubt"}) rather than run a second time.
+//   - OpenKV: a NATS JetStream key-value bucket shared by the replicas of
+//     an app, so a call retried on another replica runs once too; a call
+//     whose replica died while running it is in doubt the same way.
 //
 // Channel commands and emits are not covered.
 package idempotency

@@ -28,10 +28,15 @@ const LogFile = "idempotency.log"
 // Open returns a Cache whose keys survive a restart of the process: every
 // keyed call is written to dir/idempotency.log, and fsync'd, twice — a
 // "begin" record before the handler runs and a "done" record, with the
-// result, before the caller gets it. Open loads the log, drops what is
-// older than the TTL or beyond WithMaxEntries, and rewrites it compacted;
-// while serving, the log is compacted again whenever it holds four times
-// WithMaxEntries records, so it stays bounded.
+// result (bounded by WithMaxResponseBytes), before the caller gets it. Only
+// a digest of the request is written, never the request.
+//
+// Open reads the log line by line into the bounded cache — what it holds in
+// memory at any time is the cache's bound (WithMaxEntries, WithMaxBytes)
+// plus one line, never the whole log — drops what is older than the TTL or
+// beyond the bounds, and rewrites it compacted. While serving, the log is
+// compacted again whenever it holds four times WithMaxEntries records or
+// four times WithMaxBytes bytes, so its size stays bounded.
 //
 // A call that had begun but not finished when the process died is "in
 // doubt": its side effects may or may not have happened. A retry of such a
@@ -52,12 +57,11 @@ func Open(dir string, opts ...Option) (*Cache, error) {
 		return nil, fmt.Errorf("idempotency: %v", err)
 	}
 	c := New(opts...)
-	st := &store{path: filepath.Join(dir, LogFile), dir: dir, limit: 4 * c.max}
-	recs, err := st.load(c, time.Now())
-	if err != nil {
+	st := &store{path: filepath.Join(dir, LogFile), dir: dir, limit: 4 * c.max, byteLimit: 4*c.maxBytes + maxLine(c.maxResp)}
+	if err := st.load(c, time.Now()); err != nil {
 		return nil, err
 	}
-	if err := st.rewrite(recs); err != nil {
+	if err := st.rewrite(c.snapshot()); err != nil {
 		return nil, err
 	}
 	c.store = st
@@ -93,7 +97,8 @@ type storedResp struct {
 // the process stopped.
 func errInDoubt() *tether.Error {
 	return tether.NewError(tether.CodeFailedPrecondition,
-		"idempotency key: the first call with this key was running when the core stopped; its outcome is unknown, so it is not run again")
+		"idempotency key: the first call with this key was running when the core stopped; its outcome is unknown, so it is not run again").
+		WithDetails(map[string]string{"idempotency": "in_doubt"})
 }
 
 // hashRequest identifies a request's content for "same arguments" checks
@@ -165,88 +170,207 @@ func decodeResp(s *storedResp) (any, error) {
 // store is the append-only log.
 type store struct {
 	path, dir string
-	limit     int // records before a compaction
+	limit     int   // records before a compaction
+	byteLimit int64 // bytes before a compaction
 
 	mu      sync.Mutex
 	f       *os.File
 	records int
+	bytes   int64
 	closed  bool
 }
 
-// load reads the log into c and returns the records to keep.
-func (s *store) load(c *Cache, now time.Time) ([]record, error) {
+// load reads the log into c.
+func (s *store) load(c *Cache, now time.Time) error {
 	f, err := os.Open(s.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("idempotency: %v", err)
+		return fmt.Errorf("idempotency: %v", err)
 	}
 	defer f.Close()
-	recs, err := loadLog(c, f, now)
-	if err != nil {
-		return nil, fmt.Errorf("idempotency: reading %s: %v", s.path, err)
+	if err := loadLog(c, f, now); err != nil {
+		return fmt.Errorf("idempotency: reading %s: %v", s.path, err)
 	}
-	return recs, nil
+	return nil
 }
 
-// loadLog reads a log into c and returns the records to keep.
-func loadLog(c *Cache, rd io.Reader, now time.Time) ([]record, error) {
-	last := map[string]record{}
-	r := bufio.NewReader(rd)
+// maxLine bounds a log line worth reading whole: a done record with the
+// largest result kept, base64'd, its error's message JSON-escaped.
+func maxLine(maxResp int64) int64 { return 8*maxResp + 64<<10 }
+
+// linePrefix is how much of a longer line is read: enough for the fields
+// before the result (kind, key, digest, time).
+const linePrefix = 16 << 10
+
+// loadLog reads a log into c, one line at a time, keeping in c what the
+// bounds allow: the latest record of each key, the newest keys.
+func loadLog(c *Cache, rd io.Reader, now time.Time) error {
+	r := bufio.NewReaderSize(rd, 64<<10)
+	limit := maxLine(c.maxResp)
+	var buf []byte
 	for {
-		line, err := r.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			var rec record
-			// A line that does not parse was torn by a crash: skip it.
-			if json.Unmarshal(line, &rec) == nil && rec.K != "" {
-				switch rec.T {
-				case "b", "d":
-					last[rec.K] = rec
-				case "f": // not kept: a retry runs again
-					delete(last, rec.K)
-				}
-			}
+		line, long, err := readLine(r, &buf, limit)
+		if len(line) > 0 {
+			c.loadLine(line, long, now)
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	keep := make([]record, 0, len(last))
-	for _, rec := range last {
-		if rec.T == "b" {
-			// Begun, never finished: in doubt for the TTL from its start.
-			rec = record{T: "d", K: rec.K, H: rec.H, At: rec.At, Err: errInDoubt()}
-		}
-		if time.Unix(0, rec.At).Add(c.ttl).After(now) {
-			keep = append(keep, rec)
-		}
+	// Keys now in expiry order, so that sweeping works; drop the expired.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	es := make([]*entry, 0, c.done.Len())
+	for f := c.done.Front(); f != nil; f = f.Next() {
+		es = append(es, f.Value.(*entry))
 	}
-	slices.SortFunc(keep, func(a, b record) int { return cmpInt64(a.At, b.At) })
-	if len(keep) > c.max {
-		keep = keep[len(keep)-c.max:]
-	}
-	for _, rec := range keep {
-		resp, err := decodeResp(rec.Resp)
-		if err != nil {
-			// The result's type is gone from the program: treat as in doubt.
-			resp, rec.Err, rec.Resp = nil, errInDoubt(), nil
-		}
-		var rerr error
-		if rec.Err != nil {
-			rerr = rec.Err
-		}
-		line, _ := json.Marshal(rec)
-		e := &entry{key: rec.K, hash: rec.H, ready: make(chan struct{}), kept: true, resp: resp, err: rerr,
-			expires: time.Unix(0, rec.At).Add(c.ttl), rec: append(line, '\n')}
-		close(e.ready)
+	slices.SortStableFunc(es, func(a, b *entry) int { return a.expires.Compare(b.expires) })
+	c.done.Init()
+	for _, e := range es {
 		e.elem = c.done.PushBack(e)
-		c.entries[rec.K] = e
 	}
-	return keep, nil
+	c.sweepLocked(now)
+	return nil
+}
+
+// readLine returns the next line of r, without its newline, reading at most
+// limit bytes of it; long reports a longer line, of which the first
+// linePrefix bytes are returned (the rest is skipped). A last line without
+// a newline, torn by a crash, is returned empty.
+func readLine(r *bufio.Reader, buf *[]byte, limit int64) (line []byte, long bool, err error) {
+	b := (*buf)[:0]
+	defer func() { *buf = b[:0] }()
+	for {
+		frag, err := r.ReadSlice('\n')
+		if int64(len(b)+len(frag)) <= limit {
+			b = append(b, frag...)
+		} else {
+			if !long && len(b) < linePrefix {
+				b = append(b, frag[:min(len(frag), linePrefix-len(b))]...)
+			}
+			long = true
+		}
+		switch {
+		case err == nil:
+			if long {
+				return b, true, nil
+			}
+			return b[:len(b)-1], false, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err == io.EOF:
+			return nil, false, io.EOF // a torn last line
+		default:
+			return nil, false, err
+		}
+	}
+}
+
+// loadLine applies one line of the log to c.
+func (c *Cache) loadLine(line []byte, long bool, now time.Time) {
+	var rec record
+	if long {
+		// Too long to keep: a result larger than the bound kept now. Its
+		// key still ran: read the fields before the result.
+		rec = recordHead(line)
+		if rec.T != "d" {
+			return
+		}
+		rec.Resp, rec.Err = nil, errNotKept(0, c.maxResp)
+	} else if json.Unmarshal(line, &rec) != nil {
+		return // torn by a crash, or corrupt: skip it
+	}
+	if rec.K == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.entries[rec.K]; old != nil {
+		c.dropLocked(old)
+	}
+	switch rec.T {
+	case "b":
+		// Begun, never finished (unless a later line says so): in doubt for
+		// the TTL from its start.
+		rec = record{T: "d", K: rec.K, H: rec.H, At: rec.At, Err: errInDoubt()}
+	case "d":
+	default: // "f", not kept: a retry runs again
+		return
+	}
+	expires := time.Unix(0, rec.At).Add(c.ttl)
+	if !expires.After(now) {
+		return
+	}
+	if rec.Resp != nil && int64(len(rec.Resp.Data)) > c.maxResp {
+		// Kept under a larger bound than today's.
+		rec.Resp, rec.Err = nil, errNotKept(int64(len(rec.Resp.Data)), c.maxResp)
+	}
+	resp, err := decodeResp(rec.Resp)
+	if err != nil {
+		// The result's type is gone from the program: treat as in doubt.
+		resp, rec.Err, rec.Resp = nil, errInDoubt(), nil
+	}
+	var rerr error
+	size := int64(0)
+	if rec.Err != nil {
+		rerr = rec.Err
+		size += int64(len(rec.Err.Message()) + len(rec.Err.Details()))
+	}
+	if rec.Resp != nil {
+		size += int64(len(rec.Resp.Data) + len(rec.Resp.Type))
+	}
+	b, _ := json.Marshal(rec)
+	e := &entry{key: rec.K, hash: rec.H, ready: make(chan struct{}), kept: true, resp: resp, err: rerr,
+		expires: expires, rec: append(b, '\n')}
+	close(e.ready)
+	c.entries[rec.K] = e
+	c.keepLocked(e, size)
+}
+
+// recordHead reads the kind, key, digest and time of a record from the
+// start of its line.
+func recordHead(prefix []byte) record {
+	var rec record
+	dec := json.NewDecoder(bytes.NewReader(prefix))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return record{}
+	}
+	for {
+		kt, err := dec.Token()
+		if err != nil {
+			return rec
+		}
+		k, _ := kt.(string)
+		switch k {
+		case "t", "k", "h":
+			vt, err := dec.Token()
+			v, ok := vt.(string)
+			if err != nil || !ok {
+				return record{}
+			}
+			switch k {
+			case "t":
+				rec.T = v
+			case "k":
+				rec.K = v
+			default:
+				rec.H = v
+			}
+		case "at":
+			var at int64
+			if dec.Decode(&at) != nil {
+				return record{}
+			}
+			rec.At = at
+		default:
+			return rec // the result: what comes before it is read
+		}
+	}
 }
 
 func cmpInt64(a, b int64) int {
@@ -259,17 +383,9 @@ func cmpInt64(a, b int64) int {
 	return 0
 }
 
-// rewrite replaces the log with recs, atomically, and opens it for
+// rewrite replaces the log with lines, atomically, and opens it for
 // appending.
-func (s *store) rewrite(recs []record) error {
-	lines := make([][]byte, len(recs))
-	for i, rec := range recs {
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return fmt.Errorf("idempotency: %v", err)
-		}
-		lines[i] = append(b, '\n')
-	}
+func (s *store) rewrite(lines [][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.rewriteLocked(lines)
@@ -282,8 +398,10 @@ func (s *store) rewriteLocked(lines [][]byte) error {
 		return fmt.Errorf("idempotency: %v", err)
 	}
 	w := bufio.NewWriter(f)
+	var n int64
 	for _, l := range lines {
 		w.Write(l) //nolint:errcheck // Flush reports it
+		n += int64(len(l))
 	}
 	if err := errors.Join(w.Flush(), f.Sync(), f.Close()); err != nil {
 		os.Remove(tmp)
@@ -303,7 +421,7 @@ func (s *store) rewriteLocked(lines [][]byte) error {
 	if s.f != nil {
 		s.f.Close()
 	}
-	s.f, s.records = nf, len(lines)
+	s.f, s.records, s.bytes = nf, len(lines), n
 	return nil
 }
 
@@ -322,7 +440,8 @@ func (s *store) append(line []byte, snapshot func() [][]byte) error {
 		return err
 	}
 	s.records++
-	if s.records > s.limit {
+	s.bytes += int64(len(line))
+	if s.records > s.limit || s.bytes > s.byteLimit {
 		return s.rewriteLocked(snapshot())
 	}
 	return nil
@@ -338,14 +457,17 @@ func (s *store) close() error {
 	return s.f.Close()
 }
 
-// snapshotLocked returns the log lines of the keys held: kept results and
-// calls still running. c.mu is held.
+// snapshotLocked returns the log lines of the keys held, oldest result
+// first, then the calls still running. c.mu is held.
 func (c *Cache) snapshotLocked() [][]byte {
 	lines := make([][]byte, 0, len(c.entries))
-	for _, e := range c.entries {
-		if e.rec != nil {
+	for f := c.done.Front(); f != nil; f = f.Next() {
+		if e := f.Value.(*entry); e.rec != nil {
 			lines = append(lines, e.rec)
-		} else if e.begin != nil {
+		}
+	}
+	for _, e := range c.entries {
+		if e.elem == nil && e.begin != nil {
 			lines = append(lines, e.begin)
 		}
 	}
@@ -378,16 +500,10 @@ func forgetRecord(e *entry) []byte {
 }
 
 // doneRecord is the log line of a finished call whose result is kept.
-func doneRecord(e *entry, resp any, err error, end time.Time) []byte {
-	rec := record{T: "d", K: e.key, H: e.hash, At: end.UnixNano()}
-	r, encErr := encodeResp(resp)
-	if encErr != nil {
-		rec.Err = errInDoubt()
-	} else {
-		rec.Resp = r
-		if err != nil {
-			rec.Err = tether.FromError(err)
-		}
+func doneRecord(e *entry, r result, end time.Time) []byte {
+	rec := record{T: "d", K: e.key, H: e.hash, At: end.UnixNano(), Resp: r.stored}
+	if r.err != nil {
+		rec.Err = tether.FromError(r.err)
 	}
 	b, _ := json.Marshal(rec)
 	return append(b, '\n')

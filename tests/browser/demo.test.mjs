@@ -101,9 +101,10 @@ test('the count channel fills the progress bar to 100%', async () => {
     window.__progress = [];
     const p = document.getElementById('progress');
     const desc = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
+    window.__progressAt = [];
     Object.defineProperty(p, 'value', {
       get() { return desc.get.call(this); },
-      set(v) { window.__progress.push(Number(v)); desc.set.call(this, v); },
+      set(v) { window.__progress.push(Number(v)); window.__progressAt.push(performance.now()); desc.set.call(this, v); },
     });
   });
   await click('#count-btn');
@@ -113,6 +114,10 @@ test('the count channel fills the progress bar to 100%', async () => {
   const seen = await page.evaluate(() => window.__progress);
   // the click resets the bar to 0, then 1..100 in order
   assert.deepEqual(seen, [0, ...Array.from({ length: 100 }, (_, i) => i + 1)]);
+  // and it visibly moves: 100 messages 10 ms apart take most of a second
+  const at = await page.evaluate(() => window.__progressAt);
+  assert.ok(at[at.length - 1] - at[1] >= 500, `the bar filled in ${Math.round(at[at.length - 1] - at[1])} ms`);
+  assert.equal(await page.locator('#progress-label').textContent(), '100 / 100');
 });
 
 test('events: the page emits frontend-event, the backend replies with backend-event', async () => {
@@ -145,6 +150,19 @@ test('events: the 5 s heartbeat reaches the page', async () => {
     .filter({ hasText: /^backend-event #\d+: .*"kind":"heartbeat"/ })
     .first()
     .waitFor({ timeout: 8000 });
+});
+
+test('the page has a favicon and fits a narrow screen', async () => {
+  const icon = await page.locator('link[rel="icon"]').getAttribute('href');
+  const res = await fetch(new URL(icon, `${tether.url}/`));
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^image\/svg\+xml/);
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+  await mkdir(join(REPO, 'artifacts'), { recursive: true });
+  await page.screenshot({ path: join(REPO, 'artifacts', 'demo-narrow.png'), fullPage: true });
+  await page.setViewportSize({ width: 900, height: 1100 });
 });
 
 test('screenshot, and the page logged no errors', async () => {

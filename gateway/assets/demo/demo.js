@@ -58,8 +58,12 @@ async function main() {
   });
   run('count-btn', async () => {
     $('progress').value = 0;
+    $('progress-label').textContent = '0 / 100';
     $('progress-done').textContent = '';
-    await count({ to: 100 }, (m) => { $('progress').value = m.n; });
+    await count({ to: 100 }, (m) => {
+      $('progress').value = m.n;
+      $('progress-label').textContent = `${m.n} / ${m.of}`;
+    });
     $('progress-done').textContent = 'done';
     return 'count: done';
   });
