@@ -98,7 +98,11 @@ func (r *sseResult) section() string {
 		w("Asked for %d listeners; each process here may hold %d open files (the hard limit, which only a process with\n", r.p.asked, r.p.listeners+fdHeadroom)
 		w("CAP_SYS_RESOURCE may raise), so this run holds %d. Rerun with a higher `ulimit -n` for the full count.\n\n", r.p.listeners)
 	}
-	w("`make load LOADFLAGS='-sse %d'` (`go run ./cmd/tether-load -sse %d`): the app as `tether serve` runs it (`config.Default()`,\n", r.p.listeners, r.p.listeners)
+	asked := r.p.listeners
+	if r.p.asked > 0 {
+		asked = r.p.asked
+	}
+	w("`make load SSE_LISTENERS=%d` (`tether-load -sse %d -sse-fit`): the app as `tether serve` runs it (`config.Default()`,\n", asked, asked)
 	w("demo commands, per-call logs, metrics), in a process of its own on %s, holds %d listeners of\n", r.core.cores, r.p.listeners)
 	w("`GET /ipc/listen` — each its own TCP connection, opened from %d loopback addresses (127.0.0.2 and up) so that\n", r.p.sources)
 	w("there are ephemeral ports enough — then a client emits %d events through `POST /ipc/emit/load`, one every %v,\n", r.p.events, r.p.interval)
