@@ -119,6 +119,7 @@ tests/browser/node_modules: tests/browser/package-lock.json
 ## test-browser: Debian's Chromium (playwright-core) against a real `tether serve`
 .PHONY: test-browser
 test-browser: check-browser build build-notes tests/browser/node_modules
+	$(GO) build -o bin/tauri-backend ./tests/browser/backend
 	mkdir -p artifacts
 	cd tests/browser && npm test
 

@@ -54,6 +54,12 @@ type Call struct {
 	Name string
 	// Events are the event names of a listen call.
 	Events []string
+	// Plugin is the plugin of a plugin command ("store" for
+	// "plugin:store|get"), or "".
+	Plugin string
+	// PluginDefault reports whether the plugin's default permission set
+	// (<plugin>:default in a capability file) covers the command.
+	PluginDefault bool
 	// Method is the full gRPC method of a command, e.g. "/demo.v1.Demo/Greet",
 	// or of the IPC method for emit and listen.
 	Method string

@@ -48,6 +48,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,6 +68,7 @@ import (
 	"github.com/tether-ipc/tether/interceptors/metrics"
 	"github.com/tether-ipc/tether/interceptors/ratelimit"
 	"github.com/tether-ipc/tether/interceptors/tracing"
+	"github.com/tether-ipc/tether/plugins/core"
 	"github.com/tether-ipc/tether/server"
 )
 
@@ -230,8 +232,18 @@ func New(cfg config.Config, opts ...Option) (a *App, err error) {
 	// The user's interceptors run inside the app's, and idempotency inside
 	// them all, so that refused calls are not kept.
 	sopts = append(append(sopts, a.o.serverOpts...), server.WithInterceptors(a.innermost))
-	a.core = server.New(sopts...)
+	a.core = server.New(append([]server.Option{server.WithDataDir(a.data)}, sopts...)...)
+	// Tauri's core app plugin (getName, getVersion, …), from the config.
+	core.RegisterApp(a.core, core.AppInfo{Name: a.cfg.ProductName, Version: a.cfg.Version, Identifier: a.identifier()})
 	return a, nil
+}
+
+// identifier is the app's identifier, or the default one.
+func (a *App) identifier() string {
+	if a.cfg.Identifier != "" {
+		return a.cfg.Identifier
+	}
+	return config.DefaultIdentifier
 }
 
 // NewLogger returns the logger the log block asks for, writing to w.
@@ -372,6 +384,7 @@ func (a *App) chain() ([]server.Option, error) {
 		server.WithEventObserver(a.metrics),
 		server.WithWireInterceptors(wireUnary, wireStream),
 	}
+	opts = append(opts, strictArgs(cfg.Limits.StrictArgs)...)
 	a.innermost = idem.UnaryServerInterceptor()
 	if a.isolated() {
 		var err error
@@ -491,14 +504,30 @@ func jsonString(raw []byte, s *string) error { return json.Unmarshal(raw, s) }
 // jsHooks loads the JavaScript hooks of the isolation folder.
 func jsHooks(cfg config.Config, log *slog.Logger) (isolation.Hook, func(), error) {
 	dir := cfg.App.Security.Pattern.Options.Dir
+	freeze := cfg.FreezePrototype()
+	log = log.With("isolation_hook", dir)
 	runner, err := jshook.Load(dir, jshook.Options{
-		Logger:  log.With("isolation_hook", dir),
-		Timeout: cfg.Isolation.HookTimeout.Duration,
+		Logger:          log,
+		Timeout:         cfg.Isolation.HookTimeout.Duration,
+		FreezePrototype: &freeze,
 	})
 	if err != nil {
 		return nil, nil, &config.FieldError{Field: "app.security.pattern.options.dir", Err: err}
 	}
+	log.Debug("tether: isolation hook loaded", "payload", runner.Shape().String(), "freeze_prototype", freeze)
 	return runner.Hook(), runner.Close, nil
+}
+
+// strictArgs is server.WithStrictArgs for limits.strict_args: "*" makes
+// every command strict.
+func strictArgs(names []string) []server.Option {
+	if len(names) == 0 {
+		return nil
+	}
+	if slices.Contains(names, "*") {
+		return []server.Option{server.WithStrictArgs()}
+	}
+	return []server.Option{server.WithStrictArgs(names...)}
 }
 
 // countRejections counts the calls the core's isolation gate refuses, by

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -100,10 +101,70 @@ func (a *App) gatewayOptions() []gateway.Option {
 	if len(cfg.Gateway.Hosts) > 0 {
 		opts = append(opts, gateway.WithHosts(cfg.Gateway.Hosts...))
 	}
+	if cfg.App.WithGlobalTauri {
+		opts = append(opts, gateway.WithGlobalTauri())
+	}
+	if ap := cfg.App.Security.AssetProtocol; ap.Enable {
+		opts = append(opts, gateway.WithAssetProtocol(ap.Scope.Allow, ap.Scope.Deny, assetVars(cfg)))
+	}
 	if cfg.Gateway.Console != nil && *cfg.Gateway.Console {
 		opts = append(opts, gateway.WithConsole())
 	}
 	return opts
+}
+
+// assetVars are the path variables of the asset protocol's scope, as
+// Tauri's BaseDirectory names them: the app's folders ($APPDATA is the data
+// folder; $APPCONFIG, $APPCACHE and $APPLOG follow XDG), $RESOURCE (the
+// frontend folder), and the user's ($HOME, $DATA, $CONFIG, $CACHE, $TEMP,
+// $DESKTOP, $DOCUMENT, $DOWNLOAD, $PICTURE, $AUDIO, $VIDEO, $PUBLIC).
+func assetVars(cfg config.Config) map[string]string {
+	vars := map[string]string{}
+	set := func(name, dir string) {
+		if dir != "" && filepath.IsAbs(dir) {
+			vars[name] = filepath.Clean(dir)
+		}
+	}
+	id := cfg.Identifier
+	if id == "" {
+		id = config.DefaultIdentifier
+	}
+	home, _ := os.UserHomeDir()
+	xdg := func(env, fallback string) string {
+		if v := os.Getenv(env); filepath.IsAbs(v) {
+			return v
+		}
+		if home == "" {
+			return ""
+		}
+		return filepath.Join(home, fallback)
+	}
+	data, cfgDir, cache := xdg("XDG_DATA_HOME", ".local/share"), xdg("XDG_CONFIG_HOME", ".config"), xdg("XDG_CACHE_HOME", ".cache")
+	if d, err := cfg.DataDir(); err == nil {
+		set("APPDATA", d)
+		set("APPLOCALDATA", d)
+		set("APPLOG", filepath.Join(d, "logs"))
+	}
+	if cfgDir != "" {
+		set("APPCONFIG", filepath.Join(cfgDir, id))
+	}
+	if cache != "" {
+		set("APPCACHE", filepath.Join(cache, id))
+	}
+	set("RESOURCE", cfg.Frontend)
+	set("HOME", home)
+	set("DATA", data)
+	set("LOCALDATA", data)
+	set("CONFIG", cfgDir)
+	set("CACHE", cache)
+	set("TEMP", os.TempDir())
+	if home != "" {
+		for name, sub := range map[string]string{"DESKTOP": "Desktop", "DOCUMENT": "Documents", "DOWNLOAD": "Downloads",
+			"PICTURE": "Pictures", "AUDIO": "Music", "VIDEO": "Videos", "PUBLIC": "Public"} {
+			set(name, filepath.Join(home, sub))
+		}
+	}
+	return vars
 }
 
 // serveFront serves the gateway of cfg over conn (which it then owns).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -21,11 +22,15 @@ import (
 // shutdown timeout). It returns nil after a shutdown that ctx asked for.
 func (a *App) Run(ctx context.Context) (err error) {
 	defer a.cleanup()
+	names := make([]string, 0)
+	for _, c := range a.core.Commands() {
+		names = append(names, c.GetName())
+	}
+	if err := checkStrictArgs(a.cfg.Limits.StrictArgs, names); err != nil {
+		a.core.Stop()
+		return err
+	}
 	if a.caps != nil {
-		names := make([]string, 0)
-		for _, c := range a.core.Commands() {
-			names = append(names, c.GetName())
-		}
 		if err := a.caps.Validate(names); err != nil {
 			a.core.Stop()
 			field := "capabilities"
@@ -142,4 +147,14 @@ func hint(err error) error {
 		return fmt.Errorf("%w (this user may not listen there: choose a port above 1023 or a folder you own)", err)
 	}
 	return err
+}
+
+// checkStrictArgs refuses a strict command the app does not register.
+func checkStrictArgs(strict, registered []string) error {
+	for _, n := range strict {
+		if n != "*" && !slices.Contains(registered, n) {
+			return &config.FieldError{Field: "limits.strict_args", Err: fmt.Errorf("no command %q is registered", n)}
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -261,20 +262,48 @@ func retryable(err error) bool {
 	return false
 }
 
-// ChannelMessage is one message of a channel command.
+// ChannelMessage is one message of a channel command, or of one of the
+// channels of InvokeChannels (Channel says which; End marks its end).
 type ChannelMessage struct {
+	Channel uint64
 	Index   uint64
 	Payload *tetherv1.Payload
+	End     bool
 }
 
-// Decode decodes the message (see Event.Decode).
-func (m ChannelMessage) Decode(out any) error { return payload.Decode(m.Payload, out) }
+// ChannelArg is a channel to pass in the arguments of InvokeChannels, as
+// Tauri's JS Channel is passed: it encodes as "__CHANNEL__:<id>", and the
+// command's server.Channel arguments deliver to it. Choose the id; it
+// tells the channels of one call apart in ChannelMessage.Channel.
+type ChannelArg uint64
 
-// Channel runs a channel command (Tauri's Channel) and calls onMessage for
-// each message, in order. It returns nil after the end marker, the
-// command's error if it failed midway, or onMessage's error (which cancels
-// the command). Cancelling ctx stops the command on the server.
-func (c *Client) Channel(ctx context.Context, command string, args any, onMessage func(ChannelMessage) error) error {
+// MarshalJSON writes Tauri's form of a channel.
+func (c ChannelArg) MarshalJSON() ([]byte, error) {
+	return []byte(`"__CHANNEL__:` + strconv.FormatUint(uint64(c), 10) + `"`), nil
+}
+
+// InvokeChannels runs a command whose arguments hold channels (ChannelArg
+// values, anywhere in args): onMessage gets each message and each end of
+// them, in order per channel, result the command's result when its handler
+// returns. It returns when the call ends: once every channel the command
+// took is closed (nil), with the command's error, or with onMessage's
+// (which cancels the call). A command may keep its channels after it
+// returned; cancel ctx to let go of them.
+func (c *Client) InvokeChannels(ctx context.Context, command string, args, result any, onMessage func(ChannelMessage) error) error {
+	return c.channelCall(ctx, command, args, func(m *tetherv1.ChannelMessage) (bool, error) {
+		if r := m.GetResult(); r != nil {
+			if result != nil {
+				return false, payload.Decode(r.GetResult(), result)
+			}
+			return false, nil
+		}
+		return false, onMessage(ChannelMessage{Channel: m.GetChannel(), Index: m.GetIndex(), Payload: m.GetMessage(), End: m.GetEnd()})
+	}, nil)
+}
+
+// channelCall runs the Channel method, handing each message to each until
+// it reports the end or fails; at the stream's end it returns atEOF.
+func (c *Client) channelCall(ctx context.Context, command string, args any, each func(*tetherv1.ChannelMessage) (done bool, err error), atEOF error) error {
 	p, err := payload.Of(args)
 	if err != nil {
 		return err
@@ -288,16 +317,29 @@ func (c *Client) Channel(ctx context.Context, command string, args any, onMessag
 	for {
 		m, err := stream.Recv()
 		if err == io.EOF {
-			return tether.NewError(tether.CodeDataLoss, "channel ended without its end marker")
+			return atEOF
 		}
 		if err != nil {
 			return tether.FromError(err)
 		}
-		if m.GetEnd() {
-			return nil
-		}
-		if err := onMessage(ChannelMessage{Index: m.GetIndex(), Payload: m.GetMessage()}); err != nil {
+		if done, err := each(m); done || err != nil {
 			return err
 		}
 	}
+}
+
+// Decode decodes the message (see Event.Decode).
+func (m ChannelMessage) Decode(out any) error { return payload.Decode(m.Payload, out) }
+
+// Channel runs a channel command (Tauri's Channel) and calls onMessage for
+// each message, in order. It returns nil after the end marker, the
+// command's error if it failed midway, or onMessage's error (which cancels
+// the command). Cancelling ctx stops the command on the server.
+func (c *Client) Channel(ctx context.Context, command string, args any, onMessage func(ChannelMessage) error) error {
+	return c.channelCall(ctx, command, args, func(m *tetherv1.ChannelMessage) (bool, error) {
+		if m.GetEnd() {
+			return true, nil
+		}
+		return false, onMessage(ChannelMessage{Channel: m.GetChannel(), Index: m.GetIndex(), Payload: m.GetMessage()})
+	}, tether.NewError(tether.CodeDataLoss, "channel ended without its end marker"))
 }

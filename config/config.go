@@ -164,6 +164,11 @@ type Limits struct {
 	MaxMessageBytes int `json:"max_message_bytes,omitempty"`
 	// MaxDepth bounds the nesting of JSON arguments (0: 64).
 	MaxDepth int `json:"max_depth,omitempty"`
+	// StrictArgs names the commands whose JSON arguments are refused
+	// (invalid_argument) when they hold a key the handler does not bind;
+	// "*" names every command. Other commands ignore such keys, as serde
+	// and grpc-gateway do.
+	StrictArgs []string `json:"strict_args,omitempty"`
 	// Rate limits each client label's calls per second (0: off).
 	Rate float64 `json:"rate,omitempty"`
 	// Burst is how many calls a client may make at once above Rate.
@@ -265,14 +270,61 @@ type Security struct {
 	// isolation.
 	FreezePrototype *bool `json:"freezePrototype,omitempty"`
 
-	// CSP, DevCSP, DangerousDisableAssetCspModification, AssetProtocol and
-	// Headers are Tauri settings Tether does not use yet; they load and are
-	// reported in Warnings.
+	// AssetProtocol serves local files to pages at the URLs of
+	// convertFileSrc(path) (GET /ipc/asset/<path>), within its scope:
+	// Tauri's app.security.assetProtocol.
+	AssetProtocol AssetProtocol `json:"assetProtocol,omitzero"`
+
+	// CSP, DevCSP, DangerousDisableAssetCspModification and Headers are
+	// Tauri settings Tether does not use yet; they load and are reported in
+	// Warnings.
 	CSP                                  json.RawMessage `json:"csp,omitempty"`
 	DevCSP                               json.RawMessage `json:"devCsp,omitempty"`
 	DangerousDisableAssetCspModification json.RawMessage `json:"dangerousDisableAssetCspModification,omitempty"`
-	AssetProtocol                        json.RawMessage `json:"assetProtocol,omitempty"`
 	Headers                              json.RawMessage `json:"headers,omitempty"`
+}
+
+// AssetProtocol is Tauri's app.security.assetProtocol.
+type AssetProtocol struct {
+	// Enable turns the asset route on (off by default).
+	Enable bool `json:"enable,omitempty"`
+	// Scope says which files it serves: globs ('*' and '?' within a path
+	// segment, "**" for any number of segments) that start with a variable
+	// ($APPDATA, $HOME, $RESOURCE, …) or are absolute. Deny wins; a file
+	// outside is refused with 403.
+	Scope AssetScope `json:"scope,omitzero"`
+}
+
+// AssetScope is Tauri's FsScope: a list of allowed globs, or
+// {"allow": [...], "deny": [...], "requireLiteralLeadingDot": bool}.
+type AssetScope struct {
+	// Allow are the globs of the files served.
+	Allow []string `json:"allow,omitempty"`
+	// Deny are globs of files (and folders, with all they hold) never
+	// served, whatever Allow says.
+	Deny []string `json:"deny,omitempty"`
+	// RequireLiteralLeadingDot: Tauri's option; Tether's globs never match
+	// a leading dot with a wildcard (dotfiles are not served), whatever it
+	// says.
+	RequireLiteralLeadingDot *bool `json:"requireLiteralLeadingDot,omitempty"`
+}
+
+// UnmarshalJSON reads either form of a scope.
+func (s *AssetScope) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err == nil {
+		*s = AssetScope{Allow: list}
+		return nil
+	}
+	type plain AssetScope
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return fmt.Errorf("app.security.assetProtocol.scope: want a list of globs or {allow, deny, requireLiteralLeadingDot}: %v", err)
+	}
+	*s = AssetScope(p)
+	return nil
 }
 
 // Pattern is {"use": "brownfield"} or {"use": "isolation", "options": {"dir": …}}.
@@ -466,7 +518,6 @@ func (c *Config) unused() []string {
 	note("app.security.csp", s.CSP)
 	note("app.security.devCsp", s.DevCSP)
 	note("app.security.dangerousDisableAssetCspModification", s.DangerousDisableAssetCspModification)
-	note("app.security.assetProtocol", s.AssetProtocol)
 	note("app.security.headers", s.Headers)
 	return w
 }

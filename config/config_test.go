@@ -59,6 +59,8 @@ func TestParse(t *testing.T) {
 		{"bad subject prefix", `{"events":{"subject_prefix":"a.>"}}`, `field "events.subject_prefix"`, nil},
 		{"negative window bytes", `{"events":{"window_bytes":-1}}`, `field "events.window_bytes"`, nil},
 		{"bad stream age", `{"events":{"stream":{"max_age":"long"}}}`, `field "events.stream.max_age"`, nil},
+		{"strict args", `{"limits":{"strict_args":["open_file","*"]}}`, "", func(c Config) bool { return strings.Join(c.Limits.StrictArgs, ",") == "open_file,*" }},
+		{"bad strict arg", `{"limits":{"strict_args":["open file"]}}`, `field "limits.strict_args"`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,6 +118,13 @@ func TestFlagsOverFile(t *testing.T) {
 	fs.Parse([]string{"--idempotency-dir", "/var/lib/tether/idem"})
 	if c, err := f.Resolve(path); err != nil || c.Limits.IdempotencyDir != "/var/lib/tether/idem" {
 		t.Fatalf("--idempotency-dir: %q, %v", c.Limits.IdempotencyDir, err)
+	}
+	// --strict-args takes a comma-separated list.
+	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+	f = BindFlags(fs)
+	fs.Parse([]string{"--strict-args", "greet, read_file", "--strict-args", "count"})
+	if c, err := f.Resolve(""); err != nil || strings.Join(c.Limits.StrictArgs, ",") != "greet,read_file,count" {
+		t.Fatalf("--strict-args: %q, %v", c.Limits.StrictArgs, err)
 	}
 	// A flag value that is bad is named too.
 	fs = flag.NewFlagSet("serve", flag.ContinueOnError)

@@ -114,6 +114,15 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	other("max-message-bytes", "limits.max_message_bytes", func(dst, src *Config) { dst.Limits.MaxMessageBytes = src.Limits.MaxMessageBytes })
 	fs.IntVar(&c.Limits.MaxDepth, "max-depth", 0, "deepest JSON nesting accepted in args (default 64)")
 	other("max-depth", "limits.max_depth", func(dst, src *Config) { dst.Limits.MaxDepth = src.Limits.MaxDepth })
+	fs.Func("strict-args", `commands whose arguments may hold no key their handler does not bind, comma-separated ("*": all)`, func(v string) error {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				c.Limits.StrictArgs = append(c.Limits.StrictArgs, name)
+			}
+		}
+		return nil
+	})
+	other("strict-args", "limits.strict_args", func(dst, src *Config) { dst.Limits.StrictArgs = src.Limits.StrictArgs })
 	fs.Float64Var(&c.Limits.Rate, "rate", 0, "calls per second allowed to each client label (0: no limit)")
 	other("rate", "limits.rate", func(dst, src *Config) { dst.Limits.Rate = src.Limits.Rate })
 	fs.IntVar(&c.Limits.Burst, "burst", 0, "burst of calls allowed above --rate")
@@ -183,6 +192,28 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 		return nil
 	})
 	other("allow-host", "gateway.hosts", func(dst, src *Config) { dst.Gateway.Hosts = append(dst.Gateway.Hosts, src.Gateway.Hosts...) })
+	fs.Func("asset-allow", "serve files matching this glob ($APPDATA/img/**, /abs/**) at convertFileSrc URLs (repeatable; turns the asset protocol on)", func(v string) error {
+		if v == "" {
+			return errNoValue
+		}
+		c.App.Security.AssetProtocol.Enable = true
+		c.App.Security.AssetProtocol.Scope.Allow = append(c.App.Security.AssetProtocol.Scope.Allow, v)
+		return nil
+	})
+	other("asset-allow", "app.security.assetProtocol.scope", func(dst, src *Config) {
+		dst.App.Security.AssetProtocol.Enable = true
+		dst.App.Security.AssetProtocol.Scope.Allow = append(dst.App.Security.AssetProtocol.Scope.Allow, src.App.Security.AssetProtocol.Scope.Allow...)
+	})
+	fs.Func("asset-deny", "never serve files matching this glob on the asset protocol (repeatable; wins over --asset-allow)", func(v string) error {
+		if v == "" {
+			return errNoValue
+		}
+		c.App.Security.AssetProtocol.Scope.Deny = append(c.App.Security.AssetProtocol.Scope.Deny, v)
+		return nil
+	})
+	other("asset-deny", "app.security.assetProtocol.scope", func(dst, src *Config) {
+		dst.App.Security.AssetProtocol.Scope.Deny = append(dst.App.Security.AssetProtocol.Scope.Deny, src.App.Security.AssetProtocol.Scope.Deny...)
+	})
 	return f
 }
 

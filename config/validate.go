@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -84,6 +85,19 @@ func (c *Config) Validate() error {
 			return fieldErr("trusted", "%q: client label %q: use 1-128 letters, digits or - _ : / .", addr, c.Trusted[addr])
 		}
 	}
+	if ap := c.App.Security.AssetProtocol; ap.Enable {
+		if len(ap.Scope.Allow) == 0 {
+			return fieldErr("app.security.assetProtocol.scope", "the asset protocol is enabled but its scope allows nothing")
+		}
+		for _, g := range append(append([]string{}, ap.Scope.Allow...), ap.Scope.Deny...) {
+			if g == "" || strings.ContainsRune(g, 0) {
+				return fieldErr("app.security.assetProtocol.scope", "empty or invalid glob %q", g)
+			}
+			if !strings.HasPrefix(g, "$") && !filepath.IsAbs(g) {
+				return fieldErr("app.security.assetProtocol.scope", "glob %q: start it with a variable ($APPDATA/…) or an absolute path", g)
+			}
+		}
+	}
 	switch c.App.Security.Pattern.Use {
 	case Brownfield, "":
 		c.App.Security.Pattern.Use = Brownfield
@@ -153,6 +167,11 @@ func (c *Config) Validate() error {
 	} {
 		if f.neg {
 			return fieldErr(f.field, "must not be negative")
+		}
+	}
+	for _, name := range l.StrictArgs {
+		if name == "" || strings.ContainsAny(name, " \t\r\n") {
+			return fieldErr("limits.strict_args", "%q is not a command name", name)
 		}
 	}
 	if l.Rate > 0 && l.Burst == 0 {

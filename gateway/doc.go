@@ -18,6 +18,12 @@
 //	POST /ipc/emit/{event}       JSON payload, ?target=LABEL → {"id":N}
 //	GET  /ipc/listen?event=A     SSE: event: NAME, id: N, data: payload;
 //	                             event: lagged; event: error; ": ping" comments
+//	GET  /ipc/stream             the page stream: one SSE connection that carries
+//	                             all of a page's subscriptions and channels
+//	POST /ipc/stream/{id}/listen   {"id": SUB, "events": [...], "after": "N"}
+//	POST /ipc/stream/{id}/unlisten {"id": SUB}
+//	GET  /ipc/asset/{path}       a local file in the asset protocol's scope
+//	                             (WithAssetProtocol), for convertFileSrc
 //	GET  /ipc/commands           [{name, kind, method, description, args, result}]
 //	GET  /openapi.json           OpenAPI 3.1 built from the command list
 //	GET  /healthz                gRPC health check → 200 or 503
@@ -59,9 +65,36 @@
 // Requests without an Origin header (non-browser callers, same-origin GETs)
 // get the same-origin labels. The label and origin reach the core as the
 // tether-client-label and tether-origin metadata, which the core believes
-// only from trusted peers (see server.TrustedFrontIdentity). Request headers
-// named X-Tether-* are forwarded (to InvokeRequest.headers, and as metadata
-// on typed routes); no other header reaches the core.
+// only from trusted peers (see server.TrustedFrontIdentity).
+//
+// An invoke's request headers reach its command (InvokeRequest.headers, in
+// tether.Call.Header and server.Request, as Tauri's invoke headers do),
+// except hop-by-hop headers, Content-Length, Cookie (the gateway's origin's
+// cookies, its session secret among them), the gateway's own protocol
+// headers (Tether-*, Idempotency-Key, Last-Event-ID), grpc-* and, when the
+// gateway has a token (WithToken), Authorization, which then carries the
+// gateway's secret. On typed REST routes only X-Tether-* headers are
+// forwarded, as metadata.
+//
+// # The page stream
+//
+// A browser allows six HTTP/1.1 connections per origin, so a page's
+// listeners and channels share one: GET /ipc/stream. Its id is in the
+// response's Tether-Stream header. Subscriptions are made and dropped with
+// POST /ipc/stream/{id}/listen and /unlisten, each a Listen of the core's
+// (its interceptor chain decides, and its bounds hold, per subscription);
+// "after" resumes from an event id, as Last-Event-ID does on
+// /ipc/listen. An invoke with Tether-Stream: {id} and Tether-Channels: 1,2
+// runs through the core's Channel method: its channels' messages go to the
+// stream as "event: tether.channel" frames, its result is the response
+// (Tether-Channel-Frames counts the frames before it, so that the client
+// resolves after them), and the call goes on after the response until its
+// channels close. Event frames are encoded once per event and shared by
+// every stream. A stream is bound to its client label (and, cross-origin,
+// origin); it ends when its client goes or stops reading for 30 s, and
+// with it its subscriptions and calls. Bounds: WithMaxPageStreams streams per label, 256
+// subscriptions and 256 calls with channels per stream, 64 channels per
+// call.
 //
 // # Listeners
 //

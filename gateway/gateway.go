@@ -33,6 +33,7 @@ type Gateway struct {
 	health healthpb.HealthClient
 	mux    *runtime.ServeMux
 	files  *files
+	pages  pages
 
 	// ctx ends every stream when the gateway closes; streams counts the
 	// pushed SSE listeners (listen.go), which Close waits for, and hangups
@@ -117,7 +118,11 @@ func (g *Gateway) routes() error {
 		{"POST", "/ipc/invoke/{command=**}", g.serveInvoke},
 		{"POST", "/ipc/emit/{event=**}", g.serveEmit},
 		{"GET", "/ipc/listen", g.serveListen},
+		{"GET", "/ipc/stream", g.serveStream},
+		{"POST", "/ipc/stream/{id}/listen", g.serveStreamListen},
+		{"POST", "/ipc/stream/{id}/unlisten", g.serveStreamUnlisten},
 		{"GET", "/ipc/commands", g.serveCommands},
+		{"GET", "/ipc/asset/{path=**}", g.serveAsset},
 		{"GET", "/openapi.json", g.serveOpenAPI},
 		{"GET", "/healthz", g.serveHealth},
 		{"GET", "/readyz", g.serveHealth},
@@ -216,13 +221,16 @@ func (g *Gateway) startSpan(ctx context.Context, r *http.Request) (context.Conte
 // routeOf names the route of a path, without the names it carries (a span
 // name must not hold caller input of unbounded variety).
 func routeOf(path string) string {
-	for _, p := range []string{"/ipc/invoke/", "/ipc/emit/"} {
+	for _, p := range []string{"/ipc/invoke/", "/ipc/emit/", "/ipc/asset/"} {
 		if strings.HasPrefix(path, p) {
 			return p + "{name}"
 		}
 	}
+	if strings.HasPrefix(path, "/ipc/stream/") {
+		return "/ipc/stream/{id}/" + path[strings.LastIndexByte(path, '/')+1:]
+	}
 	switch path {
-	case "/ipc/listen", "/ipc/commands", "/ipc/client.js", "/ipc/tauri-shim.js", "/healthz", "/readyz", "/livez", "/metrics", "/openapi.json":
+	case "/ipc/listen", "/ipc/stream", "/ipc/commands", "/ipc/client.js", "/ipc/tauri-shim.js", "/healthz", "/readyz", "/livez", "/metrics", "/openapi.json":
 		return path
 	}
 	return "/*"
@@ -250,9 +258,9 @@ func needsToken(r *http.Request) bool {
 		return true
 	}
 	switch p := r.URL.Path; {
-	case p == "/ipc/listen", p == "/ipc/commands", p == "/openapi.json", p == "/metrics":
+	case p == "/ipc/listen", p == "/ipc/stream", p == "/ipc/commands", p == "/openapi.json", p == "/metrics":
 		return true
-	case strings.HasPrefix(p, "/v1/"):
+	case strings.HasPrefix(p, "/v1/"), strings.HasPrefix(p, "/ipc/asset/"):
 		return true
 	}
 	return false

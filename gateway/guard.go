@@ -205,20 +205,35 @@ func checkToken(want, header string) *tether.Error {
 }
 
 // Headers a cross-origin page may send (besides X-Tether-*).
-var corsHeaders = []string{"accept", "authorization", "content-type", "idempotency-key", "last-event-id", "tether-client-label"}
+var corsHeaders = []string{"accept", "authorization", "content-type", "idempotency-key", "last-event-id", "tether-client-label", "tether-stream", "tether-channels"}
 
-// preflightOK reports whether a CORS preflight asks only for what the
-// gateway serves.
+// preflightOK reports whether a CORS preflight (of an allowed origin) asks
+// only for what the gateway serves: GET, POST or HEAD, and header names
+// (an invoke's headers reach its command, so any well-formed name).
 func (c *config) preflightOK(method, headers string) bool {
 	if method != http.MethodGet && method != http.MethodPost && method != http.MethodHead {
 		return false
 	}
 	for h := range strings.SplitSeq(headers, ",") {
 		h = strings.ToLower(strings.TrimSpace(h))
-		if h == "" || slices.Contains(corsHeaders, h) || strings.HasPrefix(h, c.forwardPrefix) {
+		if h == "" || slices.Contains(corsHeaders, h) || strings.HasPrefix(h, c.forwardPrefix) || headerToken(h) {
 			continue
 		}
 		return false
+	}
+	return true
+}
+
+// headerToken reports whether h is a header name (an RFC 9110 token).
+func headerToken(h string) bool {
+	if h == "" || len(h) > 128 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
 	}
 	return true
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/tether-ipc/tether"
@@ -73,6 +75,14 @@ type harness struct {
 
 func newHarness(t testing.TB, opts ...gateway.Option) *harness {
 	t.Helper()
+	return newHarnessOver(t, false, opts...)
+}
+
+// newHarnessOver is newHarness with the gateway on a Unix-socket connection
+// to the core when relayed (as split mode has it): streams are relayed, not
+// pushed.
+func newHarnessOver(t testing.TB, relayed bool, opts ...gateway.Option) *harness {
+	t.Helper()
 	h := &harness{seen: &seen{}, data: t.TempDir()}
 	h.srv = server.New(server.WithLogger(quiet), server.WithInterceptors(h.seen.interceptor))
 	demo.New(h.data).Register(h.srv)
@@ -88,7 +98,19 @@ func newHarness(t testing.TB, opts ...gateway.Option) *harness {
 		}
 		return tether.NewError(tether.CodeAborted, "broke after 3").WithDetails(map[string]int{"sent": 3})
 	})
-	conn, err := h.srv.DialInProcess()
+	var conn *grpc.ClientConn
+	var err error
+	if relayed {
+		sock := filepath.Join(t.TempDir(), "core.sock")
+		lis, lerr := server.Listen("unix://" + sock)
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		go h.srv.Serve(lis) //nolint:errcheck // ends with the server
+		conn, err = grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	} else {
+		conn, err = h.srv.DialInProcess()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,8 +105,10 @@ func TestChannelErrorBeforeStart(t *testing.T) {
 	sse := map[string]string{"Accept": "text/event-stream"}
 	status, _, body := h.do(t, "POST", "/ipc/invoke/count", []byte(`{"to":2000000}`), sse)
 	wantError(t, status, body, 400, tether.CodeInvalidArgument)
+	// A unary command streamed (Tauri's way with channels) fails as it would
+	// unstreamed.
 	status, _, body = h.do(t, "POST", "/ipc/invoke/greet", []byte(`{}`), sse)
-	wantError(t, status, body, 400, tether.CodeFailedPrecondition)
+	wantError(t, status, body, 400, tether.CodeInvalidArgument)
 	// And a channel command invoked without SSE says how to call it.
 	status, _, body = h.do(t, "POST", "/ipc/invoke/count", []byte(`{"to":1}`), nil)
 	wantError(t, status, body, 400, tether.CodeFailedPrecondition)
@@ -182,5 +184,25 @@ func TestPreflight(t *testing.T) {
 	if status != 204 || hdr.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
 		!strings.Contains(hdr.Get("Vary"), "Origin") || !strings.Contains(hdr.Get("Access-Control-Allow-Methods"), "POST") {
 		t.Fatalf("preflight: %d %v", status, hdr)
+	}
+}
+
+// Unknown argument keys are ignored through the gateway as through gRPC; a
+// key given under two spellings is refused with invalid_argument.
+func TestInvokeUnknownKeys(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		cmd, args string
+		status    int
+		want      string
+	}{
+		{"greet", `{"name":"World","nme":"x","extra":{"deep":[1,2]}}`, 200, `"Hello, World!"`},
+		{"process_data", `{"input":"test","Input":"other"}`, 200, `"Processed: test"`},
+		{"greet", `{"name":"World","name":"again"}`, 400, `given twice`},
+	} {
+		status, _, body := h.do(t, "POST", "/ipc/invoke/"+tc.cmd, []byte(tc.args), nil)
+		if status != tc.status || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s %s: %d %s, want %d %s", tc.cmd, tc.args, status, body, tc.status, tc.want)
+		}
 	}
 }

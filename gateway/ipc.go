@@ -18,7 +18,7 @@ import (
 
 // Limits on forwarded headers.
 const (
-	maxForwardHeaders      = 32
+	maxForwardHeaders      = 64
 	maxIdempotencyKeyLen   = 256
 	contentTypeJSON        = "application/json"
 	contentTypeOctets      = "application/octet-stream"
@@ -115,19 +115,36 @@ func readAll(r *http.Request) ([]byte, error) {
 	return nil, io.ErrNoProgress
 }
 
-// forwarded returns the X-Tether-* headers, lower-cased, for InvokeRequest.headers.
+// notForwarded are the request headers an invoke never passes to the
+// command: hop-by-hop ones, the body's framing, cookies (the gateway's own
+// origin's, its session secret among them), and the gateway's own
+// protocol. Authorization is dropped too when the gateway has a token (it
+// is the gateway's secret then, not the app's).
+var notForwarded = map[string]bool{
+	"connection": true, "keep-alive": true, "proxy-connection": true, "proxy-authorization": true,
+	"proxy-authenticate": true, "te": true, "trailer": true, "transfer-encoding": true, "upgrade": true,
+	"content-length": true, "cookie": true, "host": true,
+	"idempotency-key": true, "last-event-id": true,
+}
+
+// forwarded returns the request headers an invoke passes to its command,
+// lower-cased, for InvokeRequest.headers (the command reads them in
+// tether.Call.Header, as Tauri's Request gives its headers): every header
+// but those of notForwarded, tether-* (the gateway's: Tether-Client-Label,
+// Tether-Stream, …) and grpc-*; several values of one are joined with ", ".
 func (g *Gateway) forwarded(r *http.Request) (map[string]string, *tether.Error) {
 	var out map[string]string
 	for k, vs := range r.Header {
 		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, g.cfg.forwardPrefix) {
+		if notForwarded[lk] || (strings.HasPrefix(lk, "tether-")) || strings.HasPrefix(lk, "grpc-") ||
+			(lk == "authorization" && g.cfg.token != "") {
 			continue
 		}
 		if out == nil {
 			out = map[string]string{}
 		}
 		if len(out) == maxForwardHeaders {
-			return nil, tether.Errorf(tether.CodeInvalidArgument, "more than %d X-Tether-* headers", maxForwardHeaders)
+			return nil, tether.Errorf(tether.CodeInvalidArgument, "more than %d request headers", maxForwardHeaders)
 		}
 		out[lk] = strings.Join(vs, ", ")
 	}
@@ -138,7 +155,7 @@ func (g *Gateway) forwarded(r *http.Request) (map[string]string, *tether.Error) 
 // channel command streamed as SSE when the caller accepts text/event-stream.
 func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request, params map[string]string) {
 	name := params["command"]
-	if err := validName("command", name); err != nil {
+	if err := tether.CheckCommandName(name); err != nil {
 		writeError(w, 0, err)
 		return
 	}
@@ -157,6 +174,10 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request, params map
 		return
 	}
 	req := &tetherv1.InvokeRequest{Command: name, Args: args, Headers: headers, IdempotencyKey: key}
+	if sid := r.Header.Get(StreamHeader); sid != "" {
+		g.serveStreamCall(w, r, req, sid)
+		return
+	}
 	if acceptsEventStream(r) {
 		g.serveChannel(w, r, req)
 		return
@@ -246,21 +267,39 @@ func (g *Gateway) serveChannel(w http.ResponseWriter, r *http.Request, req *teth
 	if err != nil {
 		return
 	}
+	// A channel command ends with its end (and an empty result, not
+	// written); a command with channels in its args sends its result as an
+	// "event: result" frame and ends when its channels have.
+	sawResult := false
 	write := func(m *tetherv1.ChannelMessage) (bool, error) {
-		return m.GetEnd(), sse.frame("", "", channelFrame(m))
+		if r := m.GetResult(); r != nil {
+			sawResult = true
+			return false, sse.frame("result", "", payloadJSON(r.GetResult()))
+		}
+		return m.GetEnd() && m.GetChannel() == 0, sse.frame("", "", channelFrame(m))
 	}
 	if done, err := write(first); done || err != nil {
 		return
 	}
-	relay(g, ctx, cancel, sse, stream.Recv, write,
-		tether.NewError(tether.CodeInternal, "channel ended without an end message"))
+	relay(g, ctx, cancel, sse, stream.Recv, write, func() error {
+		if sawResult {
+			return nil
+		}
+		return tether.NewError(tether.CodeInternal, "channel ended without an end message")
+	})
 }
 
 func channelFrame(m *tetherv1.ChannelMessage) []byte {
-	if m.GetEnd() {
-		return fmt.Appendf(nil, `{"index":%d,"end":true}`, m.GetIndex())
+	var b []byte
+	if ch := m.GetChannel(); ch != 0 {
+		b = fmt.Appendf(b, `{"channel":%d,`, ch)
+	} else {
+		b = append(b, '{')
 	}
-	return fmt.Appendf(nil, `{"index":%d,"message":%s}`, m.GetIndex(), payloadJSON(m.GetMessage()))
+	if m.GetEnd() {
+		return fmt.Appendf(b, `"index":%d,"end":true}`, m.GetIndex())
+	}
+	return fmt.Appendf(b, `"index":%d,"message":%s}`, m.GetIndex(), payloadJSON(m.GetMessage()))
 }
 
 // serveEmit answers POST /ipc/emit/{event}?target=LABEL with {"id":N}.

@@ -3,11 +3,9 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -110,7 +108,7 @@ func (g *Gateway) serveListen(w http.ResponseWriter, r *http.Request, _ map[stri
 	}
 	relay(g, ctx, cancel, sse, stream.Recv, func(m *tetherv1.ListenResponse) (bool, error) {
 		return false, writeListen(sse, m)
-	}, errStreamEnded) // the core is shutting down
+	}, func() error { return errStreamEnded }) // the core is shutting down
 }
 
 var (
@@ -160,7 +158,7 @@ func (l *pushListen) header(md metadata.MD) error {
 }
 
 func (l *pushListen) send(m any) error {
-	return writeListen(l.sse, listenResponse(m))
+	return writeListen(l.sse, m)
 }
 
 // serve runs on the HTTP handler's goroutine.
@@ -300,28 +298,7 @@ func listenResponse(m any) *tetherv1.ListenResponse {
 // frames of one batch are flushed together.
 const listenBatch = 256
 
-func writeListen(sse *sseWriter, m *tetherv1.ListenResponse) error {
-	switch k := m.GetKind().(type) {
-	case *tetherv1.ListenResponse_Event:
-		return sse.frames(func() { addEvent(sse, k.Event) })
-	case *tetherv1.ListenResponse_Batch:
-		return sse.frames(func() {
-			for _, ev := range k.Batch.GetEvents() {
-				addEvent(sse, ev)
-			}
-		})
-	case *tetherv1.ListenResponse_Lagged:
-		return sse.frame("lagged", "", fmt.Appendf(nil, `{"dropped":%d,"resume_after":%d}`,
-			k.Lagged.GetDropped(), k.Lagged.GetResumeAfter()))
-	}
-	return nil
-}
-
-// addEvent buffers the SSE frame of one event: event: NAME, id: N and the
-// payload as data; sse.mu is held.
-func addEvent(sse *sseWriter, ev *tetherv1.Event) {
-	if validName("event", ev.GetName()) != nil {
-		return // never let a bad name break the frame syntax
-	}
-	sse.add(ev.GetName(), strconv.FormatUint(ev.GetId(), 10), payloadJSON(ev.GetPayload()))
+// writeListen writes the frames of one Listen message to a listen stream.
+func writeListen(sse *sseWriter, m any) error {
+	return sse.raw(func(b []byte) []byte { return appendListen(b, "", m) })
 }

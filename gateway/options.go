@@ -21,6 +21,10 @@ const (
 	DefaultPingInterval   = 15 * time.Second
 	DefaultReadTimeout    = 30 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
+	// DefaultMaxPageStreams bounds the page streams (GET /ipc/stream) one
+	// client label holds open at once: every tab of a page has one, and
+	// callers outside a browser share the label "main".
+	DefaultMaxPageStreams = 1 << 16
 	// DefaultLabel is the label of same-origin pages and non-browser callers.
 	DefaultLabel = "main"
 )
@@ -41,23 +45,26 @@ type RegisterFunc func(ctx context.Context, mux *runtime.ServeMux, conn grpc.Cli
 type Option func(*config)
 
 type config struct {
-	frontend      string
-	origins       map[string][]string // raw, as given
-	sameLabels    []string
-	hosts         []string
-	token         string
-	maxBody       int64
-	maxHeader     int
-	ping          time.Duration
-	retry         time.Duration
-	readTimeout   time.Duration
-	writeTimeout  time.Duration
-	services      []RegisterFunc
-	log           *slog.Logger
-	forwardPrefix string
-	extra         []extraRoute
-	tracer        trace.Tracer
-	console       bool
+	frontend       string
+	origins        map[string][]string // raw, as given
+	sameLabels     []string
+	hosts          []string
+	token          string
+	maxBody        int64
+	maxHeader      int
+	ping           time.Duration
+	retry          time.Duration
+	readTimeout    time.Duration
+	writeTimeout   time.Duration
+	services       []RegisterFunc
+	log            *slog.Logger
+	forwardPrefix  string
+	extra          []extraRoute
+	tracer         trace.Tracer
+	assets         *assetConfig
+	globalTauri    bool
+	maxPageStreams int
+	console        bool
 }
 
 type extraRoute struct {
@@ -67,15 +74,16 @@ type extraRoute struct {
 
 func defaults() config {
 	return config{
-		sameLabels:    []string{DefaultLabel},
-		maxBody:       DefaultMaxBodyBytes,
-		maxHeader:     DefaultMaxHeaderBytes,
-		ping:          DefaultPingInterval,
-		retry:         3 * time.Second,
-		readTimeout:   DefaultReadTimeout,
-		writeTimeout:  DefaultWriteTimeout,
-		log:           slog.Default(),
-		forwardPrefix: "x-tether-",
+		sameLabels:     []string{DefaultLabel},
+		maxBody:        DefaultMaxBodyBytes,
+		maxHeader:      DefaultMaxHeaderBytes,
+		ping:           DefaultPingInterval,
+		retry:          3 * time.Second,
+		readTimeout:    DefaultReadTimeout,
+		writeTimeout:   DefaultWriteTimeout,
+		log:            slog.Default(),
+		forwardPrefix:  "x-tether-",
+		maxPageStreams: DefaultMaxPageStreams,
 	}
 }
 
@@ -172,6 +180,16 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	}
 }
 
+// WithGlobalTauri makes the shim (GET /ipc/tauri-shim.js) define
+// window.__TAURI__ (core, event and app), as Tauri's app.withGlobalTauri.
+func WithGlobalTauri() Option { return func(c *config) { c.globalTauri = true } }
+
+// WithMaxPageStreams bounds the page streams one client label may hold
+// open (default DefaultMaxPageStreams); past it, GET /ipc/stream answers
+// 429 resource_exhausted. Each stream's subscriptions also count against
+// the core's listener bounds (limits.max_listeners).
+func WithMaxPageStreams(n int) Option { return func(c *config) { c.maxPageStreams = n } }
+
 // WithLogger sets the logger; the default is slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
@@ -183,11 +201,16 @@ func (c *config) check() (*policy, error) {
 			return nil, fmt.Errorf("gateway: frontend %q is not a folder", c.frontend)
 		}
 	}
-	if c.maxBody <= 0 || c.maxHeader <= 0 || c.ping <= 0 || c.readTimeout < 0 || c.writeTimeout < 0 {
+	if c.maxBody <= 0 || c.maxHeader <= 0 || c.ping <= 0 || c.readTimeout < 0 || c.writeTimeout < 0 || c.maxPageStreams <= 0 {
 		return nil, fmt.Errorf("gateway: limits, ping interval and timeouts must be positive")
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.assets != nil {
+		if err := c.assets.build(); err != nil {
+			return nil, fmt.Errorf("gateway: asset protocol: %v", err)
+		}
 	}
 	if strings.ContainsAny(c.token, " \t\r\n") {
 		return nil, fmt.Errorf("gateway: token must not contain spaces")

@@ -25,6 +25,31 @@ type sseWriter struct {
 	mu  sync.Mutex
 	out func([]byte) error // writes and flushes
 	buf bytes.Buffer
+	err error // the first failure, or why the stream was shut: later writes fail with it
+}
+
+// raw buffers what fill appends (frames encoded already) and writes it out.
+func (s *sseWriter) raw(fill func([]byte) []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	b := fill(s.buf.AvailableBuffer())
+	if len(b) == 0 {
+		return nil
+	}
+	s.buf.Write(b)
+	return s.flush()
+}
+
+// shut makes every later write fail with err (the stream is ending).
+func (s *sseWriter) shut(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
 }
 
 // startSSE writes the stream's headers and returns a writer for the stream
@@ -127,7 +152,14 @@ func (s *sseWriter) fail(err error) error {
 // flush writes out the buffer; s.mu is held. A buffer grown by a large
 // frame is let go, so that an idle stream holds little.
 func (s *sseWriter) flush() error {
+	if s.err != nil {
+		s.buf.Reset()
+		return s.err
+	}
 	err := s.out(s.buf.Bytes())
+	if err != nil {
+		s.err = err
+	}
 	if s.buf.Cap() > 4096 {
 		s.buf = bytes.Buffer{}
 	}
@@ -205,7 +237,7 @@ func receive[T any](ctx context.Context, recv func() (T, error)) (msgs <-chan T,
 // down. A ping comment keeps idle streams alive. It cancels ctx and waits for
 // the receiving goroutine before it returns.
 func relay[T any](g *Gateway, ctx context.Context, cancel context.CancelFunc, sse *sseWriter,
-	recv func() (T, error), write func(T) (done bool, err error), ended error) {
+	recv func() (T, error), write func(T) (done bool, err error), ended func() error) {
 	msgs, errc := receive(ctx, recv)
 	defer func() {
 		cancel()
@@ -220,7 +252,9 @@ func relay[T any](g *Gateway, ctx context.Context, cancel context.CancelFunc, ss
 			if !ok {
 				err := <-errc
 				if errors.Is(err, io.EOF) {
-					err = ended
+					if err = ended(); err == nil {
+						return // a clean end
+					}
 				}
 				if ctx.Err() == nil || g.ctx.Err() != nil {
 					sse.fail(err) //nolint:errcheck // the stream ends either way

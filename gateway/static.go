@@ -108,6 +108,17 @@ func (g *Gateway) serveScript(name string) func(http.ResponseWriter, *http.Reque
 	return func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
+		if name == "tauri-shim.js" && g.cfg.globalTauri {
+			b, err := fs.ReadFile(g.files.embed, name)
+			if err != nil {
+				writeError(w, 0, tether.NewError(tether.CodeNotFound, "no shim embedded"))
+				return
+			}
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			io.WriteString(w, "globalThis.__TETHER_GLOBAL_TAURI__ = true;\n") //nolint:errcheck
+			w.Write(b)                                                        //nolint:errcheck
+			return
+		}
 		serveFile(w, r, g.files.embed, name, false)
 	}
 }

@@ -38,8 +38,9 @@ var (
 	jsonIn  = protojson.UnmarshalOptions{}
 )
 
-// decodeProto decodes args into m. Absent args leave m empty.
-func decodeProto(args *tetherv1.Payload, m proto.Message, maxDepth int) error {
+// decodeProto decodes args into m. Absent args leave m empty. JSON args are
+// first put in the spelling of shape (see jsonargs.Shape.Canonical).
+func decodeProto(args *tetherv1.Payload, m proto.Message, maxDepth int, shape *jsonargs.Shape) error {
 	switch b := args.GetBody().(type) {
 	case nil:
 		return nil
@@ -48,7 +49,8 @@ func decodeProto(args *tetherv1.Payload, m proto.Message, maxDepth int) error {
 		if len(js) == 0 || string(js) == "null" {
 			return nil
 		}
-		if err := jsonargs.Check(js, maxDepth); err != nil {
+		js, err := shape.Canonical(js, maxDepth)
+		if err != nil {
 			return err
 		}
 		if js[0] != '{' {
@@ -95,8 +97,9 @@ var (
 	protoType = reflect.TypeFor[proto.Message]()
 )
 
-// decodeValue decodes args into *v for a Go function command.
-func decodeValue[A any](args *tetherv1.Payload, v *A, maxDepth int) error {
+// decodeValue decodes args into *v for a Go function command, JSON args in
+// the spelling of shape first.
+func decodeValue[A any](args *tetherv1.Payload, v *A, maxDepth int, shape *jsonargs.Shape) error {
 	if bp, ok := any(v).(*[]byte); ok { // raw bytes in
 		switch b := args.GetBody().(type) {
 		case *tetherv1.Payload_Raw:
@@ -113,14 +116,15 @@ func decodeValue[A any](args *tetherv1.Payload, v *A, maxDepth int) error {
 			pm = reflect.New(reflect.TypeFor[A]().Elem()).Interface().(proto.Message)
 			*v = pm.(A)
 		}
-		return decodeProto(args, pm, maxDepth)
+		return decodeProto(args, pm, maxDepth, shape)
 	}
 	switch b := args.GetBody().(type) {
 	case *tetherv1.Payload_Json:
-		if err := jsonargs.Check(b.Json, maxDepth); err != nil {
+		js, err := shape.Canonical(b.Json, maxDepth)
+		if err != nil {
 			return err
 		}
-		return jsonargs.Decode(b.Json, v)
+		return jsonargs.Decode(js, v)
 	case nil:
 		return jsonargs.Decode(nil, v)
 	case *tetherv1.Payload_Proto:

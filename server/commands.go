@@ -14,6 +14,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/jsonargs"
 	"github.com/tether-ipc/tether/internal/schema"
 )
 
@@ -25,11 +26,11 @@ const funcService = "tether.func"
 
 func (s *Server) protoUnaryCommand(service, name string, md *grpc.MethodDesc, mdesc protoreflect.MethodDescriptor, impl any) *command {
 	c := &command{name: name, method: "/" + service + "/" + md.MethodName, kind: tether.KindInvoke}
-	describeProto(c, mdesc)
-	handler, maxDepth := md.Handler, s.opts.limits.MaxDepth
+	s.describeProto(c, mdesc)
+	handler, maxDepth, shape := md.Handler, s.opts.limits.MaxDepth, c.shape
 	c.invoke = func(ctx context.Context, args *tetherv1.Payload) (*tetherv1.Payload, error) {
 		enc := encodingOf(args)
-		dec := func(m any) error { return decodeProto(args, m.(proto.Message), maxDepth) }
+		dec := func(m any) error { return decodeProto(args, m.(proto.Message), maxDepth, shape) }
 		out, err := handler(impl, ctx, dec, s.unary)
 		if err != nil {
 			return nil, err
@@ -41,14 +42,14 @@ func (s *Server) protoUnaryCommand(service, name string, md *grpc.MethodDesc, md
 
 func (s *Server) protoChannelCommand(service, name string, sd *grpc.StreamDesc, mdesc protoreflect.MethodDescriptor, impl any) *command {
 	c := &command{name: name, method: "/" + service + "/" + sd.StreamName, kind: tether.KindChannel}
-	describeProto(c, mdesc)
+	s.describeProto(c, mdesc)
 	info := &grpc.StreamServerInfo{FullMethod: c.method, IsServerStream: true}
-	handler, maxDepth := sd.Handler, s.opts.limits.MaxDepth
+	handler, maxDepth, shape := sd.Handler, s.opts.limits.MaxDepth, c.shape
 	c.open = func(ctx context.Context, args *tetherv1.Payload, send func(*tetherv1.Payload) error) error {
 		enc := encodingOf(args)
 		ss := &channelStream{
 			ctx:  ctx,
-			recv: func(m any) error { return decodeProto(args, m.(proto.Message), maxDepth) },
+			recv: func(m any) error { return decodeProto(args, m.(proto.Message), maxDepth, shape) },
 			send: func(m any) error {
 				p, err := encodeProto(m.(proto.Message), enc)
 				if err != nil {
@@ -62,10 +63,11 @@ func (s *Server) protoChannelCommand(service, name string, sd *grpc.StreamDesc, 
 	return c
 }
 
-func describeProto(c *command, md protoreflect.MethodDescriptor) {
+func (s *Server) describeProto(c *command, md protoreflect.MethodDescriptor) {
 	if md == nil {
 		return
 	}
+	c.shape = jsonargs.ShapeOfMessage(md.Input()).Strict(s.opts.strictArgs(c.name))
 	c.argsSchema = schema.ForMessage(md.Input())
 	c.resSchema = schema.ForMessage(md.Output())
 	c.description = schema.Comment(md)
@@ -75,24 +77,35 @@ func describeProto(c *command, md protoreflect.MethodDescriptor) {
 // when A is a proto message, JSON or proto) and are decoded as Tauri does:
 // the top-level keys of a struct A match fields by JSON name, lowerCamelCase
 // or snake_case; a field is optional when it is a pointer or tagged
-// omitempty. When A is []byte it receives the raw request body; when R is
-// []byte the result is sent as raw bytes. A returned *tether.Error reaches the
-// caller with its code and details.
+// omitempty. Below the top level, keys bind as encoding/json binds them, but
+// exactly (no case-insensitive matches). Keys A does not bind are ignored
+// (see WithStrictArgs); one field under two spellings is invalid_argument.
+// When A is []byte it receives the raw request body; when R is []byte the
+// result is sent as raw bytes. A returned *tether.Error reaches the caller
+// with its code and details.
 //
 // The command runs through the server's interceptor chain with
 // info.FullMethod "/tether.func/<name>" and the decoded A as the request.
 // Registering a name twice, or an invalid name, panics.
-func Handle[A, R any](s *Server, name string, fn func(context.Context, A) (R, error)) {
-	c := &command{name: name, method: "/" + funcService + "/" + name, kind: tether.KindInvoke,
-		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForResult(reflect.TypeFor[R]())}
+//
+// r is the Server, or a Plugin of it for a plugin command
+// (plugin:<plugin>|<name>).
+func Handle[A, R any](r Registrar, name string, fn func(context.Context, A) (R, error)) {
+	s, full, method, plugin := r.qualify(name)
+	c := &command{name: full, method: method, kind: tether.KindInvoke, plugin: plugin,
+		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForResult(reflect.TypeFor[R]()),
+		shape: jsonargs.ShapeOf(reflect.TypeFor[A]()).Strict(s.opts.strictArgs(full))}
 	info := &grpc.UnaryServerInfo{FullMethod: c.method}
 	handler := func(ctx context.Context, req any) (any, error) { return fn(ctx, req.(A)) }
-	maxDepth := s.opts.limits.MaxDepth
+	maxDepth, shape := s.opts.limits.MaxDepth, c.shape
 	c.invoke = func(ctx context.Context, args *tetherv1.Payload) (*tetherv1.Payload, error) {
 		var a A
-		if err := decodeValue(args, &a, maxDepth); err != nil {
+		if rp, ok := any(&a).(*Request); ok {
+			*rp = requestOf(ctx, args)
+		} else if err := decodeValue(args, &a, maxDepth, shape); err != nil {
 			return nil, err
 		}
+		bindChannels(ctx, reflect.ValueOf(&a).Elem())
 		out, err := s.unary(ctx, a, info, handler)
 		if err != nil {
 			return nil, err
@@ -107,9 +120,11 @@ func Handle[A, R any](s *Server, name string, fn func(context.Context, A) (R, er
 // (its context is then done too). Returning nil ends the channel with an end
 // marker; returning an error ends it with that error. Arguments decode as
 // for Handle.
-func HandleChannel[A, M any](s *Server, name string, fn func(ctx context.Context, args A, send func(M) error) error) {
-	c := &command{name: name, method: "/" + funcService + "/" + name, kind: tether.KindChannel,
-		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForResult(reflect.TypeFor[M]())}
+func HandleChannel[A, M any](r Registrar, name string, fn func(ctx context.Context, args A, send func(M) error) error) {
+	s, full, method, plugin := r.qualify(name)
+	c := &command{name: full, method: method, kind: tether.KindChannel, plugin: plugin,
+		argsSchema: schema.ForType(reflect.TypeFor[A]()), resSchema: schema.ForResult(reflect.TypeFor[M]()),
+		shape: jsonargs.ShapeOf(reflect.TypeFor[A]()).Strict(s.opts.strictArgs(full))}
 	info := &grpc.StreamServerInfo{FullMethod: c.method, IsServerStream: true}
 	handler := func(_ any, ss grpc.ServerStream) error {
 		var a A
@@ -118,13 +133,13 @@ func HandleChannel[A, M any](s *Server, name string, fn func(ctx context.Context
 		}
 		return fn(ss.Context(), a, func(m M) error { return ss.SendMsg(m) })
 	}
-	maxDepth := s.opts.limits.MaxDepth
+	maxDepth, shape := s.opts.limits.MaxDepth, c.shape
 	c.open = func(ctx context.Context, args *tetherv1.Payload, send func(*tetherv1.Payload) error) error {
 		enc := encodingOf(args)
 		ss := &channelStream{
 			ctx: ctx,
 			recv: func(m any) error {
-				return decodeValue(args, m.(*A), maxDepth)
+				return decodeValue(args, m.(*A), maxDepth, shape)
 			},
 			send: func(m any) error {
 				p, err := encodeValue(m, enc)

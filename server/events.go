@@ -173,7 +173,7 @@ func (s *Server) checkEventPayload(name string, p *tetherv1.Payload) error {
 		return nil
 	}
 	m := v.(protoreflect.MessageType).New().Interface()
-	if err := decodeProto(p, m, s.opts.limits.MaxDepth); err != nil {
+	if err := decodeProto(p, m, s.opts.limits.MaxDepth, nil); err != nil {
 		return tether.Errorf(tether.CodeInvalidArgument, "payload of event %q: %s", name, tether.FromError(err).Message())
 	}
 	if s.validator != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync"
 
 	"google.golang.org/grpc/metadata"
 
@@ -25,16 +26,7 @@ func (p *ipcService) Invoke(ctx context.Context, req *tetherv1.InvokeRequest) (*
 }
 
 func (p *ipcService) Channel(req *tetherv1.InvokeRequest, stream tetherv1.IPC_ChannelServer) error {
-	var index uint64
-	err := p.s.channel(stream.Context(), req, func(m *tetherv1.Payload) error {
-		err := stream.Send(&tetherv1.ChannelMessage{Index: index, Message: m})
-		index++
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return stream.Send(&tetherv1.ChannelMessage{Index: index, End: true})
+	return p.s.channelCall(stream.Context(), req, stream.Send)
 }
 
 func (p *ipcService) ListCommands(context.Context, *tetherv1.ListCommandsRequest) (*tetherv1.ListCommandsResponse, error) {
@@ -48,9 +40,11 @@ func (s *Server) resolve(ctx context.Context, req *tetherv1.InvokeRequest, kind 
 	}
 	cmd, ok := s.reg.lookup(req.GetCommand())
 	if !ok {
-		return nil, nil, tether.Errorf(tether.CodeNotFound, "unknown command %q", req.GetCommand())
+		return nil, nil, s.unknownCommand(req.GetCommand())
 	}
-	if cmd.kind != kind {
+	if kind == 0 {
+		kind = cmd.kind
+	} else if cmd.kind != kind {
 		if kind == tether.KindInvoke {
 			return nil, nil, tether.Errorf(tether.CodeFailedPrecondition, "command %q is a channel command: call it with a channel", cmd.name)
 		}
@@ -61,13 +55,14 @@ func (s *Server) resolve(ctx context.Context, req *tetherv1.InvokeRequest, kind 
 		return nil, nil, err
 	}
 	call.IdempotencyKey = req.GetIdempotencyKey()
+	call.Plugin, call.PluginDefault = pluginOf(cmd)
 	if len(req.GetHeaders()) > 0 {
 		h := call.Header.Copy()
 		if h == nil {
 			h = metadata.MD{}
 		}
 		for k, v := range req.GetHeaders() {
-			h.Append(k, v)
+			h.Set(k, v) // the caller's own headers (a page's, through the gateway) over the transport's
 		}
 		call.Header = h
 	}
@@ -83,13 +78,88 @@ func (s *Server) invoke(ctx context.Context, req *tetherv1.InvokeRequest) (res *
 	return cmd.invoke(ctx, req.GetArgs())
 }
 
-func (s *Server) channel(ctx context.Context, req *tetherv1.InvokeRequest, send func(*tetherv1.Payload) error) (err error) {
-	cmd, ctx, err := s.resolve(ctx, req, tether.KindChannel)
+// channelCall runs the Channel method: a channel command, whose messages
+// go to the channel its arguments name (if any), then its end and an empty
+// result; or a command whose arguments hold channels (Channel), whose
+// result is sent when its handler returns and whose call goes on until its
+// channels are closed, the caller goes, or the server stops.
+func (s *Server) channelCall(ctx context.Context, req *tetherv1.InvokeRequest, send func(*tetherv1.ChannelMessage) error) (err error) {
+	cmd, cctx, err := s.resolve(ctx, req, 0)
 	if err != nil {
 		return err
 	}
-	defer s.recoverTo(&err, "channel "+cmd.name)
-	return cmd.open(ctx, req.GetArgs(), send)
+	if cmd.kind == tether.KindChannel {
+		args, id := stripChannels(req.GetArgs())
+		var index uint64
+		err := func() (err error) {
+			defer s.recoverTo(&err, "channel "+cmd.name)
+			return cmd.open(cctx, args, func(m *tetherv1.Payload) error {
+				err := send(&tetherv1.ChannelMessage{Channel: id, Index: index, Message: m})
+				index++
+				return err
+			})
+		}()
+		if err != nil {
+			return err
+		}
+		if err := send(&tetherv1.ChannelMessage{Channel: id, Index: index, End: true}); err != nil {
+			return err
+		}
+		return send(&tetherv1.ChannelMessage{Result: &tetherv1.InvokeResponse{}})
+	}
+	call, _ := tether.CallFromContext(cctx)
+	release, err := s.kept.take(call.ClientLabel)
+	if err != nil {
+		return err
+	}
+	defer release()
+	cc := newChannelCall(send)
+	cctx = context.WithValue(cctx, channelCallKey{}, cc)
+	res, err := func() (res *tetherv1.Payload, err error) {
+		defer s.recoverTo(&err, "command "+cmd.name)
+		return cmd.invoke(cctx, req.GetArgs())
+	}()
+	if err == nil {
+		err = cc.write(&tetherv1.ChannelMessage{Result: &tetherv1.InvokeResponse{Result: res}})
+	}
+	if err != nil {
+		cc.end(err)
+		return err
+	}
+	select {
+	case <-cc.waitIdle():
+	case <-ctx.Done():
+		err = tether.FromError(ctx.Err())
+	case <-s.draining.Done():
+		err = tether.NewError(tether.CodeUnavailable, "server is shutting down")
+	}
+	cc.end(err)
+	return err
+}
+
+// keptCalls counts the calls with channels of each client label.
+type keptCalls struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (k *keptCalls) take(label string) (func(), error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.n == nil {
+		k.n = map[string]int{}
+	}
+	if k.n[label] >= MaxKeptCallsPerClient {
+		return nil, tether.Errorf(tether.CodeResourceExhausted, "client has %d calls with open channels: close some channels first", MaxKeptCallsPerClient)
+	}
+	k.n[label]++
+	return func() {
+		k.mu.Lock()
+		if k.n[label]--; k.n[label] <= 0 {
+			delete(k.n, label)
+		}
+		k.mu.Unlock()
+	}, nil
 }
 
 // Invoke runs a command in-process, through the same chain as remote calls
@@ -119,7 +189,8 @@ func (s *Server) Commands() []*tetherv1.CommandInfo {
 			kind = tetherv1.CommandInfo_KIND_CHANNEL
 		}
 		out[i] = &tetherv1.CommandInfo{Name: c.name, Kind: kind, Method: c.method,
-			ArgsSchema: string(c.argsSchema), ResultSchema: string(c.resSchema), Description: c.description}
+			ArgsSchema: string(c.argsSchema), ResultSchema: string(c.resSchema), Description: c.description,
+			ArgsShape: c.shape.Proto()}
 	}
 	return out
 }

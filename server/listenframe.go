@@ -52,6 +52,17 @@ type listenFrame struct {
 	msg    atomic.Pointer[tetherv1.ListenResponse]
 }
 
+// BusEvents returns the frame's events as published, for a consumer in this
+// process that encodes them itself (the gateway's SSE streams, once per
+// event), and false once an interceptor has looked at the frame as a
+// message (it may have changed it: send the message then).
+func (f *listenFrame) BusEvents() ([]*bus.Event, bool) {
+	if f.msg.Load() != nil {
+		return nil, false
+	}
+	return f.events, true
+}
+
 // ProtoReflect implements proto.Message.
 func (f *listenFrame) ProtoReflect() protoreflect.Message { return f.message().ProtoReflect() }
 

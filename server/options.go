@@ -30,6 +30,40 @@ type options struct {
 	noValidation bool
 	bus          bus.Bus
 	events       EventObserver
+	dataDir      string
+	strictAll    bool
+	strict       map[string]bool
+}
+
+func (o *options) strictArgs(command string) bool { return o.strictAll || o.strict[command] }
+
+// WithStrictArgs makes the named commands — every command when none is
+// named — refuse JSON arguments with a key their handler does not bind
+// (invalid_argument "unknown argument …"). By default such keys are
+// ignored, as serde and grpc-gateway ignore them: they are dropped before
+// anything reads the arguments, so neither a handler nor an isolation hook
+// sees them, under any spelling. Either way a key the handler binds given
+// under two spellings is refused.
+func WithStrictArgs(commands ...string) Option {
+	return func(o *options) {
+		if len(commands) == 0 {
+			o.strictAll = true
+			return
+		}
+		if o.strict == nil {
+			o.strict = map[string]bool{}
+		}
+		for _, c := range commands {
+			o.strict[c] = true
+		}
+	}
+}
+
+// WithDataDir sets the app's data folder, where plugins keep their files
+// (the store plugin's stores); see (*Server).DataDir. Package app sets it
+// from the configuration.
+func WithDataDir(dir string) Option {
+	return func(o *options) { o.dataDir = dir }
 }
 
 // Limits bound what one call may carry. Zero fields take the defaults.

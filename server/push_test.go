@@ -142,7 +142,7 @@ func TestPushEnds(t *testing.T) {
 	}
 	var n int
 	h, err := run(&tetherv1.InvokeRequest{Command: "three"}, func(any) error { n++; return nil })
-	if !errors.Is(err, io.EOF) || h != 1 || n != 4 { // three values and the end marker
+	if !errors.Is(err, io.EOF) || h != 1 || n != 5 { // three values, the end marker and the (empty) result
 		t.Fatalf("three: %d headers, %d messages, %v", h, n, err)
 	}
 	_, err = run(&tetherv1.InvokeRequest{Command: "nope"}, func(any) error { return nil })
@@ -175,7 +175,7 @@ func TestPushEnds(t *testing.T) {
 		}
 		plain++
 	}
-	if plain != 4 {
+	if plain != 5 {
 		t.Fatalf("plain stream gave %d messages", plain)
 	}
 }

@@ -24,9 +24,12 @@ type command struct {
 	name        string
 	method      string
 	kind        tether.Kind
+	plugin      *Plugin // the group of a plugin command, or nil
 	description string
 	argsSchema  json.RawMessage
 	resSchema   json.RawMessage
+	// shape is how the handler binds JSON args (nil: raw bytes).
+	shape *jsonargs.Shape
 
 	// invoke decodes args, runs the chain and the handler, and encodes the
 	// result. Set for kind invoke.
@@ -49,6 +52,9 @@ func newRegistry() *registry {
 func (r *registry) add(c *command) {
 	if err := validCommandName(c.name); err != nil {
 		panic(fmt.Sprintf("tether/server: %v", err))
+	}
+	if _, _, ok := tether.SplitPluginCommand(c.name); ok != (c.plugin != nil) {
+		panic(fmt.Sprintf("tether/server: command %q: plugin:<plugin>|<command> names are registered through (*Server).Plugin, and only they", c.name))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -84,23 +90,8 @@ func (r *registry) list() []*command {
 	return out
 }
 
-// validCommandName applies Tauri's rule for names (letters, digits, '-',
-// '/', ':', '_'), with a length bound.
-func validCommandName(name string) error {
-	if name == "" {
-		return tether.NewError(tether.CodeInvalidArgument, "empty command name")
-	}
-	if len(name) > 256 {
-		return tether.Errorf(tether.CodeInvalidArgument, "command name longer than 256 bytes")
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '/' || c == ':' || c == '_') {
-			return tether.Errorf(tether.CodeInvalidArgument, "invalid command name %q: only letters, digits, '-', '/', ':' and '_' are allowed", name)
-		}
-	}
-	return nil
-}
+// validCommandName applies Tauri's rule for names (tether.CheckCommandName).
+func validCommandName(name string) error { return tether.CheckCommandName(name) }
 
 // commandName returns the command name of a proto method: the
 // tether.v1.command option when set, else the method name in snake_case.

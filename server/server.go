@@ -64,8 +64,30 @@ type Server struct {
 	mu     sync.Mutex
 	inproc *bufconn.Listener
 
+	pluginsMu sync.Mutex
+	plugins   map[string]*Plugin
+	resources *Resources
+	onStop    []func()
+	kept      keptCalls
+
 	stopBusHealth func() // ends the watch of a bus.Health bus
 }
+
+// OnStop registers f to run once the server has stopped (Stop, or the end
+// of Shutdown), after its resources are closed: plugins release what they
+// hold there.
+func (s *Server) OnStop(f func()) {
+	s.pluginsMu.Lock()
+	s.onStop = append(s.onStop, f)
+	s.pluginsMu.Unlock()
+}
+
+// DataDir returns the app's data folder (WithDataDir), or "" if none was
+// set.
+func (s *Server) DataDir() string { return s.opts.dataDir }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
 
 // New returns a Server. The zero configuration serves brownfield: every
 // command is open, commands validate their own input.
@@ -314,6 +336,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		err = ctx.Err()
 	}
+	s.closeResources()
 	s.bus.Close()
 	return err
 }
@@ -330,6 +353,7 @@ func (s *Server) Stop() {
 	s.stopBusHealth()
 	s.stopDraining()
 	s.grpc.Stop()
+	s.closeResources()
 	s.bus.Close()
 }
 

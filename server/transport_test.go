@@ -202,8 +202,9 @@ func TestShutdownDeadlineCancels(t *testing.T) {
 	}
 }
 
-// A channel command reached by name delivers 10k ordered messages and an
-// end marker; the typed streaming call gives the same messages.
+// A channel command reached by name delivers 10k ordered messages, an end
+// marker and an empty result; the typed streaming call gives the same
+// messages.
 func TestChannelOrderAndEnd(t *testing.T) {
 	e := start(t, nil)
 	st, err := e.cli.IPC().Channel(context.Background(), &tetherv1.InvokeRequest{Command: "count", Args: jsonArgs(`{"to":10000}`)})
@@ -218,6 +219,12 @@ func TestChannelOrderAndEnd(t *testing.T) {
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if m.GetResult() != nil {
+			if n != 10001 || m.GetResult().GetResult() != nil {
+				t.Fatalf("result %v after %d messages", m.GetResult(), n)
+			}
+			continue
 		}
 		if m.GetIndex() != uint64(n) {
 			t.Fatalf("message %d has index %d", n, m.GetIndex())

@@ -14,6 +14,8 @@ import (
 	"github.com/tether-ipc/tether/examples/demo"
 	"github.com/tether-ipc/tether/gateway"
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
+	tlog "github.com/tether-ipc/tether/plugins/log"
+	"github.com/tether-ipc/tether/plugins/store"
 )
 
 // countInterval paces the demo's count channel, so that a progress bar fed
@@ -81,6 +83,12 @@ func serveDemo(e *env, args []string) error {
 		d := demo.New(a.DataDir())
 		d.CountInterval = countInterval
 		d.Register(a.Server())
+		// The official store and log plugins, for pages that use
+		// @tauri-apps/plugin-store and @tauri-apps/plugin-log.
+		if err := store.Register(a.Server()); err != nil {
+			return err
+		}
+		tlog.Register(a.Server())
 		go d.Heartbeat(a.Server().Context(), a.Server(), 5*time.Second)
 		return nil
 	},

@@ -2,8 +2,23 @@
 "use strict";
 (() => {
   var __defProp = Object.defineProperty;
+  var __typeError = (msg) => {
+    throw TypeError(msg);
+  };
   var __defNormalProp = (obj, key, value) => key in obj ? __defProp(obj, key, { enumerable: true, configurable: true, writable: true, value }) : obj[key] = value;
   var __publicField = (obj, key, value) => __defNormalProp(obj, typeof key !== "symbol" ? key + "" : key, value);
+  var __accessCheck = (obj, member, msg) => member.has(obj) || __typeError("Cannot " + msg);
+  var __privateGet = (obj, member, getter) => (__accessCheck(obj, member, "read from private field"), getter ? getter.call(obj) : member.get(obj));
+  var __privateAdd = (obj, member, value) => member.has(obj) ? __typeError("Cannot add the same private member more than once") : member instanceof WeakSet ? member.add(obj) : member.set(obj, value);
+  var __privateSet = (obj, member, value, setter) => (__accessCheck(obj, member, "write to private field"), setter ? setter.call(obj, value) : member.set(obj, value), value);
+  var __privateWrapper = (obj, member, setter, getter) => ({
+    set _(value) {
+      __privateSet(obj, member, value, setter);
+    },
+    get _() {
+      return __privateGet(obj, member, getter);
+    }
+  });
 
   // src/errors.ts
   var TetherError = class extends Error {
@@ -135,18 +150,6 @@
     return config.reconnect;
   }
 
-  // src/channel.ts
-  function rethrowLater(err) {
-    const report = globalThis.reportError;
-    if (typeof report === "function") {
-      report(err);
-      return;
-    }
-    queueMicrotask(() => {
-      throw err;
-    });
-  }
-
   // src/sse.ts
   var SSEParser = class {
     constructor(handlers, lastEventId = "") {
@@ -275,6 +278,504 @@
     }
   }
 
+  // src/stream.ts
+  var RETRIABLE = /* @__PURE__ */ new Set(["unavailable", "internal", "unknown", "deadline_exceeded", "resource_exhausted", "aborted"]);
+  function retriable(err, status) {
+    if (status !== void 0) return status >= 500 || status === 408 || status === 429;
+    return RETRIABLE.has(err.code);
+  }
+  function sleep(ms, signal) {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+  function base64ToBuffer(s) {
+    const bin = atob(s);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out.buffer;
+  }
+  function parseChannelFrame(data) {
+    let v;
+    try {
+      v = JSON.parse(data);
+    } catch {
+      return null;
+    }
+    const id = Number(v.id);
+    if (!Number.isSafeInteger(id)) return null;
+    if (v.gone === true) {
+      const e = v.error;
+      return { id, gone: true, error: e ? new TetherError(e.code ?? "unknown", e.message ?? "", e.details) : void 0 };
+    }
+    const index = Number(v.index);
+    if (!Number.isSafeInteger(index) || index < 0) return null;
+    if (v.end === true) return { id, index, end: true };
+    if (typeof v.bytes === "string") return { id, index, message: base64ToBuffer(v.bytes) };
+    return { id, index, message: v.message };
+  }
+  var PageStream = class {
+    constructor() {
+      __publicField(this, "id", "");
+      __publicField(this, "ctrl", null);
+      /** Resolves with the stream id once it is connected. */
+      __publicField(this, "opening", null);
+      __publicField(this, "settleOpen", null);
+      __publicField(this, "subs", /* @__PURE__ */ new Map());
+      __publicField(this, "routes", /* @__PURE__ */ new Map());
+      __publicField(this, "users", 0);
+      __publicField(this, "retryMs");
+      __publicField(this, "attempt", null);
+      /** The highest event id the stream delivered: a resume point for subscriptions that saw none. */
+      __publicField(this, "lastId", "");
+      // since holds, for each subscription, the stream's last id when it began:
+      // renewed before it saw an event of its own, it resumes there.
+      __publicField(this, "since", /* @__PURE__ */ new Map());
+    }
+    /** open returns the id of the live stream, connecting first if needed. */
+    open() {
+      if (this.opening) return this.opening;
+      this.opening = new Promise((resolve, reject) => {
+        this.settleOpen = { resolve, reject };
+      });
+      this.opening.catch(() => {
+      });
+      this.ctrl = new AbortController();
+      void this.run(this.ctrl);
+      return this.opening;
+    }
+    /** hold marks a user of the stream (a subscription, a call with channels); release undoes it. */
+    hold() {
+      this.users++;
+    }
+    release(n = 1) {
+      this.users -= n;
+      if (this.users <= 0) {
+        this.users = 0;
+        queueMicrotask(() => {
+          if (this.users === 0 && this.subs.size === 0 && this.routes.size === 0) this.close();
+        });
+      }
+    }
+    /** stale says the server no longer knows the stream id: drop it and connect again at once. */
+    stale(id) {
+      if (id !== this.id || !this.ctrl) return;
+      this.attempt?.abort();
+    }
+    close() {
+      this.ctrl?.abort();
+      this.ctrl = null;
+      this.opening = null;
+      this.id = "";
+      this.settleOpen = null;
+    }
+    /** subscribe asks the server for sub's events; it resolves once they flow. */
+    async subscribe(sub) {
+      this.subs.set(sub.id, sub);
+      try {
+        await this.post(sub, false);
+      } catch (err) {
+        this.subs.delete(sub.id);
+        throw err;
+      }
+    }
+    async post(sub, renewal) {
+      const id = await this.open();
+      const body = { id: sub.id, events: sub.events };
+      const after = sub.after() || (renewal ? this.since.get(sub.id) ?? "" : "");
+      if (after !== "") body.after = after;
+      if (!renewal) this.since.set(sub.id, this.lastId);
+      let res;
+      try {
+        res = await request(url(`/ipc/stream/${encodeURIComponent(id)}/listen`), {
+          method: "POST",
+          headers: headers({ "Content-Type": "application/json" }),
+          body: JSON.stringify(body)
+        });
+      } catch (err) {
+        const e = toTetherError(err);
+        if (e.code === "already_exists") return;
+        if (isNoStream(e)) {
+          this.stale(id);
+          return this.post(sub, true);
+        }
+        throw err;
+      }
+      await res.body?.cancel().catch(() => {
+      });
+    }
+    /** unsubscribe drops a subscription (the server is told; errors are ignored). */
+    // The server is told after the microtasks already queued, so that a
+    // stream that closes because nothing uses it any more (release) is not
+    // told first: closing it drops its subscriptions anyway.
+    unsubscribe(subId) {
+      this.since.delete(subId);
+      if (!this.subs.delete(subId)) return;
+      const id = this.id;
+      if (id === "") return;
+      queueMicrotask(() => {
+        if (this.id !== id) return;
+        void request(url(`/ipc/stream/${encodeURIComponent(id)}/unlisten`), {
+          method: "POST",
+          headers: headers({ "Content-Type": "application/json" }),
+          body: JSON.stringify({ id: subId })
+        }).then((r) => r.body?.cancel()).catch(() => {
+        });
+      });
+    }
+    async run(ctrl) {
+      let attempt = 0;
+      let everLive = false;
+      while (!ctrl.signal.aborted) {
+        const attemptCtrl = new AbortController();
+        this.attempt = attemptCtrl;
+        const stop = () => attemptCtrl.abort();
+        ctrl.signal.addEventListener("abort", stop, { once: true });
+        let healthy = false;
+        let liveSince = 0;
+        let fatal;
+        try {
+          let res;
+          try {
+            res = await request(url("/ipc/stream"), { method: "GET", headers: headers({ Accept: "text/event-stream" }), signal: attemptCtrl.signal });
+          } catch (err) {
+            const e = toTetherError(err);
+            if (!everLive || !retriable(e, e.status)) fatal = e;
+            throw e;
+          }
+          const id = res.headers.get("Tether-Stream");
+          if (!id || !res.body) throw new TetherError("unavailable", "tether: the page stream answered without its id");
+          liveSince = Date.now();
+          const wasLive = everLive;
+          everLive = true;
+          this.id = id;
+          const parser = new SSEParser(
+            {
+              onMessage: (m) => {
+                if (attemptCtrl.signal.aborted) return;
+                if (m.event === "error" && !m.hasId) {
+                  const e = errorFromBody(m.data, 500);
+                  if (!retriable(e)) fatal = e;
+                  attemptCtrl.abort();
+                  return;
+                }
+                healthy = true;
+                this.dispatch(m);
+              },
+              onRetry: (ms) => {
+                this.retryMs = ms;
+              }
+            },
+            ""
+          );
+          this.settleOpen?.resolve(id);
+          this.settleOpen = null;
+          if (wasLive) this.resubscribe();
+          await readSSE(res.body, parser, attemptCtrl.signal);
+        } catch {
+        } finally {
+          ctrl.signal.removeEventListener("abort", stop);
+        }
+        this.id = "";
+        this.dropRoutes();
+        if (ctrl.signal.aborted) return;
+        if (fatal) {
+          this.fail(fatal);
+          return;
+        }
+        if (!this.settleOpen) {
+          this.opening = new Promise((resolve, reject) => {
+            this.settleOpen = { resolve, reject };
+          });
+          this.opening.catch(() => {
+          });
+        }
+        if (healthy || liveSince > 0 && Date.now() - liveSince > 5e3) attempt = 0;
+        const r = reconnectSettings();
+        const base = this.retryMs ?? r.initialDelayMs;
+        const delay = Math.min(r.maxDelayMs, base * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());
+        attempt++;
+        await sleep(delay, ctrl.signal);
+      }
+    }
+    // fail ends the stream for good: waiting opens reject, subscriptions end.
+    fail(err) {
+      const settle = this.settleOpen;
+      this.close();
+      settle?.reject(err);
+      for (const sub of [...this.subs.values()]) {
+        this.subs.delete(sub.id);
+        sub.ended(err, false);
+      }
+    }
+    // resubscribe makes every subscription again after a reconnection, from
+    // its last id.
+    resubscribe() {
+      for (const sub of [...this.subs.values()]) void this.renew(sub, this.id);
+    }
+    // renew subscribes sub again on stream sid, retrying a retriable refusal
+    // with backoff while the stream lasts; a final one ends it.
+    async renew(sub, sid) {
+      for (let attempt = 0; this.subs.get(sub.id) === sub && this.id === sid; attempt++) {
+        try {
+          await this.post(sub, true);
+          return;
+        } catch (err) {
+          const e = toTetherError(err);
+          if (this.subs.get(sub.id) !== sub || this.id !== sid) return;
+          if (!(retriable(e, e.status) || e.code === "not_found")) {
+            this.subs.delete(sub.id);
+            sub.ended(e, false);
+            return;
+          }
+          const r = reconnectSettings();
+          const delay = Math.min(r.maxDelayMs, r.initialDelayMs * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());
+          await sleep(delay, this.ctrl?.signal ?? new AbortController().signal);
+        }
+      }
+    }
+    // dropRoutes tells the channels of a stream that ended that they are gone.
+    dropRoutes() {
+      const routes = [...this.routes.entries()];
+      this.routes.clear();
+      for (const [id, r] of routes) {
+        try {
+          r.frame({ id, gone: true, error: new TetherError("unavailable", "tether: the page stream ended") });
+        } catch {
+        }
+      }
+    }
+    dispatch(m) {
+      if (m.event === "tether.channel") {
+        const f = parseChannelFrame(m.data);
+        if (!f) return;
+        const r = this.routes.get(f.id);
+        if (!r) return;
+        if ("gone" in f || "end" in f) this.routes.delete(f.id);
+        r.frame(f);
+        if (this.routes.size === 0) this.release(0);
+        return;
+      }
+      if (m.event === "tether.open") return;
+      if (m.event === "tether.lagged" || m.event === "tether.unlisten") {
+        let v;
+        try {
+          v = JSON.parse(m.data);
+        } catch {
+          return;
+        }
+        const sub = v.id !== void 0 ? this.subs.get(v.id) : void 0;
+        if (!sub) return;
+        if (m.event === "tether.lagged") {
+          sub.lagged(Number(v.dropped) || 0);
+          return;
+        }
+        const e = new TetherError(v.error?.code ?? "unavailable", v.error?.message ?? "subscription ended", v.error?.details);
+        if (retriable(e)) {
+          void this.renew(sub, this.id);
+          return;
+        }
+        this.subs.delete(sub.id);
+        sub.ended(e, false);
+        return;
+      }
+      if (!m.hasId) return;
+      if (m.lastEventId !== "" && (this.lastId === "" || compareIds(m.lastEventId, this.lastId) > 0)) this.lastId = m.lastEventId;
+      for (const sub of this.subs.values()) if (sub.events.includes(m.event)) sub.event(m);
+    }
+  };
+  function isNoStream(e) {
+    return e.code === "not_found" && e.message.startsWith("no such page stream");
+  }
+  function compareIds(a, b) {
+    if (/^[0-9]+$/.test(a) && /^[0-9]+$/.test(b)) {
+      const x = a.replace(/^0+(?=.)/, "");
+      const y = b.replace(/^0+(?=.)/, "");
+      if (x.length !== y.length) return x.length - y.length;
+    }
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  var theStream = null;
+  function pageStream() {
+    theStream ?? (theStream = new PageStream());
+    return theStream;
+  }
+  var CHANNEL_RE = /^__CHANNEL__:(\d+)$/;
+  function channelIdOf(v) {
+    if (typeof v !== "string") return void 0;
+    const m = CHANNEL_RE.exec(v);
+    return m ? Number(m[1]) : void 0;
+  }
+  function stringifyArgs(cmd, value, replacer) {
+    try {
+      return JSON.stringify(value, replacer) ?? "null";
+    } catch (err) {
+      if (err instanceof TetherError) throw err;
+      throw new TetherError(
+        "invalid_argument",
+        `tether: the arguments of ${JSON.stringify(cmd)} cannot be sent as JSON: ${err?.message ?? String(err)}`
+      );
+    }
+  }
+
+  // src/invoke.ts
+  var Route = class {
+    constructor(onFrame) {
+      __publicField(this, "onFrame", onFrame);
+      __publicField(this, "received", 0);
+      __publicField(this, "done", false);
+      __publicField(this, "waits", []);
+    }
+    frame(f) {
+      if ("gone" in f) this.done = true;
+      else this.received++;
+      try {
+        this.onFrame(f);
+      } finally {
+        this.waits = this.waits.filter((w) => {
+          if (this.done || this.received >= w.n) {
+            w.resolve();
+            return false;
+          }
+          return true;
+        });
+      }
+    }
+    wait(n) {
+      if (this.done || this.received >= n) return Promise.resolve();
+      return new Promise((resolve) => this.waits.push({ n, resolve }));
+    }
+  };
+  function parseFrames(h) {
+    const out = /* @__PURE__ */ new Map();
+    for (const part of (h ?? "").split(",")) {
+      const [k, v] = part.split("=");
+      const id = Number(k);
+      const n = Number(v);
+      if (part !== "" && Number.isSafeInteger(id) && Number.isSafeInteger(n)) out.set(id, n);
+    }
+    return out;
+  }
+  async function sendWithChannels(cmd, json, routes, options = {}) {
+    const stream = pageStream();
+    stream.hold();
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await sendOnStream(stream, cmd, json, routes, options);
+        } catch (err) {
+          const e = toTetherError(err);
+          if (attempt > 0 || !isNoStream(e)) throw e;
+        }
+      }
+    } finally {
+      stream.release();
+    }
+  }
+  async function sendOnStream(stream, cmd, json, routes, options) {
+    const { ctrl, unlink } = linkSignal(options.signal);
+    try {
+      const sid = await stream.open();
+      for (const [id, r] of routes) stream.routes.set(id, r);
+      const h = headers(options.headers);
+      h.set("Content-Type", "application/json");
+      h.set("Accept", "application/json, application/octet-stream");
+      h.set("Tether-Stream", sid);
+      h.set("Tether-Channels", [...routes.keys()].join(","));
+      let res;
+      try {
+        res = await request(url("/ipc/invoke/" + encodeURIComponent(cmd)), { method: "POST", headers: h, body: json, signal: ctrl.signal });
+      } catch (err) {
+        const e = toTetherError(err);
+        if (e.status === void 0 || isNoStream(e)) for (const id of routes.keys()) stream.routes.delete(id);
+        if (isNoStream(e)) stream.stale(sid);
+        throw err;
+      }
+      const frames = parseFrames(res.headers.get("Tether-Channel-Frames"));
+      const result = await decodeResult(res, (res.headers.get("Content-Type") || "").toLowerCase());
+      await Promise.all([...frames].map(([id, n]) => routes.get(id)?.wait(n)));
+      return result;
+    } catch (err) {
+      throw toTetherError(err);
+    } finally {
+      unlink();
+    }
+  }
+  function isBytes(v) {
+    return v instanceof ArrayBuffer || ArrayBuffer.isView(v);
+  }
+  function bytesOf(v) {
+    return v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  }
+  function linkSignal(signal) {
+    const ctrl = new AbortController();
+    if (!signal) return { ctrl, unlink: () => {
+    } };
+    if (signal.aborted) {
+      ctrl.abort();
+      return { ctrl, unlink: () => {
+      } };
+    }
+    const onAbort = () => ctrl.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    return { ctrl, unlink: () => signal.removeEventListener("abort", onAbort) };
+  }
+  async function send(cmd, body, options = {}) {
+    const h = headers(options.headers);
+    let payload;
+    if ("bytes" in body) {
+      h.set("Content-Type", "application/octet-stream");
+      payload = body.bytes;
+    } else {
+      h.set("Content-Type", "application/json");
+      payload = body.json;
+    }
+    h.set("Accept", "application/json, application/octet-stream");
+    const { ctrl, unlink } = linkSignal(options.signal);
+    try {
+      const res = await request(url("/ipc/invoke/" + encodeURIComponent(cmd)), {
+        method: "POST",
+        headers: h,
+        body: payload,
+        signal: ctrl.signal
+      });
+      return await decodeResult(res, (res.headers.get("Content-Type") || "").toLowerCase());
+    } catch (err) {
+      throw toTetherError(err);
+    } finally {
+      unlink();
+    }
+  }
+  async function decodeResult(res, type) {
+    if (type.startsWith("application/octet-stream")) return await res.arrayBuffer();
+    const text = await res.text();
+    if (text === "") return null;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new TetherError("internal", "tether: the gateway answered with invalid JSON");
+    }
+  }
+
+  // src/channel.ts
+  function rethrowLater(err) {
+    const report = globalThis.reportError;
+    if (typeof report === "function") {
+      report(err);
+      return;
+    }
+    queueMicrotask(() => {
+      throw err;
+    });
+  }
+
   // src/events.ts
   var NAME_RE = /^[A-Za-z0-9\-/:_]+$/;
   function checkEventName(name) {
@@ -297,152 +798,55 @@
     }
     return target.label;
   }
-  function compareIds(a, b) {
-    if (/^[0-9]+$/.test(a) && /^[0-9]+$/.test(b)) {
-      const x = a.replace(/^0+(?=.)/, "");
-      const y = b.replace(/^0+(?=.)/, "");
-      if (x.length !== y.length) return x.length - y.length;
-    }
-    return a < b ? -1 : a > b ? 1 : 0;
-  }
-  var RETRIABLE = /* @__PURE__ */ new Set(["unavailable", "internal", "unknown", "deadline_exceeded", "resource_exhausted", "aborted"]);
-  function retriable(err, status) {
-    if (status !== void 0) return status >= 500 || status === 408 || status === 429;
-    return RETRIABLE.has(err.code);
-  }
   var nextListenerId = 1;
-  function sleep(ms, signal) {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
-  }
-  var Conn = class {
-    constructor(hub, names, resumeFirst) {
-      __publicField(this, "hub", hub);
-      __publicField(this, "names", names);
-      __publicField(this, "resumeFirst", resumeFirst);
-      __publicField(this, "ctrl", new AbortController());
-      __publicField(this, "live", false);
-      __publicField(this, "everLive", false);
-      /** Listeners whose listen() waits for this connection's first success. */
-      __publicField(this, "waiting", /* @__PURE__ */ new Set());
-      __publicField(this, "retryMs");
-    }
-    get closed() {
-      return this.ctrl.signal.aborted;
-    }
-    close() {
-      this.live = false;
-      this.ctrl.abort();
-    }
-    async run() {
-      let attempt = 0;
-      while (!this.closed) {
-        const attemptCtrl = new AbortController();
-        let healthy = false;
-        let liveSince = 0;
-        const stopAttempt = () => attemptCtrl.abort();
-        this.ctrl.signal.addEventListener("abort", stopAttempt, { once: true });
-        let fatal;
-        try {
-          const h = headers({ Accept: "text/event-stream" });
-          const last = this.hub.lastId;
-          if (last !== "" && (this.everLive || this.resumeFirst)) h.set("Last-Event-ID", last);
-          const query = [...this.names].map((n) => ["event", n]);
-          if (this.hub.target) query.push(["target", this.hub.target]);
-          let res;
-          try {
-            res = await request(url("/ipc/listen", query), { method: "GET", headers: h, signal: attemptCtrl.signal });
-          } catch (err) {
-            const e = toTetherError(err);
-            if (!this.everLive || !retriable(e, e.status)) fatal = e;
-            throw e;
-          }
-          if (!res.body) throw new TetherError("unavailable", "tether: listen stream without a body");
-          this.live = true;
-          this.everLive = true;
-          liveSince = Date.now();
-          this.hub.connLive(this);
-          const parser = new SSEParser(
-            {
-              onMessage: (m) => {
-                if (this.closed || attemptCtrl.signal.aborted) return;
-                if (m.event === "error" && !m.hasId) {
-                  const e = errorFromBody(m.data, 500);
-                  if (!retriable(e)) fatal = e;
-                  attemptCtrl.abort();
-                  return;
-                }
-                healthy = true;
-                this.hub.message(this, m);
-              },
-              onRetry: (ms) => {
-                this.retryMs = ms;
-              }
-            },
-            this.hub.lastId
-          );
-          await readSSE(res.body, parser, attemptCtrl.signal);
-        } catch {
-        } finally {
-          this.ctrl.signal.removeEventListener("abort", stopAttempt);
-          this.live = false;
-        }
-        if (this.closed) return;
-        if (fatal) {
-          this.hub.connFailed(this, fatal);
-          return;
-        }
-        if (healthy || liveSince > 0 && Date.now() - liveSince > 5e3) attempt = 0;
-        const r = reconnectSettings();
-        const base = this.retryMs ?? r.initialDelayMs;
-        const delay = Math.min(r.maxDelayMs, base * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());
-        attempt++;
-        await sleep(delay, this.ctrl.signal);
-      }
-    }
-  };
-  var HANDOFF_GRACE_MS = 500;
+  var nextSubId = 1;
   var Hub = class {
-    constructor(target) {
-      __publicField(this, "target", target);
+    constructor(name) {
+      __publicField(this, "name", name);
       __publicField(this, "listeners", /* @__PURE__ */ new Map());
-      /** The connection delivering events. */
-      __publicField(this, "current", null);
-      /** A connection for a larger name set, not live yet. */
-      __publicField(this, "next", null);
-      /** After next went live: the old connection, still delivering until it catches up. */
-      __publicField(this, "handoff", null);
-      __publicField(this, "reopenScheduled", false);
-      /** The highest event id delivered: where a dropped connection resumes. */
+      __publicField(this, "id", `s${nextSubId++}`);
+      __publicField(this, "events");
+      __publicField(this, "live", false);
+      __publicField(this, "subscribing", false);
+      /** The last id delivered: where a renewed subscription resumes. */
       __publicField(this, "lastId", "");
-      /** The last id delivered per event name: duplicates and stale replays stop here. */
-      __publicField(this, "lastByName", /* @__PURE__ */ new Map());
-      /** Set when a connection came back: the next id is taken as is (the server may have restarted). */
-      __publicField(this, "restarted", false);
+      this.events = [name];
     }
     /** add registers a listener; its promise settles when its events are flowing (or cannot). */
-    add(name, handler, opts) {
-      const listener = { id: nextListenerId++, name, handler, opts, removed: false };
+    add(handler, opts) {
+      const listener = { id: nextListenerId++, name: this.name, handler, opts, removed: false };
       const ready = new Promise((resolve, reject) => {
         listener.settle = { resolve, reject };
       });
+      ready.catch(() => {
+      });
       this.listeners.set(listener.id, listener);
-      const serving = this.next ?? this.current;
-      if (serving && serving.names.has(name)) {
-        if (serving.live) this.settle(listener);
-        else serving.waiting.add(listener);
-      } else {
-        this.scheduleReopen();
-      }
+      if (this.live) this.settle(listener);
+      else if (!this.subscribing) this.subscribe();
       return { listener, ready };
+    }
+    subscribe() {
+      this.subscribing = true;
+      const stream = pageStream();
+      stream.hold();
+      stream.subscribe(this).then(
+        () => {
+          this.subscribing = false;
+          if (this.listeners.size === 0) {
+            stream.release();
+            stream.unsubscribe(this.id);
+            return;
+          }
+          this.live = true;
+          for (const l of this.listeners.values()) this.settle(l);
+        },
+        (err) => {
+          this.subscribing = false;
+          stream.release();
+          const e = toTetherError(err);
+          for (const l of [...this.listeners.values()]) this.remove(l, e);
+        }
+      );
     }
     /** remove unregisters a listener at any stage; calling it again does nothing. */
     remove(listener, reason) {
@@ -450,9 +854,17 @@
       listener.removed = true;
       listener.cleanup?.();
       this.listeners.delete(listener.id);
-      for (const c of [this.current, this.next, this.handoff?.old]) c?.waiting.delete(listener);
       this.settle(listener, reason ?? new TetherError("canceled", "tether: unlistened before the subscription was established"));
-      if (this.listeners.size === 0) this.closeAll();
+      if (this.listeners.size === 0) this.drop();
+    }
+    drop() {
+      if (hubs.get(this.name) === this) hubs.delete(this.name);
+      if (this.live) {
+        this.live = false;
+        const stream = pageStream();
+        stream.release();
+        stream.unsubscribe(this.id);
+      }
     }
     settle(l, err) {
       const s = l.settle;
@@ -461,137 +873,40 @@
       if (err) s.reject(err);
       else s.resolve();
     }
-    closeAll() {
-      this.lastId = "";
-      this.lastByName.clear();
-      this.finishHandoff(false);
-      this.next?.close();
-      this.current?.close();
-      this.next = null;
-      this.current = null;
+    after() {
+      return this.lastId;
     }
-    scheduleReopen() {
-      if (this.reopenScheduled) return;
-      this.reopenScheduled = true;
-      queueMicrotask(() => {
-        this.reopenScheduled = false;
-        this.reopen();
-      });
-    }
-    reopen() {
-      const names = /* @__PURE__ */ new Set();
-      for (const l of this.listeners.values()) names.add(l.name);
-      if (names.size === 0) return;
-      const serving = this.next ?? this.current;
-      if (serving && [...names].every((n) => serving.names.has(n))) {
-        for (const l of this.listeners.values()) if (l.settle) serving.live ? this.settle(l) : serving.waiting.add(l);
-        return;
-      }
-      const resume = this.current !== null && !this.current.live;
-      const conn = new Conn(this, names, resume);
-      for (const l of this.listeners.values()) if (l.settle) conn.waiting.add(l);
-      if (this.next) {
-        for (const l of this.next.waiting) conn.waiting.add(l);
-        this.next.close();
-      }
-      this.next = conn;
-      void conn.run();
-    }
-    // connLive is called each time a connection (re)connects.
-    connLive(conn) {
-      if (conn === this.current && !this.handoff) {
-        this.lastByName.clear();
-        this.restarted = true;
-      }
-      if (conn === this.next) {
-        this.next = null;
-        const old = this.current;
-        this.current = conn;
-        if (old && old.live) {
-          this.finishHandoff(true);
-          this.handoff = { old, buffer: [], timer: setTimeout(() => this.finishHandoff(true), HANDOFF_GRACE_MS) };
-        } else {
-          old?.close();
-        }
-      }
-      for (const l of conn.waiting) this.settle(l);
-      conn.waiting.clear();
-    }
-    // connFailed is called when a connection gives up for good.
-    connFailed(conn, err) {
-      conn.close();
-      if (conn === this.next) {
-        this.next = null;
-        for (const l of [...conn.waiting]) this.remove(l, err);
-        return;
-      }
-      if (conn === this.current) {
-        this.current = null;
-        for (const l of [...this.listeners.values()]) {
-          if (!conn.names.has(l.name)) continue;
-          const wasLive = !l.settle;
-          this.remove(l, err);
-          if (wasLive) {
-            if (l.opts.onError) l.opts.onError(err);
-            else console.warn(`tether: listen ${l.name} ended: ${err.code}: ${err.message}`);
+    lagged(dropped) {
+      let told = false;
+      for (const l of [...this.listeners.values()]) {
+        if (l.opts.onLagged) {
+          told = true;
+          try {
+            l.opts.onLagged(dropped);
+          } catch (err) {
+            rethrowLater(err);
           }
         }
-        if (this.listeners.size > 0) this.scheduleReopen();
       }
+      if (!told) console.warn(`tether: the server dropped ${dropped} event(s) of ${this.name} for this page (lagged)`);
     }
-    finishHandoff(flush) {
-      const h = this.handoff;
-      if (!h) return;
-      this.handoff = null;
-      clearTimeout(h.timer);
-      h.old.close();
-      if (flush) for (const m of h.buffer) this.deliver(m);
-    }
-    message(conn, m) {
-      const h = this.handoff;
-      if (h && conn === this.current) {
-        if (h.old.names.has(m.event) || !m.hasId) h.buffer.push(m);
-        else this.deliver(m);
-        return;
-      }
-      if (h && conn === h.old) {
-        this.deliver(m);
-        const first = h.buffer.find((b) => b.hasId);
-        if (first && m.hasId && compareIds(m.lastEventId, first.lastEventId) >= 0) this.finishHandoff(true);
-        return;
-      }
-      if (conn !== this.current) return;
-      this.deliver(m);
-    }
-    deliver(m) {
-      if (m.event === "lagged" && !m.hasId) {
-        let dropped = 0;
-        try {
-          dropped = Number(JSON.parse(m.data).dropped) || 0;
-        } catch {
+    ended(err) {
+      const wasLive = this.live;
+      this.live = false;
+      if (hubs.get(this.name) === this) hubs.delete(this.name);
+      if (wasLive) pageStream().release();
+      for (const l of [...this.listeners.values()]) {
+        const established = !l.settle;
+        this.remove(l, err);
+        if (established) {
+          if (l.opts.onError) l.opts.onError(err);
+          else console.warn(`tether: listen ${l.name} ended: ${err.code}: ${err.message}`);
         }
-        let told = false;
-        for (const l of [...this.listeners.values()]) {
-          if (l.opts.onLagged) {
-            told = true;
-            try {
-              l.opts.onLagged(dropped);
-            } catch (err) {
-              rethrowLater(err);
-            }
-          }
-        }
-        if (!told) console.warn(`tether: the server dropped ${dropped} event(s) for this page (lagged)`);
-        return;
       }
-      if (m.hasId) {
-        const id = m.lastEventId;
-        const prev = this.lastByName.get(m.event);
-        if (prev !== void 0 && compareIds(id, prev) <= 0) return;
-        this.lastByName.set(m.event, id);
-        if (this.lastId === "" || this.restarted || compareIds(id, this.lastId) > 0) this.lastId = id;
-        this.restarted = false;
-      }
+    }
+    event(m) {
+      if (this.lastId !== "" && compareIds(m.lastEventId, this.lastId) <= 0) return;
+      this.lastId = m.lastEventId;
       let payload;
       try {
         payload = JSON.parse(m.data);
@@ -599,7 +914,7 @@
         payload = m.data;
       }
       for (const l of [...this.listeners.values()]) {
-        if (l.name !== m.event || l.removed) continue;
+        if (l.removed) continue;
         try {
           l.handler({ event: m.event, id: l.id, payload });
         } catch (err) {
@@ -609,18 +924,19 @@
     }
   };
   var hubs = /* @__PURE__ */ new Map();
-  function hubFor(target) {
-    let h = hubs.get(target);
+  function hubFor(name) {
+    let h = hubs.get(name);
     if (!h) {
-      h = new Hub(target);
-      hubs.set(target, h);
+      h = new Hub(name);
+      hubs.set(name, h);
     }
     return h;
   }
   function subscribe(event, handler, opts = {}) {
     checkEventName(event);
-    const hub = hubFor(targetLabel(opts.target));
-    const { listener, ready } = hub.add(event, handler, opts);
+    targetLabel(opts.target);
+    const hub = hubFor(event);
+    const { listener, ready } = hub.add(handler, opts);
     const signal = opts.signal;
     if (signal) {
       const onAbort = () => hub.remove(listener);
@@ -642,7 +958,7 @@
   }
   async function emitRaw(event, payload, target) {
     const h = headers({ "Content-Type": "application/json" });
-    const body = payload === void 0 ? "null" : JSON.stringify(payload);
+    const body = payload === void 0 ? "null" : stringifyArgs(event, payload);
     const res = await request(url("/ipc/emit/" + encodeURIComponent(event), target ? [["target", target]] : []), {
       method: "POST",
       headers: h,
@@ -654,122 +970,8 @@
     }
   }
 
-  // src/invoke.ts
-  function isBytes(v) {
-    return v instanceof ArrayBuffer || ArrayBuffer.isView(v);
-  }
-  function bytesOf(v) {
-    return v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  }
-  function linkSignal(signal) {
-    const ctrl = new AbortController();
-    if (!signal) return { ctrl, unlink: () => {
-    } };
-    if (signal.aborted) {
-      ctrl.abort();
-      return { ctrl, unlink: () => {
-      } };
-    }
-    const onAbort = () => ctrl.abort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    return { ctrl, unlink: () => signal.removeEventListener("abort", onAbort) };
-  }
-  async function send(cmd, body, options = {}, sink) {
-    const h = headers(options.headers);
-    let payload;
-    if ("bytes" in body) {
-      h.set("Content-Type", "application/octet-stream");
-      payload = body.bytes;
-    } else {
-      h.set("Content-Type", "application/json");
-      payload = body.json;
-    }
-    h.set("Accept", sink ? "text/event-stream" : "application/json, application/octet-stream");
-    const { ctrl, unlink } = linkSignal(options.signal);
-    try {
-      const res = await request(url("/ipc/invoke/" + encodeURIComponent(cmd)), {
-        method: "POST",
-        headers: h,
-        body: payload,
-        signal: ctrl.signal
-      });
-      const type = (res.headers.get("Content-Type") || "").toLowerCase();
-      if (sink && type.startsWith("text/event-stream") && res.body) {
-        return await readChannel(res.body, sink, ctrl);
-      }
-      return await decodeResult(res, type);
-    } catch (err) {
-      throw toTetherError(err);
-    } finally {
-      unlink();
-    }
-  }
-  async function decodeResult(res, type) {
-    if (type.startsWith("application/octet-stream")) return await res.arrayBuffer();
-    const text = await res.text();
-    if (text === "") return null;
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new TetherError("internal", "tether: the gateway answered with invalid JSON");
-    }
-  }
-  function parseFrame(data) {
-    let v;
-    try {
-      v = JSON.parse(data);
-    } catch {
-      throw new TetherError("internal", "tether: malformed channel frame");
-    }
-    const f = v;
-    const index = typeof f?.index === "string" ? Number(f.index) : f?.index;
-    if (typeof index !== "number" || !Number.isSafeInteger(index) || index < 0) {
-      throw new TetherError("internal", "tether: channel frame without a valid index");
-    }
-    if (f.end === true) return { index, end: true };
-    return { index, message: f.message };
-  }
-  async function readChannel(body, sink, ctrl) {
-    let failure;
-    let sawEnd = false;
-    const stop = (err) => {
-      if (!failure && err) failure = err;
-      ctrl.abort();
-    };
-    const parser = new SSEParser({
-      onMessage: (m) => {
-        if (failure || ctrl.signal.aborted) return;
-        if (m.event === "error") {
-          stop(errorFromBody(m.data, 500));
-          return;
-        }
-        if (m.event !== "message") return;
-        try {
-          const frame = parseFrame(m.data);
-          if ("end" in frame) sawEnd = true;
-          sink.frame(frame);
-        } catch (err) {
-          stop(toTetherError(err));
-          return;
-        }
-        if (sink.done()) stop();
-      }
-    });
-    try {
-      await readSSE(body, parser, ctrl.signal);
-    } catch (err) {
-      if (!ctrl.signal.aborted) throw toTetherError(err);
-    }
-    if (failure) throw failure;
-    if (sink.done()) return null;
-    if (ctrl.signal.aborted) throw new TetherError("canceled", "the request was canceled");
-    if (sawEnd) throw new TetherError("data_loss", "tether: channel stream ended with messages missing");
-    throw new TetherError("unavailable", "tether: channel stream closed before its end message");
-  }
-
   // src/tauri-shim.ts
   var SERIALIZE_TO_IPC_FN = "__TAURI_TO_IPC_KEY__";
-  var CHANNEL_RE = /^__CHANNEL__:(\d+)$/;
   (() => {
     const w = globalThis;
     const settings = w.__TETHER__ ?? {};
@@ -786,6 +988,7 @@
     }
     configure({ baseUrl: baseUrl ?? "", label: settings.label ?? data.label ?? "main" });
     const tauriErrors = (settings.errors ?? data.errors ?? "tauri") !== "tether";
+    const globalTauri = w.__TETHER_GLOBAL_TAURI__ === true || settings.globalTauri === true || data.globalTauri === "true";
     const callbacks = /* @__PURE__ */ new Map();
     let nextCallback = 1;
     function transformCallback(callback, once = false) {
@@ -806,15 +1009,44 @@
     }
     const listeners = /* @__PURE__ */ new Map();
     function dropListener(eventId) {
+      const undo = local.get(eventId);
+      if (undo) {
+        local.delete(eventId);
+        undo();
+        return;
+      }
       const l = listeners.get(eventId);
       if (!l) return;
       listeners.delete(eventId);
       l.hub.remove(l.listener);
       unregisterCallback(l.handler);
     }
+    const local = /* @__PURE__ */ new Map();
+    let nextLocal = 1 << 30;
+    function windowListen(event, handler) {
+      const id = nextLocal++;
+      const win = globalThis;
+      const dom = { "tauri://focus": "focus", "tauri://blur": "blur", "tauri://resize": "resize" }[event];
+      if (!dom || !win.addEventListener) {
+        local.set(id, () => unregisterCallback(handler));
+        return id;
+      }
+      const fire = () => {
+        const r = win.devicePixelRatio ?? 1;
+        const payload = dom === "resize" ? { width: Math.round((win.innerWidth ?? 0) * r), height: Math.round((win.innerHeight ?? 0) * r) } : null;
+        if (callbacks.has(handler)) runCallback(handler, { event, id, payload });
+      };
+      win.addEventListener(dom, fire);
+      local.set(id, () => {
+        win.removeEventListener?.(dom, fire);
+        unregisterCallback(handler);
+      });
+      return id;
+    }
     async function eventListen(args) {
       const event = args.event;
       const handler = args.handler;
+      if (typeof event === "string" && event.startsWith("tauri://")) return windowListen(event, handler);
       const target = args.target;
       const ref = { id: 0 };
       const sub = subscribe(
@@ -835,36 +1067,28 @@
     }
     async function appInvoke(cmd, args, options) {
       if (isBytes(args)) return send(cmd, { bytes: bytesOf(args) }, options);
-      let channelId;
-      let channels = 0;
-      const root = args ?? {};
-      const json = JSON.stringify(root, function(_key, value) {
+      const routes = /* @__PURE__ */ new Map();
+      const json = stringifyArgs(cmd, args ?? {}, function(_key, value) {
         if (value !== null && typeof value === "object" && typeof value[SERIALIZE_TO_IPC_FN] === "function") {
           value = value[SERIALIZE_TO_IPC_FN]();
         }
-        if (this === root && typeof value === "string") {
-          const m = CHANNEL_RE.exec(value);
-          if (m) {
-            channels++;
-            channelId = Number(m[1]);
-            return void 0;
-          }
+        const id = channelIdOf(value);
+        if (id !== void 0 && callbacks.has(id) && !routes.has(id)) {
+          routes.set(
+            id,
+            new Route((f) => {
+              if ("gone" in f) {
+                if (f.error) console.warn(`[tether] channel ${id} of ${cmd} ended: ${f.error.code}: ${f.error.message}`);
+                return;
+              }
+              if (callbacks.has(id)) runCallback(id, "end" in f ? { index: f.index, end: true } : { index: f.index, message: f.message });
+            })
+          );
         }
         return value;
       });
-      if (channels > 1) throw new TetherError("invalid_argument", "tether: one Channel per invoke");
-      if (channelId === void 0) return send(cmd, { json }, options);
-      const id = channelId;
-      let end;
-      const seen = /* @__PURE__ */ new Set();
-      return send(cmd, { json }, options, {
-        frame: (f) => {
-          if ("end" in f) end = f.index;
-          else seen.add(f.index);
-          runCallback(id, f);
-        },
-        done: () => end !== void 0 && seen.size >= end
-      });
+      if (routes.size === 0) return send(cmd, { json }, options);
+      return sendWithChannels(cmd, json, routes, options);
     }
     async function dispatch(cmd, args, options) {
       switch (cmd) {
@@ -893,7 +1117,12 @@
       }
     }
     function convertFileSrc(filePath, protocol = "asset") {
-      return `${protocol}://localhost/${encodeURIComponent(filePath)}`;
+      const path = encodeURIComponent(filePath);
+      if (protocol === "asset") {
+        const base = getConfig().baseUrl || (typeof location !== "undefined" ? location.origin : "");
+        return `${base}/ipc/asset/${path}`;
+      }
+      return `${protocol}://localhost/${path}`;
     }
     const internals = w.__TAURI_INTERNALS__ ?? {};
     Object.assign(internals, {
@@ -910,5 +1139,85 @@
     eventInternals.unregisterListener = (_event, eventId) => dropListener(eventId);
     w.__TAURI_EVENT_PLUGIN_INTERNALS__ = eventInternals;
     w.isTauri = true;
+    if (globalTauri) w.__TAURI__ = globalAPI(invoke, transformCallback, unregisterCallback, convertFileSrc);
   })();
+  function globalAPI(invoke, transformCallback, unregisterCallback, convertFileSrc) {
+    var _next, _pending, _end;
+    class Channel {
+      constructor(onmessage) {
+        __publicField(this, "id");
+        __publicField(this, "onmessage");
+        __privateAdd(this, _next, 0);
+        __privateAdd(this, _pending, /* @__PURE__ */ new Map());
+        __privateAdd(this, _end);
+        this.onmessage = onmessage ?? (() => {
+        });
+        this.id = transformCallback((raw) => {
+          const f = raw;
+          if (f.end) __privateSet(this, _end, f.index);
+          else __privateGet(this, _pending).set(f.index, f.message);
+          while (__privateGet(this, _pending).has(__privateGet(this, _next))) {
+            const m = __privateGet(this, _pending).get(__privateGet(this, _next));
+            __privateGet(this, _pending).delete(__privateWrapper(this, _next)._++);
+            try {
+              this.onmessage(m);
+            } catch (err) {
+              queueMicrotask(() => {
+                throw err;
+              });
+            }
+          }
+          if (__privateGet(this, _end) !== void 0 && __privateGet(this, _next) >= __privateGet(this, _end)) unregisterCallback(this.id);
+        });
+      }
+      toJSON() {
+        return `__CHANNEL__:${this.id}`;
+      }
+    }
+    _next = new WeakMap();
+    _pending = new WeakMap();
+    _end = new WeakMap();
+    async function listen(event, handler, options = {}) {
+      const cb = transformCallback(handler);
+      const eventId = await invoke("plugin:event|listen", { event, target: options.target ?? { kind: "Any" }, handler: cb });
+      return () => {
+        void invoke("plugin:event|unlisten", { event, eventId });
+      };
+    }
+    async function once(event, handler, options = {}) {
+      let un;
+      let fired = false;
+      un = await listen(
+        event,
+        (e) => {
+          if (fired) return;
+          fired = true;
+          un?.();
+          handler(e);
+        },
+        options
+      );
+      return un;
+    }
+    return {
+      core: { invoke, transformCallback, Channel, convertFileSrc, isTauri: () => true },
+      event: {
+        listen,
+        once,
+        emit: (event, payload) => invoke("plugin:event|emit", { event, payload }),
+        emitTo: (target, event, payload) => invoke("plugin:event|emit_to", { target, event, payload }),
+        TauriEvent: {
+          WINDOW_RESIZED: "tauri://resize",
+          WINDOW_FOCUS: "tauri://focus",
+          WINDOW_BLUR: "tauri://blur"
+        }
+      },
+      app: {
+        getName: () => invoke("plugin:app|name"),
+        getVersion: () => invoke("plugin:app|version"),
+        getTauriVersion: () => invoke("plugin:app|tauri_version"),
+        getIdentifier: () => invoke("plugin:app|identifier")
+      }
+    };
+  }
 })();

@@ -55,8 +55,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown non-command permission", map[string]string{"c.json": `{"identifier": "c", "windows": ["*"], "permissions": ["allow-greet", "defualt"]}`,
 			"permissions/d.json": `{"identifier": "default", "permissions": []}`},
 			[]string{`c.json: permissions[1]: unknown permission "defualt" (did you mean "default"?)`}},
-		{"plugin permission", map[string]string{"c.json": `{"identifier": "c", "windows": ["*"], "permissions": ["fs:allow-read"]}`},
-			[]string{`c.json: permissions[0]: unknown permission "fs:allow-read"`}},
+		{"plugin permission", map[string]string{"c.json": `{"identifier": "c", "windows": ["*"], "permissions": ["fs:scope-read"]}`},
+			[]string{`c.json: permissions[0]: unknown permission "fs:scope-read"`}},
 		{"bad command permission", map[string]string{"c.json": `{"identifier": "c", "windows": ["*"], "permissions": ["allow-"]}`},
 			[]string{`c.json: permissions[0]: "allow-": a command permission is allow-<command>`}},
 		{"scopes on deny", map[string]string{"c.json": `{"identifier": "c", "windows": ["*"], "permissions": [

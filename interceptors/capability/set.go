@@ -18,8 +18,12 @@ type Set struct {
 	caps     []*capability
 	sets     []string            // permission-set identifiers, sorted
 	commands map[string]*cmdRule // by command name with '_' as '-'
-	events   [2]eventRule        // emit, listen
-	refs     []cmdRef            // every allow-/deny-<command> reference, for Validate
+	// pluginDefaults are the grants of <plugin>:default, by plugin: they
+	// cover the commands the server says are in the plugin's default set
+	// (tether.Call.PluginDefault).
+	pluginDefaults map[string]*cmdRule
+	events         [2]eventRule // emit, listen
+	refs           []cmdRef     // every allow-/deny-<command> reference, for Validate
 }
 
 // Decision is the outcome of an allowed call.
@@ -70,7 +74,12 @@ type eventGrant struct {
 type cmdRef struct {
 	file, field, id, name string
 	deny                  bool
+	plugin                string // set for <plugin>:default: name is empty
 }
+
+// corePlugins are the plugins whose defaults core:default grants (besides
+// the event permissions), as Tauri's core:default does.
+var corePlugins = []string{"app", "resources", "path"}
 
 const (
 	evEmit = iota
@@ -110,7 +119,7 @@ func isEventPermID(id string) bool {
 }
 
 func compile(p *parser, raws []*rawCapability, rawSets []*rawSet) *Set {
-	s := &Set{commands: make(map[string]*cmdRule)}
+	s := &Set{commands: make(map[string]*cmdRule), pluginDefaults: make(map[string]*cmdRule)}
 
 	setByID := make(map[string]*rawSet)
 	for _, rs := range rawSets {
@@ -227,6 +236,11 @@ func (c *compiler) checkSet(rs *rawSet, chain []string) {
 func (c *compiler) grant(cp *capability, rp rawPerm, expanding map[string]bool) {
 	if ep, ok := eventPerms[rp.id]; ok {
 		c.eventGrant(cp, rp, ep)
+		if rp.id == "core:default" && cp != nil {
+			for _, p := range corePlugins {
+				c.pluginDefault(cp, rp, p, true)
+			}
+		}
 		return
 	}
 	if rs, ok := c.sets[rp.id]; ok {
@@ -252,19 +266,28 @@ func (c *compiler) grant(cp *capability, rp rawPerm, expanding map[string]bool) 
 	}
 	var name string
 	deny := false
+	id, prefix := rp.id, ""
+	if plugin, rest, ok := pluginPermission(rp.id); ok {
+		if rest == "default" {
+			c.pluginDefault(cp, rp, plugin, false)
+			return
+		}
+		id, prefix = rest, "plugin:"+plugin+"|"
+	}
 	switch {
-	case strings.HasPrefix(rp.id, "allow-"):
-		name = rp.id[len("allow-"):]
-	case strings.HasPrefix(rp.id, "deny-"):
-		name, deny = rp.id[len("deny-"):], true
+	case strings.HasPrefix(id, "allow-"):
+		name = id[len("allow-"):]
+	case strings.HasPrefix(id, "deny-"):
+		name, deny = id[len("deny-"):], true
 	default:
 		c.p.errf(rp.file, rp.field, "unknown permission %q%s", rp.id, suggest(rp.id, c.knownNonCommand()))
 		return
 	}
 	if !validCommandName(name) {
-		c.p.errf(rp.file, rp.field, "%q: a command permission is allow-<command> or deny-<command>, with letters, digits and hyphens", rp.id)
+		c.p.errf(rp.file, rp.field, "%q: a command permission is allow-<command> or deny-<command> (<plugin>:allow-<command> for a plugin's), with letters, digits and hyphens", rp.id)
 		return
 	}
+	name = prefix + name
 	if deny && rp.object && (len(rp.allow) > 0 || len(rp.deny) > 0) {
 		c.p.errf(rp.file, rp.field, "%q denies the command outright; scopes on it have no effect", rp.id)
 		return
@@ -290,6 +313,39 @@ func (c *compiler) grant(cp *capability, rp rawPerm, expanding map[string]bool) 
 	} else {
 		rule.allows = append(rule.allows, g)
 	}
+}
+
+// pluginPermission splits a plugin's permission id, "store:allow-get" or
+// Tauri's core form "core:app:allow-version", into the plugin and the rest.
+func pluginPermission(id string) (plugin, rest string, ok bool) {
+	id = strings.TrimPrefix(id, "core:")
+	plugin, rest, ok = strings.Cut(id, ":")
+	if !ok || plugin == "" || rest == "" || !validCommandName(plugin) {
+		return "", "", false
+	}
+	return plugin, rest, true
+}
+
+// pluginDefault adds cp's grant of plugin's default set. implied marks a
+// grant that core:default makes: it names no plugin the server must have.
+func (c *compiler) pluginDefault(cp *capability, rp rawPerm, plugin string, implied bool) {
+	if rp.object && (len(rp.allow) > 0 || len(rp.deny) > 0) && !implied {
+		c.p.errf(rp.file, rp.field, "%q is a permission set; scopes go on its permissions (%s:allow-<command>)", rp.id, plugin)
+		return
+	}
+	if key := rp.file + "\x00" + rp.field; !implied && !c.seenRef[key] {
+		c.seenRef[key] = true
+		c.s.refs = append(c.s.refs, cmdRef{file: rp.file, field: rp.field, id: rp.id, plugin: plugin})
+	}
+	if cp == nil {
+		return
+	}
+	rule := c.s.pluginDefaults[plugin]
+	if rule == nil {
+		rule = &cmdRule{}
+		c.s.pluginDefaults[plugin] = rule
+	}
+	rule.allows = append(rule.allows, &cmdGrant{cap: cp, perm: rp.id})
 }
 
 func (c *compiler) eventGrant(cp *capability, rp rawPerm, ep eventPerm) {
@@ -401,7 +457,11 @@ func (s *Set) Validate(commands []string) error {
 	}
 	var errs []error
 	known := make(map[string]string, len(commands))
+	plugins := map[string]bool{}
 	for _, cmd := range commands {
+		if p, _, ok := strings.Cut(strings.TrimPrefix(cmd, "plugin:"), "|"); ok && strings.HasPrefix(cmd, "plugin:") {
+			plugins[p] = true
+		}
 		key := strings.ReplaceAll(cmd, "_", "-")
 		if prev, dup := known[key]; dup && prev != cmd {
 			errs = append(errs, fmt.Errorf("capability: commands %q and %q share the permissions allow-%s and deny-%s", prev, cmd, key, key))
@@ -413,12 +473,26 @@ func (s *Set) Validate(commands []string) error {
 	}
 	var candidates []string
 	for _, r := range s.refs {
+		if r.plugin != "" {
+			if !plugins[r.plugin] {
+				errs = append(errs, &FieldError{File: r.file, Field: r.field,
+					Err: fmt.Errorf("unknown permission %q: no plugin %q is registered", r.id, r.plugin)})
+			}
+			continue
+		}
 		if _, ok := known[r.name]; ok {
 			continue
 		}
 		if candidates == nil {
 			for key := range known {
+				if p, cmd, ok := strings.Cut(strings.TrimPrefix(key, "plugin:"), "|"); ok && strings.HasPrefix(key, "plugin:") {
+					candidates = append(candidates, p+":allow-"+cmd, p+":deny-"+cmd)
+					continue
+				}
 				candidates = append(candidates, "allow-"+key, "deny-"+key)
+			}
+			for p := range plugins {
+				candidates = append(candidates, p+":default")
 			}
 			candidates = append(candidates, s.sets...)
 			for id := range eventPerms {
@@ -509,6 +583,11 @@ func (s *Set) lookup(name string) *cmdRule {
 func (s *Set) checkCommand(call *tether.Call) (Decision, error) {
 	d := Decision{Configured: true}
 	rule := s.lookup(call.Name)
+	if call.Plugin != "" && call.PluginDefault {
+		if pd := s.pluginDefaults[call.Plugin]; pd != nil {
+			rule = withDefaults(rule, pd)
+		}
+	}
 	if rule == nil {
 		return d, denyf(call, "command", call.Name, nil, "")
 	}
@@ -547,6 +626,15 @@ func (s *Set) checkCommand(call *tether.Call) (Decision, error) {
 		return d, denyf(call, "command", call.Name, nil, "")
 	}
 	return d, nil
+}
+
+// withDefaults is rule with the grants of a plugin's default set added to
+// its allows (a new rule: the stored ones stay as they are).
+func withDefaults(rule, defaults *cmdRule) *cmdRule {
+	if rule == nil {
+		return defaults
+	}
+	return &cmdRule{denies: rule.denies, allows: append(append(make([]*cmdGrant, 0, len(rule.allows)+len(defaults.allows)), rule.allows...), defaults.allows...)}
 }
 
 func (s *Set) checkEvent(call *tether.Call, which int, event string) (Decision, error) {

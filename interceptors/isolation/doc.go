@@ -64,9 +64,45 @@
 //
 // # Hooks
 //
-// A Hook sees a Payload in the shape of Tauri's isolation hook payload and
-// may change the args of an invoke or the payload of an emit; it may not
-// change the kind, the name or the client. Chain runs hooks in order. A
-// Policy is a declarative hook loadable from JSON; package jshook runs
-// Tauri-style JavaScript hooks in a sandbox.
+// A Hook sees a Payload in the shape of the seed's isolation hook payload
+// (package jshook also shows JavaScript hooks Tauri v2's) and may change
+// what a handler gets: the command name, args and headers of an invoke; the
+// event name, payload and target of an emit; the event names of a listen. It
+// may not change the kind or the client. Chain runs hooks in order. A Policy
+// is a declarative hook loadable from JSON; package jshook runs Tauri-style
+// JavaScript hooks in a sandbox.
+//
+// # What a hook sees is what the handler gets
+//
+// Before the hooks see an invoke, the Stage puts its JSON args in the keys
+// the command's handler binds — protojson's JSON names for a proto command,
+// the json keys of a Go function's struct — as the core does again before it
+// decodes them: a key the handler does not bind is dropped (or refused, for
+// a command the core runs with server.WithStrictArgs); one argument under two
+// spellings (file_path and filePath) or one key given twice is refused with
+// invalid_argument; nested keys bind exactly, never by encoding/json's
+// case-insensitive matching. So a hook that checks "path" checks what the
+// handler will read as its path. After the hooks, changed args (or a renamed
+// command) are put in the keys of the command they now name. A command the
+// core does not have reaches the hooks with its args as sent; a hook may
+// rename it to one the core has only if its args are already in that
+// command's keys.
+//
+// The stage learns how each command binds its arguments from the core's
+// IPC service: ListCommands describes every command's args (args_shape).
+// Installed on a connection (DialOptions, the interceptors), the stage asks
+// over that connection — in process and in split mode's gateway process
+// alike — at its first invoke, and again (at most once a second) when a call
+// names a command it does not know. StageOptions.Commands replaces that
+// source, as Process, which has no connection, needs.
+//
+// # Refusals a stage makes
+//
+// A stage refuses a call a hook blocks (permission_denied, reason blocked;
+// Exceeded when a hook went past a sandbox limit), args the handler cannot
+// bind (invalid_argument) and an unknown command (not_found), before
+// sealing. StageOptions.OnRefusal receives each refusal as a Refusal — kind,
+// command or event, client label, code, reason, whether a limit was
+// exceeded, and the message — never the call's arguments or payload, for an
+// app to log and count.
 package isolation

@@ -7,15 +7,27 @@ import (
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/interceptors/isolation"
+	"github.com/tether-ipc/tether/server"
 )
 
 // The isolation stage runs its hooks and seals; the core opens, verifies and
-// refuses a replay.
+// refuses a replay. The stage learns how commands bind their arguments from
+// the core (here in-process, through Commands; a stage installed on a
+// connection asks the core's ListCommands over it).
 func Example() {
+	srv := server.New()
+	server.Handle(srv, "read_file", func(_ context.Context, a struct {
+		Path string `json:"path"`
+	}) (string, error) {
+		return a.Path, nil
+	})
 	key, _ := isolation.NewKey() // fresh at every launch
 	policy, _ := isolation.LoadPolicy([]byte(`{"commands": ["read_file"], "blockedPaths": ["/etc", ".."]}`))
 	hook, _ := policy.Hook()
-	stage, _ := isolation.NewStage(key, hook)
+	stage, _ := isolation.NewStageWith(key, isolation.StageOptions{
+		Hooks:    []isolation.Hook{hook},
+		Commands: func(context.Context) ([]*tetherv1.CommandInfo, error) { return srv.Commands(), nil },
+	})
 	opener, _ := isolation.NewOpener(key)
 	client := isolation.Client{Label: "main", Origin: "http://localhost:5173"}
 	ctx := context.Background()

@@ -15,13 +15,19 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/interceptors/isolation"
+	"github.com/tether-ipc/tether/internal/jsonargs"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// regexp2's match clock, which a hook's regular expressions start, stops by
+// itself a second after the last match with a time limit.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/dlclark/regexp2/v2.runClock"))
+}
 
 // fakeIPC is a tiny IPC service that records each request its handlers ran
 // for, and whether the interceptor marked it sealed.
@@ -79,8 +85,28 @@ func (f *fakeIPC) Listen(r *tetherv1.ListenRequest, s grpc.ServerStreamingServer
 	return nil
 }
 
+// fakeCommands describes the commands the tests call: the demo's, with their
+// real argument shapes, and others that bind any JSON.
+func fakeCommands() []*tetherv1.CommandInfo {
+	msg := func(m proto.Message) *tetherv1.ArgShape {
+		return jsonargs.ShapeOfMessage(m.ProtoReflect().Descriptor()).Proto()
+	}
+	anyArgs := &tetherv1.ArgShape{Nodes: []*tetherv1.ArgNode{{}}}
+	out := []*tetherv1.CommandInfo{
+		{Name: "greet", Kind: tetherv1.CommandInfo_KIND_UNARY, ArgsShape: msg(&demov1.GreetRequest{})},
+		{Name: "read_file", Kind: tetherv1.CommandInfo_KIND_UNARY, ArgsShape: msg(&demov1.ReadFileRequest{})},
+		{Name: "process_data", Kind: tetherv1.CommandInfo_KIND_UNARY, ArgsShape: msg(&demov1.ProcessDataRequest{})},
+		{Name: "count", Kind: tetherv1.CommandInfo_KIND_CHANNEL, ArgsShape: msg(&demov1.CountRequest{})},
+		{Name: "upload", Kind: tetherv1.CommandInfo_KIND_UNARY}, // raw bytes
+	}
+	for _, name := range []string{"echo", "c", "e", "h", "n", "p", "rm", "save", "spawn", "up"} {
+		out = append(out, &tetherv1.CommandInfo{Name: name, Kind: tetherv1.CommandInfo_KIND_UNARY, ArgsShape: anyArgs})
+	}
+	return out
+}
+
 func (f *fakeIPC) ListCommands(context.Context, *tetherv1.ListCommandsRequest) (*tetherv1.ListCommandsResponse, error) {
-	return &tetherv1.ListCommandsResponse{}, nil
+	return &tetherv1.ListCommandsResponse{Commands: fakeCommands()}, nil
 }
 
 func (f *fakeIPC) Greet(ctx context.Context, r *demov1.GreetRequest) (*wrapperspb.StringValue, error) {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
+	"unicode/utf8"
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
@@ -17,24 +19,30 @@ const (
 	CmdListen = "listen"
 )
 
-// Payload is what an isolation hook sees, in the shape of Tauri's isolation
-// hook payload:
+// Payload is what an isolation hook sees, in the shape of the seed's
+// isolation hook payload (package jshook also shows JavaScript hooks Tauri
+// v2's shape):
 //
-//	invoke:  {"cmd":"invoke", "message":{"cmd":"<command>","args":{…}}, "client":{"label":…,"origin":…}}
-//	emit:    {"cmd":"emit", "event":"<name>", "payload":<value>, "client":{…}}
+//	invoke:  {"cmd":"invoke", "message":{"cmd":"<command>","args":{…}}, "headers":{…}, "client":{"label":…,"origin":…}}
+//	emit:    {"cmd":"emit", "event":"<name>", "payload":<value>, "target":"<label>", "client":{…}}
 //	listen:  {"cmd":"listen", "event":"<name>", "client":{…}}
 //
-// Args and event payloads are JSON. A request whose body is not JSON is shown
-// as {"$bytes":"<base64>"} (raw bytes) or {"$proto":"<base64>"} (a serialized
-// proto message); a hook may pass those on, replace them with another such
-// object, or with plain JSON. A listen request naming several events is shown
-// to the hooks once per event.
+// The args of an invoke are in the keys the command's handler binds (see
+// Stage). Args and event payloads are JSON. A request whose body is not
+// JSON is shown as {"$bytes":"<base64>"} (raw bytes) or {"$proto":"<base64>"}
+// (a serialized proto message); a hook may pass those on, replace them with
+// another such object, or with plain JSON. A listen request naming several
+// events is shown to the hooks once per event.
 type Payload struct {
 	Cmd     string          `json:"cmd"`
 	Message *Message        `json:"message,omitempty"`
 	Event   string          `json:"event,omitempty"`
 	Payload json.RawMessage `json:"payload,omitempty"`
-	Client  Client          `json:"client"`
+	// Target is the client label an emit is sent to ("" for all).
+	Target string `json:"target,omitempty"`
+	// Headers are an invoke's request headers (Tauri's invoke options).
+	Headers map[string]string `json:"headers,omitempty"`
+	Client  Client            `json:"client"`
 
 	// Kind is the kind of call; it distinguishes a channel from an invoke.
 	// It is not shown to JS hooks.
@@ -60,6 +68,7 @@ func (p *Payload) Clone() *Payload {
 	}
 	c := *p
 	c.Payload = bytes.Clone(p.Payload)
+	c.Headers = maps.Clone(p.Headers)
 	if p.Message != nil {
 		m := *p.Message
 		m.Args = bytes.Clone(p.Message.Args)
@@ -176,13 +185,13 @@ func PayloadsOf(kind tether.Kind, req any, client Client) ([]*Payload, error) {
 		if kind != tether.KindInvoke && kind != tether.KindChannel {
 			break
 		}
-		return []*Payload{{Cmd: CmdInvoke, Kind: kind, Client: client,
+		return []*Payload{{Cmd: CmdInvoke, Kind: kind, Client: client, Headers: maps.Clone(m.GetHeaders()),
 			Message: &Message{Cmd: m.GetCommand(), Args: encodeBody(m.GetArgs())}}}, nil
 	case *tetherv1.EmitRequest:
 		if kind != tether.KindEmit {
 			break
 		}
-		return []*Payload{{Cmd: CmdEmit, Kind: kind, Client: client, Event: m.GetEvent(), Payload: encodeBody(m.GetPayload())}}, nil
+		return []*Payload{{Cmd: CmdEmit, Kind: kind, Client: client, Event: m.GetEvent(), Payload: encodeBody(m.GetPayload()), Target: m.GetTarget()}}, nil
 	case *tetherv1.ListenRequest:
 		if kind != tether.KindListen {
 			break
@@ -196,9 +205,12 @@ func PayloadsOf(kind tether.Kind, req any, client Client) ([]*Payload, error) {
 	return nil, tether.Errorf(tether.CodeInvalidArgument, "isolation: no hook payload for %T as %s", req, kind)
 }
 
-// ApplyPayload writes what a hook returned back into the request: the args
-// of an invoke, the payload of an emit. A hook may not change the kind, the
-// command or event name, or the client; doing so blocks the call.
+// ApplyPayload writes what a hook returned back into the request: the
+// command name, args and headers of an invoke; the event name, payload and
+// target of an emit. A hook may not change the kind (cmd) or the client;
+// doing so blocks the call. For a listen request, ApplyPayload checks the
+// event name the hook returned and leaves the request as it is: the caller
+// puts the names in place (Stage does).
 func ApplyPayload(req any, orig, got *Payload) error {
 	if got == nil {
 		return refuse(ReasonBlocked, "hook blocked "+orig.Cmd+" "+orig.Name())
@@ -211,8 +223,17 @@ func ApplyPayload(req any, orig, got *Payload) error {
 	}
 	switch m := req.(type) {
 	case *tetherv1.InvokeRequest:
-		if got.Message == nil || got.Message.Cmd != m.GetCommand() {
-			return refuse(ReasonBlocked, "hook changed the command name")
+		if got.Message == nil {
+			return refuse(ReasonBlocked, "hook returned an invoke without message")
+		}
+		if got.Message.Cmd != m.GetCommand() {
+			if err := checkName("command", got.Message.Cmd); err != nil {
+				return err
+			}
+			m.Command = got.Message.Cmd
+		}
+		if !maps.Equal(got.Headers, orig.Headers) {
+			m.Headers = maps.Clone(got.Headers)
 		}
 		if orig.Message != nil && bytes.Equal(got.Message.Args, orig.Message.Args) {
 			return nil // unchanged: keep the request's own args
@@ -223,9 +244,16 @@ func ApplyPayload(req any, orig, got *Payload) error {
 		}
 		m.Args = args
 	case *tetherv1.EmitRequest:
-		if got.Event != m.GetEvent() || got.Message != nil {
-			return refuse(ReasonBlocked, "hook changed the event name")
+		if got.Message != nil {
+			return refuse(ReasonBlocked, "hook turned an emit into an invoke")
 		}
+		if got.Event != m.GetEvent() {
+			if err := checkName("event", got.Event); err != nil {
+				return err
+			}
+			m.Event = got.Event
+		}
+		m.Target = got.Target
 		if bytes.Equal(got.Payload, orig.Payload) {
 			return nil // unchanged
 		}
@@ -235,11 +263,28 @@ func ApplyPayload(req any, orig, got *Payload) error {
 		}
 		m.Payload = payload
 	case *tetherv1.ListenRequest:
-		if got.Event != orig.Event || got.Message != nil {
-			return refuse(ReasonBlocked, "hook changed the event name")
+		if got.Message != nil {
+			return refuse(ReasonBlocked, "hook turned a listen into an invoke")
+		}
+		if got.Event != orig.Event {
+			return checkName("event", got.Event)
 		}
 	default:
 		return tether.Errorf(tether.CodeInvalidArgument, "isolation: cannot apply a payload to %T", req)
+	}
+	return nil
+}
+
+// checkName refuses a name a hook set that no command or event can have;
+// the core applies its own rules to the rest.
+func checkName(what, name string) error {
+	if name == "" || len(name) > 256 || !utf8.ValidString(name) {
+		return refuse(ReasonBlocked, "hook set an invalid "+what+" name")
+	}
+	for _, r := range name {
+		if r < 0x21 || r == 0x7f {
+			return refuse(ReasonBlocked, "hook set an invalid "+what+" name")
+		}
 	}
 	return nil
 }

@@ -58,14 +58,24 @@ func (r Reason) Code() tether.Code {
 	}
 }
 
-type reasonError struct{ reason Reason }
+type reasonError struct {
+	reason Reason
+	limit  bool // a hook exceeded a sandbox limit (see Exceeded)
+}
 
 func (e *reasonError) Error() string { return string(e.reason) }
 
 // refuse builds the *tether.Error for a reason. detail must never hold key
 // bytes or plaintext.
 func refuse(r Reason, detail string) *tether.Error {
-	return tether.Errorf(r.Code(), "isolation %w: %s", &reasonError{r}, detail)
+	return tether.Errorf(r.Code(), "isolation %w: %s", &reasonError{reason: r}, detail)
+}
+
+// Exceeded returns an error that blocks a call because a hook went past a
+// limit of its sandbox (time, memory, call depth, a regular expression's
+// budget, the size of a payload); a Refusal reports it as Limit.
+func Exceeded(reason string) error {
+	return tether.Errorf(ReasonBlocked.Code(), "isolation %w: %s", &reasonError{reason: ReasonBlocked, limit: true}, reason)
 }
 
 // ReasonOf returns the reason for which the isolation layer refused err, or

@@ -39,7 +39,7 @@ func TestStageEndToEnd(t *testing.T) {
 		seen = append(seen, fmt.Sprintf("%s %s %s %s", p.Cmd, p.Name(), p.Client.Label, p.Client.Origin))
 		mu.Unlock()
 		if p.Message != nil {
-			p.Message.Args = json.RawMessage(`{"rewritten":true}`)
+			p.Message.Args = json.RawMessage(`{"name":"rewritten","dropped":true}`)
 		}
 		return p, nil
 	}
@@ -90,7 +90,8 @@ func TestStageEndToEnd(t *testing.T) {
 		}
 	}
 	inv := f.invokes[0]
-	if inv.Command != "greet" || string(inv.Args.GetJson()) != `{"rewritten":true}` || inv.Headers["h"] != "v" || inv.IdempotencyKey != "k1" || inv.Sealed != nil {
+	// The rewrite is put in greet's keys too: "dropped" is not one.
+	if inv.Command != "greet" || string(inv.Args.GetJson()) != `{"name":"rewritten"}` || inv.Headers["h"] != "v" || inv.IdempotencyKey != "k1" || inv.Sealed != nil {
 		t.Errorf("opened invoke = %v", inv)
 	}
 	if e := f.emits[0]; e.Event != "chat" || e.Target != "other" || string(e.Payload.GetJson()) != `{"t":1}` {
@@ -109,7 +110,7 @@ func TestStageEndToEnd(t *testing.T) {
 
 func TestStageBlocks(t *testing.T) {
 	c := newCore(t, false)
-	policy, err := isolation.LoadPolicy([]byte(`{"commands":["greet","count"],"events":["chat"],"blockedPaths":["/etc"]}`))
+	policy, err := isolation.LoadPolicy([]byte(`{"commands":["greet","count","read_file"],"events":["chat"],"blockedPaths":["/etc"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestStageBlocks(t *testing.T) {
 	}{
 		{"command", func() error { _, err := ipc.Invoke(ctx, &tetherv1.InvokeRequest{Command: "rm"}); return err }},
 		{"path", func() error {
-			_, err := ipc.Invoke(ctx, &tetherv1.InvokeRequest{Command: "greet", Args: jsonPayload(`{"path":"/tmp/../etc/passwd"}`)})
+			_, err := ipc.Invoke(ctx, &tetherv1.InvokeRequest{Command: "read_file", Args: jsonPayload(`{"path":"/tmp/../etc/passwd"}`)})
 			return err
 		}},
 		{"event", func() error { _, err := ipc.Emit(ctx, &tetherv1.EmitRequest{Event: "admin"}); return err }},

@@ -1,8 +1,16 @@
 // Package jsonargs decodes the JSON arguments of a command the way Tauri
 // does: top-level keys match a Go field by its JSON name, its lowerCamelCase
 // or its snake_case form; a missing argument is an error unless it is
-// optional; unknown arguments are errors. Every failure is a *tether.Error
-// with code invalid_argument that names the argument.
+// optional. Every failure is a *tether.Error with code invalid_argument that
+// names the argument.
+//
+// A Shape records which keys a handler binds, for Go function commands and
+// proto messages alike; Shape.Canonical puts arguments in those keys before
+// anything reads them (the core before it decodes, an isolation stage before
+// its hooks run), dropping keys the handler does not bind (or, strict,
+// refusing them) and refusing a field given under two spellings. Decode sees
+// canonical arguments, so its own "unknown argument" error is what a strict
+// shape gives.
 package jsonargs
 
 import (

@@ -185,6 +185,10 @@ var (
 	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
+// ownSchema is implemented by types that describe themselves (a
+// server.Channel is a string of Tauri's channel form).
+var ownSchema = reflect.TypeFor[interface{ TetherSchema() map[string]any }]()
+
 // ForType returns the JSON Schema of a Go type as encoding/json (and
 // jsonargs) read it, for a command's arguments. []byte as the whole value is
 // raw bytes, described as a binary string; inside a struct, encoding/json
@@ -231,6 +235,11 @@ func goType(t reflect.Type, depth int) obj {
 	if t.Implements(protoMsg) {
 		if m, ok := reflect.Zero(t).Interface().(interface{ ProtoReflect() protoreflect.Message }); ok {
 			return message(m.ProtoReflect().Descriptor(), depth)
+		}
+	}
+	if t.Kind() != reflect.Pointer && t.Implements(ownSchema) {
+		if s, ok := reflect.Zero(t).Interface().(interface{ TetherSchema() map[string]any }); ok {
+			return obj(s.TetherSchema())
 		}
 	}
 	switch t {

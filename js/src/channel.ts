@@ -1,7 +1,8 @@
 // Channel: ordered messages from one channel command, as Tauri's Channel.
 
 import { TetherError } from './errors';
-import type { ChannelFrame, StreamSink } from './invoke';
+import { Route } from './invoke';
+import type { StreamChannelFrame } from './stream';
 
 let nextChannelId = 1;
 
@@ -20,19 +21,25 @@ export function rethrowLater(err: unknown): void {
 }
 
 /**
- * Channel receives the messages a channel command streams, in index order.
- * Pass one as a value of the args object of invoke; invoke then streams the
- * call over SSE and resolves once every message up to the end marker has been
- * delivered to onmessage. Messages are reordered by their numeric index.
+ * Channel receives the messages a command sends on it, in index order, as
+ * Tauri's Channel. Pass one (or several) anywhere in the args of invoke: the
+ * command's Go side gets a server.Channel for each. invoke resolves with the
+ * command's result once the messages sent before it have been delivered; the
+ * channel goes on after that until the command closes it (onclose() with no
+ * error), or the call ends (onclose(err)). Raw-bytes messages arrive as
+ * ArrayBuffers.
  */
 export class Channel<T = unknown> {
   /** An id, unique in this page, for parity with Tauri's Channel. */
   readonly id: number;
+  /** Called once when the channel ends: closed by the command (no error), or gone with its call (the error). */
+  onclose: ((err?: TetherError) => void) | undefined;
   #onmessage: (message: T) => void;
   #next = 0;
   #pending = new Map<number, T>();
   #end: number | undefined;
   #used = false;
+  #closed = false;
 
   constructor(onmessage?: (message: T) => void) {
     this.id = nextChannelId++;
@@ -48,35 +55,38 @@ export class Channel<T = unknown> {
     return this.#onmessage;
   }
 
-  /** Serializes as Tauri's Channel does, so a Channel nested where invoke does not look for it is visible. */
+  /** Serializes as Tauri's Channel does: "__CHANNEL__:<id>". */
   toJSON(): string {
     return `__CHANNEL__:${this.id}`;
   }
 
-  // sink hands the transport a fresh frame consumer. A Channel serves one invoke.
-  /** @internal */
-  _sink(): StreamSink {
+  /** @internal The route the page stream feeds. A Channel serves one invoke. */
+  _route(): Route {
     if (this.#used) throw new TetherError('invalid_argument', 'tether: a Channel can be passed to one invoke only');
     this.#used = true;
-    return {
-      frame: (f: ChannelFrame) => this.#frame(f),
-      done: () => this.#end !== undefined && this.#next >= this.#end,
-    };
+    return new Route((f) => this.#frame(f));
   }
 
-  #frame(f: ChannelFrame): void {
-    if ('end' in f) {
-      if (this.#end !== undefined) throw new TetherError('internal', 'tether: two end messages on one channel');
-      if (f.index < this.#next || [...this.#pending.keys()].some((i) => i >= f.index)) {
-        throw new TetherError('internal', 'tether: channel end message before a message it should follow');
-      }
-      this.#end = f.index;
+  #close(err?: TetherError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.onclose?.(err);
+    } catch (e) {
+      rethrowLater(e);
+    }
+  }
+
+  #frame(f: StreamChannelFrame): void {
+    if ('gone' in f) {
+      this.#close(f.error ?? new TetherError('unavailable', 'tether: the channel ended without its end message'));
       return;
     }
-    if (f.index < this.#next || this.#pending.has(f.index) || (this.#end !== undefined && f.index >= this.#end)) {
-      throw new TetherError('internal', `tether: unexpected channel message index ${f.index}`);
+    if ('end' in f) {
+      if (this.#end === undefined && f.index >= this.#next) this.#end = f.index;
+    } else if (f.index >= this.#next && !this.#pending.has(f.index) && (this.#end === undefined || f.index < this.#end)) {
+      this.#pending.set(f.index, f.message as T);
     }
-    this.#pending.set(f.index, f.message as T);
     while (this.#pending.has(this.#next)) {
       const m = this.#pending.get(this.#next) as T;
       this.#pending.delete(this.#next);
@@ -87,5 +97,6 @@ export class Channel<T = unknown> {
         rethrowLater(err);
       }
     }
+    if (this.#end !== undefined && this.#next >= this.#end) this.#close();
   }
 }

@@ -5,7 +5,8 @@
 import { Channel } from './channel';
 import { configure } from './config';
 import { TetherError, toTetherError } from './errors';
-import { type InvokeOptions, type StreamSink, bytesOf, isBytes, send } from './invoke';
+import { type InvokeOptions, type Route, bytesOf, isBytes, send, sendWithChannels } from './invoke';
+import { stringifyArgs } from './stream';
 
 export { Channel } from './channel';
 export { configure, getConfig, metadata, LABEL_HEADER } from './config';
@@ -26,10 +27,11 @@ export type InvokeArgs = Record<string, unknown> | ArrayBuffer | ArrayBufferView
  * ArrayBuffer when the command answers with raw bytes. It rejects with a
  * TetherError.
  *
- * If one value of args is a Channel, the call is streamed: its key is left out
- * of the JSON body, the messages go to the Channel in index order, and the
- * promise resolves with null once the end message (and every message before
- * it) has been delivered. At most one Channel per call, at the top level of args.
+ * Channels may appear anywhere in args (several per call): their messages
+ * arrive on the page's one stream, and invoke resolves once the messages sent
+ * before the result have been delivered; a channel may go on after that.
+ * Args that JSON cannot carry (a BigInt, a cycle) reject with
+ * invalid_argument before any request.
  */
 export async function invoke<T>(cmd: string, args: InvokeArgs = {}, options?: InvokeOptions): Promise<T> {
   try {
@@ -37,18 +39,17 @@ export async function invoke<T>(cmd: string, args: InvokeArgs = {}, options?: In
     if (args === null || typeof args !== 'object' || Array.isArray(args)) {
       throw new TetherError('invalid_argument', 'tether: invoke args must be an object, an ArrayBuffer or a Uint8Array');
     }
-    let channel: Channel<unknown> | undefined;
-    const rest: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(args)) {
-      if (v instanceof Channel) {
-        if (channel) throw new TetherError('invalid_argument', 'tether: one Channel per invoke');
-        channel = v;
-      } else {
-        rest[k] = v;
+    const routes = new Map<number, Route>();
+    const json = stringifyArgs(cmd, args, function (this: unknown, key: string, value: unknown) {
+      const orig = key === '' ? value : (this as Record<string, unknown>)[key];
+      if (orig instanceof Channel) {
+        if (routes.has(orig.id)) throw new TetherError('invalid_argument', 'tether: a Channel appears twice in one invoke');
+        routes.set(orig.id, orig._route());
       }
-    }
-    const sink: StreamSink | undefined = channel?._sink();
-    return (await send(cmd, { json: JSON.stringify(rest) }, options, sink)) as T;
+      return value;
+    });
+    if (routes.size === 0) return (await send(cmd, { json }, options)) as T;
+    return (await sendWithChannels(cmd, json, routes, options)) as T;
   } catch (err) {
     throw toTetherError(err);
   }

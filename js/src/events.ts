@@ -1,28 +1,20 @@
-// Events: listen, once, emit, emitTo over GET /ipc/listen (SSE) and
+// Events: listen, once, emit, emitTo over the page stream (stream.ts) and
 // POST /ipc/emit/{event}.
 //
-// Multiplexing: every listener with the same listen target shares ONE SSE
-// connection whose query names every event that has a listener (browsers
-// allow only six HTTP/1.1 connections per origin, so one stream per listen
-// call would starve invokes). When a listener needs a name the connection
-// lacks, a new connection for the larger set is opened (listen calls made in
-// the same tick share it); once it is live the old one keeps delivering until
-// it has caught up with the new one (or for a short grace period), then it
-// closes, so no event is lost or duplicated and order holds. Removing a
-// listener never reopens: its events are just ignored until the next reopen;
-// the last listener's removal closes the connection.
-//
-// Event ids are the server's global, increasing sequence ids. The hub delivers
-// each id once, in increasing order, and resumes a dropped connection with
-// Last-Event-ID = the last id delivered, after a backoff (initialDelayMs, or the
-// server's retry: field, doubled per failed attempt up to maxDelayMs, with
-// ±20% jitter). A 4xx answer other than 408/429 during a reconnect is final:
-// the listeners get onError and are removed.
+// Every listener of one event name shares ONE subscription on the page's one
+// stream: the first listen of a name subscribes (POST …/listen; listen
+// resolves once the server holds it, so an emit after `await listen` is
+// seen), later ones join it, and the last unlisten drops it. Event ids are
+// the server's global, increasing ids: each subscription delivers an id once,
+// in increasing order, and is made again after a reconnection with the last
+// id it delivered, so that the server replays what was missed. A refused
+// subscription fails only the listens that asked for it.
 
-import { headers, reconnectSettings, request, url } from './config';
-import { TetherError, errorFromBody, toTetherError } from './errors';
+import { headers, request, url } from './config';
+import { TetherError, toTetherError } from './errors';
 import { rethrowLater } from './channel';
-import { SSEParser, readSSE, type SSEMessage } from './sse';
+import type { SSEMessage } from './sse';
+import { compareIds, pageStream, stringifyArgs, type StreamSub } from './stream';
 
 /** An event as Tauri's Event<T>: id is the listener's id (the one Tauri unlistens with). */
 export interface Event<T> {
@@ -80,24 +72,6 @@ export function targetLabel(target: EventTarget | undefined): string {
   return target.label;
 }
 
-// compareIds orders event ids: numerically when both are decimal integers
-// (any length), else as strings.
-function compareIds(a: string, b: string): number {
-  if (/^[0-9]+$/.test(a) && /^[0-9]+$/.test(b)) {
-    const x = a.replace(/^0+(?=.)/, '');
-    const y = b.replace(/^0+(?=.)/, '');
-    if (x.length !== y.length) return x.length - y.length;
-  }
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-const RETRIABLE = new Set(['unavailable', 'internal', 'unknown', 'deadline_exceeded', 'resource_exhausted', 'aborted']);
-
-function retriable(err: TetherError, status?: number): boolean {
-  if (status !== undefined) return status >= 500 || status === 408 || status === 429;
-  return RETRIABLE.has(err.code);
-}
-
 let nextListenerId = 1;
 
 export interface Listener {
@@ -111,153 +85,57 @@ export interface Listener {
   settle?: { resolve(): void; reject(err: TetherError): void };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
+let nextSubId = 1;
 
-// Conn is one logical SSE subscription for a fixed set of names: it connects,
-// reads, and reconnects with backoff until closed.
-class Conn {
-  readonly ctrl = new AbortController();
-  live = false;
-  everLive = false;
-  /** Listeners whose listen() waits for this connection's first success. */
-  readonly waiting = new Set<Listener>();
-  private retryMs: number | undefined;
-
-  constructor(
-    private readonly hub: Hub,
-    readonly names: ReadonlySet<string>,
-    /** Whether the first attempt resumes from the hub's last id (else it starts at the live head). */
-    private resumeFirst: boolean,
-  ) {}
-
-  get closed(): boolean {
-    return this.ctrl.signal.aborted;
-  }
-
-  close(): void {
-    this.live = false;
-    this.ctrl.abort();
-  }
-
-  async run(): Promise<void> {
-    let attempt = 0;
-    while (!this.closed) {
-      const attemptCtrl = new AbortController();
-      // A connection that delivered something, or stayed up a while, was
-      // healthy: the next reconnect starts from the initial delay again. One
-      // that the server accepts and closes at once keeps backing off.
-      let healthy = false;
-      let liveSince = 0;
-      const stopAttempt = () => attemptCtrl.abort();
-      this.ctrl.signal.addEventListener('abort', stopAttempt, { once: true });
-      let fatal: TetherError | undefined;
-      try {
-        const h = headers({ Accept: 'text/event-stream' });
-        const last = this.hub.lastId;
-        if (last !== '' && (this.everLive || this.resumeFirst)) h.set('Last-Event-ID', last);
-        const query: [string, string][] = [...this.names].map((n) => ['event', n]);
-        if (this.hub.target) query.push(['target', this.hub.target]);
-        let res: Response;
-        try {
-          res = await request(url('/ipc/listen', query), { method: 'GET', headers: h, signal: attemptCtrl.signal });
-        } catch (err) {
-          const e = toTetherError(err);
-          if (!this.everLive || !retriable(e, e.status)) fatal = e;
-          throw e;
-        }
-        if (!res.body) throw new TetherError('unavailable', 'tether: listen stream without a body');
-        this.live = true;
-        this.everLive = true;
-        liveSince = Date.now();
-        this.hub.connLive(this);
-        const parser = new SSEParser(
-          {
-            onMessage: (m) => {
-              if (this.closed || attemptCtrl.signal.aborted) return;
-              if (m.event === 'error' && !m.hasId) {
-                const e = errorFromBody(m.data, 500);
-                if (!retriable(e)) fatal = e;
-                attemptCtrl.abort();
-                return;
-              }
-              healthy = true;
-              this.hub.message(this, m);
-            },
-            onRetry: (ms) => {
-              this.retryMs = ms;
-            },
-          },
-          this.hub.lastId,
-        );
-        await readSSE(res.body, parser, attemptCtrl.signal);
-      } catch {
-        // a failed attempt: decided below
-      } finally {
-        this.ctrl.signal.removeEventListener('abort', stopAttempt);
-        this.live = false;
-      }
-      if (this.closed) return;
-      if (fatal) {
-        this.hub.connFailed(this, fatal);
-        return;
-      }
-      if (healthy || (liveSince > 0 && Date.now() - liveSince > 5000)) attempt = 0;
-      const r = reconnectSettings();
-      const base = this.retryMs ?? r.initialDelayMs;
-      const delay = Math.min(r.maxDelayMs, base * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());
-      attempt++;
-      await sleep(delay, this.ctrl.signal);
-    }
-  }
-}
-
-const HANDOFF_GRACE_MS = 500;
-
-// Hub owns the listeners of one listen target and the connection serving them.
-export class Hub {
+// Hub owns the listeners of one event name and their subscription.
+export class Hub implements StreamSub {
   readonly listeners = new Map<number, Listener>();
-  /** The connection delivering events. */
-  private current: Conn | null = null;
-  /** A connection for a larger name set, not live yet. */
-  private next: Conn | null = null;
-  /** After next went live: the old connection, still delivering until it catches up. */
-  private handoff: { old: Conn; buffer: SSEMessage[]; timer: ReturnType<typeof setTimeout> } | null = null;
-  private reopenScheduled = false;
-  /** The highest event id delivered: where a dropped connection resumes. */
-  lastId = '';
-  /** The last id delivered per event name: duplicates and stale replays stop here. */
-  private readonly lastByName = new Map<string, string>();
-  /** Set when a connection came back: the next id is taken as is (the server may have restarted). */
-  private restarted = false;
+  readonly id = `s${nextSubId++}`;
+  readonly events: string[];
+  private live = false;
+  private subscribing = false;
+  /** The last id delivered: where a renewed subscription resumes. */
+  private lastId = '';
 
-  constructor(readonly target: string) {}
+  constructor(readonly name: string) {
+    this.events = [name];
+  }
 
   /** add registers a listener; its promise settles when its events are flowing (or cannot). */
-  add(name: string, handler: (e: Event<unknown>) => void, opts: ListenOptions): { listener: Listener; ready: Promise<void> } {
-    const listener: Listener = { id: nextListenerId++, name, handler, opts, removed: false };
+  add(handler: (e: Event<unknown>) => void, opts: ListenOptions): { listener: Listener; ready: Promise<void> } {
+    const listener: Listener = { id: nextListenerId++, name: this.name, handler, opts, removed: false };
     const ready = new Promise<void>((resolve, reject) => {
       listener.settle = { resolve, reject };
     });
+    ready.catch(() => {});
     this.listeners.set(listener.id, listener);
-    const serving = this.next ?? this.current;
-    if (serving && serving.names.has(name)) {
-      if (serving.live) this.settle(listener);
-      else serving.waiting.add(listener);
-    } else {
-      this.scheduleReopen();
-    }
+    if (this.live) this.settle(listener);
+    else if (!this.subscribing) this.subscribe();
     return { listener, ready };
+  }
+
+  private subscribe(): void {
+    this.subscribing = true;
+    const stream = pageStream();
+    stream.hold();
+    stream.subscribe(this).then(
+      () => {
+        this.subscribing = false;
+        if (this.listeners.size === 0) {
+          stream.release();
+          stream.unsubscribe(this.id);
+          return;
+        }
+        this.live = true;
+        for (const l of this.listeners.values()) this.settle(l);
+      },
+      (err) => {
+        this.subscribing = false;
+        stream.release();
+        const e = toTetherError(err);
+        for (const l of [...this.listeners.values()]) this.remove(l, e);
+      },
+    );
   }
 
   /** remove unregisters a listener at any stage; calling it again does nothing. */
@@ -266,9 +144,18 @@ export class Hub {
     listener.removed = true;
     listener.cleanup?.();
     this.listeners.delete(listener.id);
-    for (const c of [this.current, this.next, this.handoff?.old]) c?.waiting.delete(listener);
     this.settle(listener, reason ?? new TetherError('canceled', 'tether: unlistened before the subscription was established'));
-    if (this.listeners.size === 0) this.closeAll();
+    if (this.listeners.size === 0) this.drop();
+  }
+
+  private drop(): void {
+    if (hubs.get(this.name) === this) hubs.delete(this.name);
+    if (this.live) {
+      this.live = false;
+      const stream = pageStream();
+      stream.release();
+      stream.unsubscribe(this.id);
+    }
   }
 
   private settle(l: Listener, err?: TetherError): void {
@@ -279,156 +166,44 @@ export class Hub {
     else s.resolve();
   }
 
-  private closeAll(): void {
-    this.lastId = '';
-    this.lastByName.clear();
-    this.finishHandoff(false);
-    this.next?.close();
-    this.current?.close();
-    this.next = null;
-    this.current = null;
+  after(): string {
+    return this.lastId;
   }
 
-  private scheduleReopen(): void {
-    if (this.reopenScheduled) return;
-    this.reopenScheduled = true;
-    queueMicrotask(() => {
-      this.reopenScheduled = false;
-      this.reopen();
-    });
-  }
-
-  private reopen(): void {
-    const names = new Set<string>();
-    for (const l of this.listeners.values()) names.add(l.name);
-    if (names.size === 0) return;
-    const serving = this.next ?? this.current;
-    if (serving && [...names].every((n) => serving.names.has(n))) {
-      // The set did not grow after all (listeners came and went); attach the waiters.
-      for (const l of this.listeners.values()) if (l.settle) serving.live ? this.settle(l) : serving.waiting.add(l);
-      return;
-    }
-    // Resume from the last id only when the current connection is down and
-    // reconnecting; a fresh subscription starts at the live head.
-    const resume = this.current !== null && !this.current.live;
-    const conn = new Conn(this, names, resume);
-    for (const l of this.listeners.values()) if (l.settle) conn.waiting.add(l);
-    if (this.next) {
-      for (const l of this.next.waiting) conn.waiting.add(l);
-      this.next.close();
-    }
-    this.next = conn;
-    void conn.run();
-  }
-
-  // connLive is called each time a connection (re)connects.
-  connLive(conn: Conn): void {
-    if (conn === this.current && !this.handoff) {
-      // A reconnect: the server replays exactly what follows Last-Event-ID,
-      // and its ids may have started over after a restart.
-      this.lastByName.clear();
-      this.restarted = true;
-    }
-    if (conn === this.next) {
-      this.next = null;
-      const old = this.current;
-      this.current = conn;
-      if (old && old.live) {
-        this.finishHandoff(true);
-        this.handoff = { old, buffer: [], timer: setTimeout(() => this.finishHandoff(true), HANDOFF_GRACE_MS) };
-      } else {
-        old?.close();
-      }
-    }
-    for (const l of conn.waiting) this.settle(l);
-    conn.waiting.clear();
-  }
-
-  // connFailed is called when a connection gives up for good.
-  connFailed(conn: Conn, err: TetherError): void {
-    conn.close();
-    if (conn === this.next) {
-      // The larger set failed (a name was refused, the server is down): the
-      // listeners that needed it fail; the current connection carries on.
-      this.next = null;
-      for (const l of [...conn.waiting]) this.remove(l, err);
-      return;
-    }
-    if (conn === this.current) {
-      this.current = null;
-      for (const l of [...this.listeners.values()]) {
-        if (!conn.names.has(l.name)) continue;
-        const wasLive = !l.settle;
-        this.remove(l, err);
-        if (wasLive) {
-          if (l.opts.onError) l.opts.onError(err);
-          else console.warn(`tether: listen ${l.name} ended: ${err.code}: ${err.message}`);
+  lagged(dropped: number): void {
+    let told = false;
+    for (const l of [...this.listeners.values()]) {
+      if (l.opts.onLagged) {
+        told = true;
+        try {
+          l.opts.onLagged(dropped);
+        } catch (err) {
+          rethrowLater(err);
         }
       }
-      if (this.listeners.size > 0) this.scheduleReopen();
     }
+    if (!told) console.warn(`tether: the server dropped ${dropped} event(s) of ${this.name} for this page (lagged)`);
   }
 
-  private finishHandoff(flush: boolean): void {
-    const h = this.handoff;
-    if (!h) return;
-    this.handoff = null;
-    clearTimeout(h.timer);
-    h.old.close();
-    if (flush) for (const m of h.buffer) this.deliver(m);
-  }
-
-  message(conn: Conn, m: SSEMessage): void {
-    const h = this.handoff;
-    if (h && conn === this.current) {
-      // Names the old connection also carries wait until it has caught up, so
-      // their order holds; names only this connection carries flow at once.
-      if (h.old.names.has(m.event) || !m.hasId) h.buffer.push(m);
-      else this.deliver(m);
-      return;
-    }
-    if (h && conn === h.old) {
-      this.deliver(m);
-      const first = h.buffer.find((b) => b.hasId);
-      if (first && m.hasId && compareIds(m.lastEventId, first.lastEventId) >= 0) this.finishHandoff(true);
-      return;
-    }
-    if (conn !== this.current) return;
-    this.deliver(m);
-  }
-
-  private deliver(m: SSEMessage): void {
-    if (m.event === 'lagged' && !m.hasId) {
-      let dropped = 0;
-      try {
-        dropped = Number((JSON.parse(m.data) as { dropped?: unknown }).dropped) || 0;
-      } catch {
-        // keep 0
+  ended(err: TetherError): void {
+    const wasLive = this.live;
+    this.live = false;
+    if (hubs.get(this.name) === this) hubs.delete(this.name);
+    if (wasLive) pageStream().release();
+    for (const l of [...this.listeners.values()]) {
+      const established = !l.settle;
+      this.remove(l, err);
+      if (established) {
+        if (l.opts.onError) l.opts.onError(err);
+        else console.warn(`tether: listen ${l.name} ended: ${err.code}: ${err.message}`);
       }
-      let told = false;
-      for (const l of [...this.listeners.values()]) {
-        if (l.opts.onLagged) {
-          told = true;
-          try {
-            l.opts.onLagged(dropped);
-          } catch (err) {
-            rethrowLater(err);
-          }
-        }
-      }
-      if (!told) console.warn(`tether: the server dropped ${dropped} event(s) for this page (lagged)`);
-      return;
     }
-    if (m.hasId) {
-      // Per name, ids only grow: an event two overlapping connections both
-      // carried, or a replay, is delivered once.
-      const id = m.lastEventId;
-      const prev = this.lastByName.get(m.event);
-      if (prev !== undefined && compareIds(id, prev) <= 0) return;
-      this.lastByName.set(m.event, id);
-      if (this.lastId === '' || this.restarted || compareIds(id, this.lastId) > 0) this.lastId = id;
-      this.restarted = false;
-    }
+  }
+
+  event(m: SSEMessage): void {
+    // Ids only grow: an event a replay repeats is delivered once.
+    if (this.lastId !== '' && compareIds(m.lastEventId, this.lastId) <= 0) return;
+    this.lastId = m.lastEventId;
     let payload: unknown;
     try {
       payload = JSON.parse(m.data);
@@ -436,7 +211,7 @@ export class Hub {
       payload = m.data;
     }
     for (const l of [...this.listeners.values()]) {
-      if (l.name !== m.event || l.removed) continue;
+      if (l.removed) continue;
       try {
         l.handler({ event: m.event, id: l.id, payload });
       } catch (err) {
@@ -448,11 +223,11 @@ export class Hub {
 
 const hubs = new Map<string, Hub>();
 
-export function hubFor(target: string): Hub {
-  let h = hubs.get(target);
+export function hubFor(name: string): Hub {
+  let h = hubs.get(name);
   if (!h) {
-    h = new Hub(target);
-    hubs.set(target, h);
+    h = new Hub(name);
+    hubs.set(name, h);
   }
   return h;
 }
@@ -466,8 +241,9 @@ export function subscribe(
   opts: ListenOptions = {},
 ): { listener: Listener; hub: Hub; ready: Promise<void> } {
   checkEventName(event);
-  const hub = hubFor(targetLabel(opts.target));
-  const { listener, ready } = hub.add(event, handler, opts);
+  targetLabel(opts.target); // checked; the gateway decides what a client sees
+  const hub = hubFor(event);
+  const { listener, ready } = hub.add(handler, opts);
   const signal = opts.signal;
   if (signal) {
     const onAbort = () => hub.remove(listener);
@@ -524,7 +300,7 @@ export async function emitTo<T>(target: EventTarget, event: string, payload?: T)
 
 async function emitRaw(event: string, payload: unknown, target: string): Promise<void> {
   const h = headers({ 'Content-Type': 'application/json' });
-  const body = payload === undefined ? 'null' : JSON.stringify(payload);
+  const body = payload === undefined ? 'null' : stringifyArgs(event, payload);
   const res = await request(url('/ipc/emit/' + encodeURIComponent(event), target ? [['target', target]] : []), {
     method: 'POST',
     headers: h,

@@ -2,25 +2,116 @@
 // for channel commands.
 
 import { headers, request, url } from './config';
-import { TetherError, errorFromBody, toTetherError } from './errors';
-import { SSEParser, readSSE } from './sse';
+import { TetherError, toTetherError } from './errors';
+import { isNoStream, pageStream, type ChannelRoute, type PageStream, type StreamChannelFrame } from './stream';
+
+/**
+ * Route is one channel of a call on the page stream: it hands each frame to
+ * onFrame and counts them, so that the call resolves once the frames sent
+ * before its result have arrived.
+ */
+export class Route implements ChannelRoute {
+  received = 0;
+  done = false;
+  private waits: Array<{ n: number; resolve: () => void }> = [];
+
+  constructor(private readonly onFrame: (f: StreamChannelFrame) => void) {}
+
+  frame(f: StreamChannelFrame): void {
+    if ('gone' in f) this.done = true;
+    else this.received++;
+    try {
+      this.onFrame(f);
+    } finally {
+      this.waits = this.waits.filter((w) => {
+        if (this.done || this.received >= w.n) {
+          w.resolve();
+          return false;
+        }
+        return true;
+      });
+    }
+  }
+
+  wait(n: number): Promise<void> {
+    if (this.done || this.received >= n) return Promise.resolve();
+    return new Promise((resolve) => this.waits.push({ n, resolve }));
+  }
+}
+
+// parseFrames reads Tether-Channel-Frames: "5=3,6=0".
+function parseFrames(h: string | null): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const part of (h ?? '').split(',')) {
+    const [k, v] = part.split('=');
+    const id = Number(k);
+    const n = Number(v);
+    if (part !== '' && Number.isSafeInteger(id) && Number.isSafeInteger(n)) out.set(id, n);
+  }
+  return out;
+}
+
+/**
+ * sendWithChannels performs an invoke whose channels deliver to the page
+ * stream: it resolves with the result once every frame sent before it has
+ * reached its route.
+ */
+export async function sendWithChannels(cmd: string, json: string, routes: Map<number, Route>, options: InvokeOptions = {}): Promise<unknown> {
+  const stream = pageStream();
+  stream.hold();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await sendOnStream(stream, cmd, json, routes, options);
+      } catch (err) {
+        const e = toTetherError(err);
+        // The stream ended before the call reached it: once more, on the next.
+        if (attempt > 0 || !isNoStream(e)) throw e;
+      }
+    }
+  } finally {
+    stream.release();
+  }
+}
+
+async function sendOnStream(stream: PageStream, cmd: string, json: string, routes: Map<number, Route>, options: InvokeOptions): Promise<unknown> {
+  const { ctrl, unlink } = linkSignal(options.signal);
+  try {
+    const sid = await stream.open();
+    for (const [id, r] of routes) stream.routes.set(id, r);
+    const h = headers(options.headers);
+    h.set('Content-Type', 'application/json');
+    h.set('Accept', 'application/json, application/octet-stream');
+    h.set('Tether-Stream', sid);
+    h.set('Tether-Channels', [...routes.keys()].join(','));
+    let res: Response;
+    try {
+      res = await request(url('/ipc/invoke/' + encodeURIComponent(cmd)), { method: 'POST', headers: h, body: json, signal: ctrl.signal });
+    } catch (err) {
+      // An answer from the gateway about the call tells the channels it
+      // carried that they are gone; no answer, or a stream it no longer
+      // knows: nobody will.
+      const e = toTetherError(err);
+      if (e.status === undefined || isNoStream(e)) for (const id of routes.keys()) stream.routes.delete(id);
+      if (isNoStream(e)) stream.stale(sid);
+      throw err;
+    }
+    const frames = parseFrames(res.headers.get('Tether-Channel-Frames'));
+    const result = await decodeResult(res, (res.headers.get('Content-Type') || '').toLowerCase());
+    await Promise.all([...frames].map(([id, n]) => routes.get(id)?.wait(n)));
+    return result;
+  } catch (err) {
+    throw toTetherError(err);
+  } finally {
+    unlink();
+  }
+}
 
 export interface InvokeOptions {
   /** Extra request headers, as Tauri's invoke options. */
   headers?: HeadersInit;
   /** Aborting rejects the call with code "canceled" and closes its stream. */
   signal?: AbortSignal;
-}
-
-/** One frame of a channel stream as the gateway sends it. */
-export type ChannelFrame = { index: number; message: unknown } | { index: number; end: true };
-
-// StreamSink receives the frames of a channel stream in arrival order.
-export interface StreamSink {
-  /** frame handles one frame; it may throw a TetherError to fail the call. */
-  frame(f: ChannelFrame): void;
-  /** done reports whether the sink has everything (the end frame and every message before it). */
-  done(): boolean;
 }
 
 /** The request body: JSON text or raw bytes. */
@@ -47,9 +138,8 @@ function linkSignal(signal?: AbortSignal): { ctrl: AbortController; unlink: () =
   return { ctrl, unlink: () => signal.removeEventListener('abort', onAbort) };
 }
 
-// send performs one invoke. With a sink it asks for an SSE stream and feeds the
-// frames to the sink, resolving with null once the sink is done.
-export async function send(cmd: string, body: Body, options: InvokeOptions = {}, sink?: StreamSink): Promise<unknown> {
+// send performs one invoke without channels.
+export async function send(cmd: string, body: Body, options: InvokeOptions = {}): Promise<unknown> {
   const h = headers(options.headers);
   let payload: BodyInit;
   if ('bytes' in body) {
@@ -59,7 +149,7 @@ export async function send(cmd: string, body: Body, options: InvokeOptions = {},
     h.set('Content-Type', 'application/json');
     payload = body.json;
   }
-  h.set('Accept', sink ? 'text/event-stream' : 'application/json, application/octet-stream');
+  h.set('Accept', 'application/json, application/octet-stream');
   const { ctrl, unlink } = linkSignal(options.signal);
   try {
     const res = await request(url('/ipc/invoke/' + encodeURIComponent(cmd)), {
@@ -68,11 +158,7 @@ export async function send(cmd: string, body: Body, options: InvokeOptions = {},
       body: payload,
       signal: ctrl.signal,
     });
-    const type = (res.headers.get('Content-Type') || '').toLowerCase();
-    if (sink && type.startsWith('text/event-stream') && res.body) {
-      return await readChannel(res.body, sink, ctrl);
-    }
-    return await decodeResult(res, type);
+    return await decodeResult(res, (res.headers.get('Content-Type') || '').toLowerCase());
   } catch (err) {
     throw toTetherError(err);
   } finally {
@@ -89,58 +175,4 @@ async function decodeResult(res: Response, type: string): Promise<unknown> {
   } catch {
     throw new TetherError('internal', 'tether: the gateway answered with invalid JSON');
   }
-}
-
-function parseFrame(data: string): ChannelFrame {
-  let v: unknown;
-  try {
-    v = JSON.parse(data);
-  } catch {
-    throw new TetherError('internal', 'tether: malformed channel frame');
-  }
-  const f = v as { index?: unknown; end?: unknown; message?: unknown } | null;
-  const index = typeof f?.index === 'string' ? Number(f.index) : f?.index;
-  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
-    throw new TetherError('internal', 'tether: channel frame without a valid index');
-  }
-  if (f!.end === true) return { index, end: true };
-  return { index, message: f!.message };
-}
-
-async function readChannel(body: ReadableStream<Uint8Array>, sink: StreamSink, ctrl: AbortController): Promise<unknown> {
-  let failure: TetherError | undefined;
-  let sawEnd = false;
-  const stop = (err?: TetherError) => {
-    if (!failure && err) failure = err;
-    ctrl.abort();
-  };
-  const parser = new SSEParser({
-    onMessage: (m) => {
-      if (failure || ctrl.signal.aborted) return;
-      if (m.event === 'error') {
-        stop(errorFromBody(m.data, 500));
-        return;
-      }
-      if (m.event !== 'message') return;
-      try {
-        const frame = parseFrame(m.data);
-        if ('end' in frame) sawEnd = true;
-        sink.frame(frame);
-      } catch (err) {
-        stop(toTetherError(err));
-        return;
-      }
-      if (sink.done()) stop();
-    },
-  });
-  try {
-    await readSSE(body, parser, ctrl.signal);
-  } catch (err) {
-    if (!ctrl.signal.aborted) throw toTetherError(err);
-  }
-  if (failure) throw failure;
-  if (sink.done()) return null;
-  if (ctrl.signal.aborted) throw new TetherError('canceled', 'the request was canceled');
-  if (sawEnd) throw new TetherError('data_loss', 'tether: channel stream ended with messages missing');
-  throw new TetherError('unavailable', 'tether: channel stream closed before its end message');
 }

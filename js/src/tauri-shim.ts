@@ -2,28 +2,31 @@
 // provides window.__TAURI_INTERNALS__ and window.__TAURI_EVENT_PLUGIN_INTERNALS__
 // so that an unchanged @tauri-apps/api v2 talks to a Tether gateway.
 //
-// Settings: window.__TETHER__ = { label, baseUrl, errors } set before the
-// script, or data-label / data-base-url / data-errors on its <script> tag.
+// Settings: window.__TETHER__ = { label, baseUrl, errors, globalTauri } set
+// before the script, or data-label / data-base-url / data-errors /
+// data-global-tauri on its <script> tag.
 //   label   — this page's label (a hint; the gateway decides): default "main"
 //   baseUrl — the gateway; default the origin the shim was loaded from
 //   errors  — "tauri" (default): a failed invoke rejects with the command's own
 //             error value (details) or else the message string, as Tauri does;
 //             "tether": it rejects with a TetherError {code, message, details}.
+//   globalTauri — define window.__TAURI__ (Tauri's app.withGlobalTauri); the
+//             gateway sets it when the config does.
 
-import { configure, metadata } from './config';
+import { configure, getConfig, metadata } from './config';
 import { TetherError, toTetherError } from './errors';
 import { type Listener, type Hub, subscribe, emit, emitTo, type EventTarget } from './events';
-import { type ChannelFrame, type InvokeOptions, bytesOf, isBytes, send } from './invoke';
+import { type InvokeOptions, Route, bytesOf, isBytes, send, sendWithChannels } from './invoke';
+import { channelIdOf, stringifyArgs } from './stream';
 
 type Callback = (data: unknown) => unknown;
 type AnyRecord = Record<string, unknown>;
 
 const SERIALIZE_TO_IPC_FN = '__TAURI_TO_IPC_KEY__';
-const CHANNEL_RE = /^__CHANNEL__:(\d+)$/;
 
 (() => {
   const w = globalThis as unknown as AnyRecord & { document?: { currentScript?: unknown } };
-  const settings = (w.__TETHER__ ?? {}) as { label?: string; baseUrl?: string; errors?: string };
+  const settings = (w.__TETHER__ ?? {}) as { label?: string; baseUrl?: string; errors?: string; globalTauri?: boolean };
   const script = (w.document?.currentScript ?? null) as { dataset?: Record<string, string>; src?: string } | null;
   const data = script?.dataset ?? {};
 
@@ -39,6 +42,7 @@ const CHANNEL_RE = /^__CHANNEL__:(\d+)$/;
   }
   configure({ baseUrl: baseUrl ?? '', label: settings.label ?? data.label ?? 'main' });
   const tauriErrors = (settings.errors ?? data.errors ?? 'tauri') !== 'tether';
+  const globalTauri = w.__TETHER_GLOBAL_TAURI__ === true || settings.globalTauri === true || data.globalTauri === 'true';
 
   const callbacks = new Map<number, Callback>();
   let nextCallback = 1;
@@ -66,6 +70,12 @@ const CHANNEL_RE = /^__CHANNEL__:(\d+)$/;
   const listeners = new Map<number, { hub: Hub; listener: Listener; handler: number }>();
 
   function dropListener(eventId: number): void {
+    const undo = local.get(eventId);
+    if (undo) {
+      local.delete(eventId);
+      undo();
+      return;
+    }
     const l = listeners.get(eventId);
     if (!l) return;
     listeners.delete(eventId);
@@ -73,9 +83,42 @@ const CHANNEL_RE = /^__CHANNEL__:(\d+)$/;
     unregisterCallback(l.handler);
   }
 
+  // Window events a browser tab can give, from the DOM: tauri://focus,
+  // tauri://blur and tauri://resize (payload: the physical size). Other
+  // tauri:// events (drag-drop, close-requested, …) never fire.
+  const local = new Map<number, () => void>();
+  let nextLocal = 1 << 30;
+  function windowListen(event: string, handler: number): number {
+    const id = nextLocal++;
+    const win = globalThis as unknown as {
+      addEventListener?: (t: string, f: () => void) => void;
+      removeEventListener?: (t: string, f: () => void) => void;
+      innerWidth?: number;
+      innerHeight?: number;
+      devicePixelRatio?: number;
+    };
+    const dom = { 'tauri://focus': 'focus', 'tauri://blur': 'blur', 'tauri://resize': 'resize' }[event];
+    if (!dom || !win.addEventListener) {
+      local.set(id, () => unregisterCallback(handler));
+      return id;
+    }
+    const fire = () => {
+      const r = win.devicePixelRatio ?? 1;
+      const payload = dom === 'resize' ? { width: Math.round((win.innerWidth ?? 0) * r), height: Math.round((win.innerHeight ?? 0) * r) } : null;
+      if (callbacks.has(handler)) runCallback(handler, { event, id, payload });
+    };
+    win.addEventListener(dom, fire);
+    local.set(id, () => {
+      win.removeEventListener?.(dom, fire);
+      unregisterCallback(handler);
+    });
+    return id;
+  }
+
   async function eventListen(args: AnyRecord): Promise<number> {
     const event = args.event as string;
     const handler = args.handler as number;
+    if (typeof event === 'string' && event.startsWith('tauri://')) return windowListen(event, handler);
     const target = args.target as EventTarget | undefined;
     const ref: { id: number } = { id: 0 };
     const sub = subscribe(
@@ -99,37 +142,31 @@ const CHANNEL_RE = /^__CHANNEL__:(\d+)$/;
 
   async function appInvoke(cmd: string, args: unknown, options?: InvokeOptions): Promise<unknown> {
     if (isBytes(args)) return send(cmd, { bytes: bytesOf(args) }, options);
-    let channelId: number | undefined;
-    let channels = 0;
-    const root = args ?? {};
-    const json = JSON.stringify(root, function (this: unknown, _key: string, value: unknown) {
+    // Channels anywhere in the args: Tauri's Channel serializes to
+    // "__CHANNEL__:<callback id>"; its frames go to runCallback as they come
+    // (Tauri's Channel reorders by index itself).
+    const routes = new Map<number, Route>();
+    const json = stringifyArgs(cmd, args ?? {}, function (this: unknown, _key: string, value: unknown) {
       if (value !== null && typeof value === 'object' && typeof (value as AnyRecord)[SERIALIZE_TO_IPC_FN] === 'function') {
         value = ((value as AnyRecord)[SERIALIZE_TO_IPC_FN] as () => unknown)();
       }
-      if (this === root && typeof value === 'string') {
-        const m = CHANNEL_RE.exec(value);
-        if (m) {
-          channels++;
-          channelId = Number(m[1]);
-          return undefined;
-        }
+      const id = channelIdOf(value);
+      if (id !== undefined && callbacks.has(id) && !routes.has(id)) {
+        routes.set(
+          id,
+          new Route((f) => {
+            if ('gone' in f) {
+              if (f.error) console.warn(`[tether] channel ${id} of ${cmd} ended: ${f.error.code}: ${f.error.message}`);
+              return;
+            }
+            if (callbacks.has(id)) runCallback(id, 'end' in f ? { index: f.index, end: true } : { index: f.index, message: f.message });
+          }),
+        );
       }
       return value;
     });
-    if (channels > 1) throw new TetherError('invalid_argument', 'tether: one Channel per invoke');
-    if (channelId === undefined) return send(cmd, { json }, options);
-    const id = channelId;
-    let end: number | undefined;
-    const seen = new Set<number>();
-    return send(cmd, { json }, options, {
-      frame: (f: ChannelFrame) => {
-        if ('end' in f) end = f.index;
-        else seen.add(f.index);
-        // Tauri's Channel reorders by index itself; frames go through as they come.
-        runCallback(id, f);
-      },
-      done: () => end !== undefined && seen.size >= end,
-    });
+    if (routes.size === 0) return send(cmd, { json }, options);
+    return sendWithChannels(cmd, json, routes, options);
   }
 
   async function dispatch(cmd: string, args: AnyRecord, options?: InvokeOptions): Promise<unknown> {
@@ -160,8 +197,15 @@ const CHANNEL_RE = /^__CHANNEL__:(\d+)$/;
     }
   }
 
+  // convertFileSrc: asset URLs are the gateway's /ipc/asset/ route, which
+  // serves files within app.security.assetProtocol's scope.
   function convertFileSrc(filePath: string, protocol = 'asset'): string {
-    return `${protocol}://localhost/${encodeURIComponent(filePath)}`;
+    const path = encodeURIComponent(filePath);
+    if (protocol === 'asset') {
+      const base = getConfig().baseUrl || (typeof location !== 'undefined' ? location.origin : '');
+      return `${base}/ipc/asset/${path}`;
+    }
+    return `${protocol}://localhost/${path}`;
   }
 
   const internals = (w.__TAURI_INTERNALS__ ?? {}) as AnyRecord;
@@ -180,6 +224,92 @@ const CHANNEL_RE = /^__CHANNEL__:(\d+)$/;
   w.__TAURI_EVENT_PLUGIN_INTERNALS__ = eventInternals;
   // @tauri-apps/api's isTauri() checks this; the app should take its Tauri path.
   w.isTauri = true;
+  if (globalTauri) w.__TAURI__ = globalAPI(invoke, transformCallback, unregisterCallback, convertFileSrc);
 })();
+
+type Invoke = (cmd: string, args?: AnyRecord, options?: InvokeOptions) => Promise<unknown>;
+
+// globalAPI is window.__TAURI__ for withGlobalTauri: the parts of
+// @tauri-apps/api a page script without a bundler uses (core, event, app),
+// written on the same internals as the package itself.
+function globalAPI(
+  invoke: Invoke,
+  transformCallback: (cb?: Callback, once?: boolean) => number,
+  unregisterCallback: (id: number) => void,
+  convertFileSrc: (path: string, protocol?: string) => string,
+): AnyRecord {
+  class Channel<T = unknown> {
+    readonly id: number;
+    onmessage: (m: T) => void;
+    #next = 0;
+    #pending = new Map<number, T>();
+    #end: number | undefined;
+    constructor(onmessage?: (m: T) => void) {
+      this.onmessage = onmessage ?? (() => {});
+      this.id = transformCallback((raw) => {
+        const f = raw as { index: number; message?: T; end?: boolean };
+        if (f.end) this.#end = f.index;
+        else this.#pending.set(f.index, f.message as T);
+        while (this.#pending.has(this.#next)) {
+          const m = this.#pending.get(this.#next) as T;
+          this.#pending.delete(this.#next++);
+          try {
+            this.onmessage(m);
+          } catch (err) {
+            queueMicrotask(() => {
+              throw err;
+            });
+          }
+        }
+        if (this.#end !== undefined && this.#next >= this.#end) unregisterCallback(this.id);
+      });
+    }
+    toJSON(): string {
+      return `__CHANNEL__:${this.id}`;
+    }
+  }
+  async function listen(event: string, handler: Callback, options: { target?: unknown } = {}): Promise<() => void> {
+    const cb = transformCallback(handler);
+    const eventId = (await invoke('plugin:event|listen', { event, target: options.target ?? { kind: 'Any' }, handler: cb })) as number;
+    return () => {
+      void invoke('plugin:event|unlisten', { event, eventId });
+    };
+  }
+  async function once(event: string, handler: Callback, options: { target?: unknown } = {}): Promise<() => void> {
+    let un: (() => void) | undefined;
+    let fired = false;
+    un = await listen(
+      event,
+      (e) => {
+        if (fired) return;
+        fired = true;
+        un?.();
+        handler(e);
+      },
+      options,
+    );
+    return un;
+  }
+  return {
+    core: { invoke, transformCallback, Channel, convertFileSrc, isTauri: () => true },
+    event: {
+      listen,
+      once,
+      emit: (event: string, payload?: unknown) => invoke('plugin:event|emit', { event, payload }),
+      emitTo: (target: unknown, event: string, payload?: unknown) => invoke('plugin:event|emit_to', { target, event, payload }),
+      TauriEvent: {
+        WINDOW_RESIZED: 'tauri://resize',
+        WINDOW_FOCUS: 'tauri://focus',
+        WINDOW_BLUR: 'tauri://blur',
+      },
+    },
+    app: {
+      getName: () => invoke('plugin:app|name'),
+      getVersion: () => invoke('plugin:app|version'),
+      getTauriVersion: () => invoke('plugin:app|tauri_version'),
+      getIdentifier: () => invoke('plugin:app|identifier'),
+    },
+  };
+}
 // An ES module to esbuild (a file without exports would be wrapped as CommonJS).
 export {};

@@ -127,14 +127,27 @@ test('Channel delivers 25 messages in numeric index order, then invoke resolves'
   assert.deepEqual(got, Array.from({ length: 25 }, (_, i) => i));
   assert.ok(got.indexOf(10) === got.indexOf(9) + 1, '10 right after 9');
   const inv = (await stats(gw)).invokes.at(-1);
-  assert.equal(inv.accept, 'text/event-stream');
+  assert.match(inv.stream, /^st[0-9]+$/, 'the call names the page stream');
+  assert.equal(inv.channels, String(ch.id));
 });
 
-test('Channel arg key is not sent in the body', { skip: mockOnly }, async () => {
-  // whoami answers JSON (not a stream): the channel sees nothing and the result comes back.
-  const ch = new Channel(() => assert.fail('no messages expected'));
-  const r = await invoke('whoami', { a: 1, ch });
-  assert.deepEqual(r.args, { a: 1 });
+test('Channels go as Tauri sends them, several per call and anywhere in the args', { skip: mockOnly }, async () => {
+  const a = new Channel();
+  const b = new Channel();
+  const r = await invoke('whoami', { a: 1, ch: a, nested: { list: [b] } });
+  assert.deepEqual(r.args, { a: 1, ch: `__CHANNEL__:${a.id}`, nested: { list: [`__CHANNEL__:${b.id}`] } });
+  const inv = (await stats(gw)).invokes.at(-1);
+  assert.equal(inv.channels, `${a.id},${b.id}`);
+});
+
+test('args JSON cannot carry reject before any request, with a clear error', async () => {
+  const before = mockOnly ? 0 : (await stats(gw)).invokes.length;
+  await assert.rejects(invoke('greet', { name: 10n }), (e) => e instanceof TetherError && e.code === 'invalid_argument' && /BigInt/.test(e.message));
+  const cyc = {};
+  cyc.self = cyc;
+  await assert.rejects(invoke('greet', cyc), (e) => e.code === 'invalid_argument' && /cannot be sent as JSON/.test(e.message));
+  await assert.rejects(emit('t0-big', { n: 1n }), (e) => e.code === 'invalid_argument');
+  if (!mockOnly) assert.equal((await stats(gw)).invokes.length, before);
 });
 
 test('Channel with zero messages resolves on the end frame', { skip: mockOnly }, async () => {
@@ -153,6 +166,7 @@ test('an error frame mid-stream rejects with its TetherError', { skip: mockOnly 
   assert.equal(err.code, 'aborted');
   assert.deepEqual(err.details, { at: 6 });
   // the first 6 frames on the wire were 3,2,1,0,7,6: 0..3 are deliverable in order
+  await waitFor(() => got.length === 4, 3000, 'the frames before the error');
   assert.deepEqual(got, [0, 1, 2, 3]);
 });
 
@@ -161,11 +175,12 @@ test('a stream cut before its end message rejects with unavailable', { skip: moc
   await assert.rejects(within(invoke('count', { n: 20, dropAt: 5, ch }), 5000), (e) => e.code === 'unavailable');
 });
 
-test('two Channels, or one Channel twice, are refused', async () => {
-  await assert.rejects(invoke('count', { a: new Channel(), b: new Channel() }), (e) => e.code === 'invalid_argument');
+test('one Channel twice in a call, or in two calls, is refused', async () => {
+  const twice = new Channel();
+  await assert.rejects(invoke('count', { a: twice, b: twice }), (e) => e.code === 'invalid_argument');
   const ch = new Channel();
   if (!mockOnly) await invoke('count', { n: 1, ch });
-  else ch._sink();
+  else ch._route();
   await assert.rejects(invoke('count', { n: 1, ch }), (e) => e.code === 'invalid_argument');
 });
 
@@ -379,6 +394,20 @@ test('a refused name fails its listen only; the shared stream carries on', { ski
   un();
 });
 
+test('channels and listeners share the one page stream', { skip: mockOnly }, async () => {
+  await mock(gw, 'reset');
+  const opens = (await stats(gw)).streamOpens;
+  const unA = await listen('t13-a', () => {});
+  const unB = await listen('t13-b', () => {});
+  await invoke('count', { n: 3, ch: new Channel() });
+  await invoke('count', { n: 3, ch: new Channel() });
+  assert.equal((await stats(gw)).active, 1);
+  assert.equal((await stats(gw)).streamOpens, opens + 1);
+  unA();
+  unB();
+  await waitFor(async () => (await stats(gw)).active === 0, 3000, 'closed when unused');
+});
+
 test('lagged frames reach onLagged', { skip: mockOnly }, async () => {
   const lags = [];
   const un = await listen('t9-x', () => {}, { onLagged: (n) => lags.push(n) });
@@ -413,8 +442,7 @@ test('adding a name while events flow loses, duplicates and reorders nothing', {
     a.events.map((e) => e.payload),
     Array.from({ length: sent }, (_, i) => i + 1),
   );
-  await sleep(600); // past the hand-off grace
-  assert.equal((await stats(gw)).active, 1, 'the old stream closed');
+  assert.equal((await stats(gw)).active, 1, 'one page stream for both');
   unA();
   unB();
 });

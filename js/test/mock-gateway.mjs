@@ -1,6 +1,8 @@
 // A mock Tether gateway on node:http, faithful to the HTTP contract of
-// DESIGN.md: invoke (JSON and raw bytes), channel commands over SSE, emit,
-// listen over SSE with global ids and Last-Event-ID resume, error bodies.
+// DESIGN.md and gateway/stream.go: invoke (JSON and raw bytes), the page
+// stream (GET /ipc/stream, POST …/listen and …/unlisten with global ids and
+// resume from "after"), channels of invokes delivered on it, emit, error
+// bodies.
 // It also has /_mock/* routes that tests use to break things on purpose.
 // Loopback only. Run it alone with `node test/mock-gateway.mjs [port]`.
 
@@ -74,12 +76,20 @@ function dataLines(value, eol) {
 export async function startMockGateway({ port = 0, host = '127.0.0.1', ringSize = 1000, slowMs = 300 } = {}) {
   let nextId = 1;
   const ring = []; // {id, name, payload, target}
-  const listeners = new Set(); // {names, label, target, res}
-  const stats = { listenRequests: [], emits: 0, invokes: [] };
+  const listeners = new Set(); // {names, label, target, res, sub, stream}
+  const streams = new Map(); // id -> {id, res, label, subs: Map<sub, listener>}
+  let nextStream = 1;
+  const stats = { listenRequests: [], emits: 0, invokes: [], streamOpens: 0 };
   let denyListen = null; // a code: every listen request fails with it
 
   function frameFor(ev) {
     return `event: ${ev.name}\r\nid: ${ev.id}\r\n${dataLines(ev.payload, '\r\n')}\r\n`;
+  }
+
+  function streamFor(req, id) {
+    const st = streams.get(id);
+    if (!st || st.label !== (req.headers['tether-client-label'] ?? '')) return null;
+    return st;
   }
 
   function wants(l, ev) {
@@ -90,11 +100,25 @@ export async function startMockGateway({ port = 0, host = '127.0.0.1', ringSize 
     return true;
   }
 
+  // handleInvoke answers an invoke; the channels of a call that does not use
+  // them are gone once it answered, as the gateway says.
   async function handleInvoke(req, res, cmd) {
+    await invokeCommand(req, res, cmd);
+    const st = req.headers['tether-stream'] ? streams.get(req.headers['tether-stream']) : null;
+    if (st) {
+      for (const id of String(req.headers['tether-channels'] ?? '').split(',').filter(Boolean)) {
+        if (cmd === 'count' && res.countChannel === Number(id)) continue;
+        st.res.write(`event: tether.channel\ndata: {"id":${Number(id)},"gone":true}\n\n`);
+      }
+    }
+  }
+
+  async function invokeCommand(req, res, cmd) {
     const body = await readBody(req);
     const type = (req.headers['content-type'] || '').toLowerCase();
     const accept = (req.headers.accept || '').toLowerCase();
-    stats.invokes.push({ cmd, type, accept });
+    const streamId = req.headers['tether-stream'];
+    stats.invokes.push({ cmd, type, accept, stream: streamId ?? null, channels: req.headers['tether-channels'] ?? null });
     if (cmd === 'echo_bytes') {
       if (!type.startsWith('application/octet-stream')) {
         return sendError(res, 'invalid_argument', 'echo_bytes takes application/octet-stream');
@@ -137,55 +161,56 @@ export async function startMockGateway({ port = 0, host = '127.0.0.1', ringSize 
         return res.end(out);
       }
       case 'count':
-        return handleCount(req, res, args, accept);
+        return handleCount(req, res, args, streamId);
       default:
         return sendError(res, 'not_found', `command ${JSON.stringify(cmd)} not found`);
     }
   }
 
-  // count streams n messages {i, square}. Indices are sent out of order:
-  // reversed in blocks of four (3,2,1,0,7,6,5,4,11,10,9,8,…), so 10 comes
-  // before 9 on the wire and a string sort would misplace it.
-  async function handleCount(req, res, args, accept) {
-    if (!accept.includes('text/event-stream')) {
-      return sendError(res, 'invalid_argument', 'count is a channel command: ask for text/event-stream');
-    }
+  // count sends n messages {i, square} on the channel its args name (on the
+  // page stream), its end, and answers null with the frame count. Indices
+  // are sent out of order: reversed in blocks of four (3,2,1,0,7,6,5,4,…), so
+  // 10 comes before 9 on the wire and a string sort would misplace it.
+  async function handleCount(req, res, args, streamId) {
+    const st = streamId ? streamFor(req, streamId) : null;
+    if (!streamId) return sendError(res, 'invalid_argument', 'count sends on a channel: invoke it with one');
+    if (!st) return sendError(res, 'not_found', 'no such page stream (mock)');
+    const chanKey = Object.keys(args).find((k) => typeof args[k] === 'string' && args[k].startsWith('__CHANNEL__:'));
+    if (!chanKey) return sendError(res, 'invalid_argument', 'count: no channel in the args');
+    const ch = Number(args[chanKey].slice('__CHANNEL__:'.length));
+    res.countChannel = ch;
     const n = Number(args.n ?? 0);
     if (!Number.isInteger(n) || n < 0 || n > 10000) return sendError(res, 'invalid_argument', 'count: bad n');
     const order = [];
     for (let b = 0; b < n; b += 4) {
       for (let i = Math.min(b + 3, n - 1); i >= b; i--) order.push(i);
     }
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
-    res.flushHeaders();
-    res.write(': count stream\n\n');
     let sent = 0;
     for (const i of order) {
-      if (res.destroyed) return;
+      if (st.res.destroyed) return sendError(res, 'unavailable', 'the page stream ended');
       if (args.failAt !== undefined && sent === args.failAt) {
-        res.write(
-          `event: error\ndata: ${JSON.stringify(errorBody('aborted', 'count gave up', { at: sent }))}\n\n`,
-        );
-        return res.end();
+        st.res.write(`event: tether.channel\ndata: ${JSON.stringify({ id: ch, gone: true, error: errorBody('aborted', 'count gave up', { at: sent }) })}\n\n`);
+        return sendError(res, 'aborted', 'count gave up', { at: sent });
       }
       if (args.dropAt !== undefined && sent === args.dropAt) {
-        res.destroy();
-        return;
+        st.res.destroy();
+        return sendError(res, 'unavailable', 'the page stream ended');
       }
-      const frame = `data: ${JSON.stringify({ index: i, message: { i, square: i * i } })}\n\n`;
+      const frame = `event: tether.channel\ndata: ${JSON.stringify({ id: ch, index: i, message: { i, square: i * i } })}\n\n`;
       if (sent % 5 === 2) {
         // split a frame across two writes (and TCP segments)
-        res.write(frame.slice(0, 9));
+        st.res.write(frame.slice(0, 9));
         await sleep(2);
-        res.write(frame.slice(9));
+        st.res.write(frame.slice(9));
       } else {
-        res.write(frame);
+        st.res.write(frame);
       }
       sent++;
       if (sent % 8 === 0) await sleep(1);
     }
-    res.write(`data: ${JSON.stringify({ index: n, end: true })}\n\n`);
-    res.end();
+    st.res.write(`event: tether.channel\ndata: ${JSON.stringify({ id: ch, index: n, end: true })}\n\n`);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Tether-Channel-Frames': `${ch}=${n + 1}` });
+    res.end('null');
   }
 
   async function handleEmit(req, res, name, query) {
@@ -201,54 +226,77 @@ export async function startMockGateway({ port = 0, host = '127.0.0.1', ringSize 
     sendJSON(res, { id: ev.id });
   }
 
-  async function handleListen(req, res, query) {
-    const names = query.getAll('event');
-    const lastEventId = req.headers['last-event-id'] ?? null;
-    stats.listenRequests.push({ names, lastEventId, label: req.headers['tether-client-label'] ?? null });
+  function handleStream(req, res) {
+    const id = `st${nextStream++}`;
+    const st = { id, res, label: req.headers['tether-client-label'] ?? '', subs: new Map() };
+    streams.set(id, st);
+    stats.streamOpens++;
+    res.on('close', () => {
+      streams.delete(id);
+      for (const l of st.subs.values()) listeners.delete(l);
+    });
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'Tether-Stream': id });
+    res.write(`: stream\r\n\r\nevent: tether.open\r\ndata: {"stream":"${id}"}\r\n\r\n`);
+  }
+
+  async function handleStreamListen(req, res, id) {
+    const parsed = parseJSON(await readBody(req));
+    if (!parsed.ok || !parsed.value) return sendError(res, 'invalid_argument', 'bad body');
+    const { id: sub, events: names = [], after } = parsed.value;
+    const st = streamFor(req, id);
+    stats.listenRequests.push({ names, lastEventId: after ?? null, label: req.headers['tether-client-label'] ?? null });
+    if (!st) return sendError(res, 'not_found', 'no such page stream (mock)');
     if (names.length === 0) return sendError(res, 'invalid_argument', 'listen: name at least one event');
     for (const n of names) {
       if (!NAME_RE.test(n)) return sendError(res, 'invalid_argument', `invalid event name ${JSON.stringify(n)}`);
       if (n === 'forbidden') return sendError(res, 'permission_denied', `listen ${n}: not allowed`);
     }
     if (denyListen) return sendError(res, denyListen, `listen: ${denyListen} (mock)`);
+    if (st.subs.has(sub)) return sendError(res, 'already_exists', 'subscription exists');
     if (names.includes('slow')) {
       await sleep(slowMs);
-      if (req.destroyed || res.destroyed || res.closed) return;
+      if (res.destroyed || res.closed || st.res.destroyed) return;
     }
-    const l = { names: new Set(names), label: req.headers['tether-client-label'] ?? '', target: query.get('target') || '', res };
-    // Subscribe first, then answer: an event emitted after the client sees
-    // the headers is never missed.
+    const l = { names: new Set(names), label: st.label, target: '', res: st.res, sub, stream: st };
+    // Subscribe first, then answer: an event emitted after the answer is never missed.
     listeners.add(l);
-    res.on('close', () => listeners.delete(l));
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
-    res.write(': listening\r\n\r\n');
-    if (lastEventId !== null && /^[0-9]+$/.test(lastEventId)) {
-      const after = Number(lastEventId);
-      for (const ev of ring) if (ev.id > after && wants(l, ev)) res.write(frameFor(ev));
+    st.subs.set(sub, l);
+    if (after !== undefined && /^[0-9]+$/.test(after)) {
+      const a = Number(after);
+      for (const ev of ring) if (ev.id > a && wants(l, ev)) st.res.write(frameFor(ev));
     }
+    sendJSON(res, { id: sub });
+  }
+
+  async function handleStreamUnlisten(req, res, id) {
+    const parsed = parseJSON(await readBody(req));
+    const st = streamFor(req, id);
+    if (!st) return sendError(res, 'not_found', 'no such page stream (mock)');
+    const l = st.subs.get(parsed.value?.id);
+    if (l) {
+      st.subs.delete(parsed.value.id);
+      listeners.delete(l);
+    }
+    sendJSON(res, {});
   }
 
   async function handleMock(req, res, what, query) {
     await readBody(req);
     switch (what) {
       case 'stats':
-        return sendJSON(res, { active: listeners.size, ...stats });
+        return sendJSON(res, { active: streams.size, subscriptions: listeners.size, ...stats });
       case 'drop': {
-        const n = listeners.size;
-        for (const l of [...listeners]) {
-          listeners.delete(l);
-          l.res.destroy();
-        }
+        const n = streams.size;
+        for (const st of [...streams.values()]) st.res.destroy();
         return sendJSON(res, { dropped: n });
       }
       case 'lag':
-        for (const l of listeners) l.res.write(`event: lagged\r\ndata: {"dropped": ${Number(query.get('dropped') || 1)}}\r\n\r\n`);
+        for (const l of listeners) l.res.write(`event: tether.lagged\r\ndata: {"id":"${l.sub}","dropped": ${Number(query.get('dropped') || 1)}}\r\n\r\n`);
         return sendJSON(res, {});
       case 'listen-error': {
         const code = query.get('code') || 'unavailable';
-        for (const l of [...listeners]) {
-          listeners.delete(l);
-          l.res.end(`event: error\r\ndata: ${JSON.stringify(errorBody(code, 'listen stream failed (mock)'))}\r\n\r\n`);
+        for (const st of [...streams.values()]) {
+          st.res.end(`event: error\r\ndata: ${JSON.stringify(errorBody(code, 'stream failed (mock)'))}\r\n\r\n`);
         }
         return sendJSON(res, {});
       }
@@ -276,7 +324,9 @@ export async function startMockGateway({ port = 0, host = '127.0.0.1', ringSize 
       if (req.method === 'POST' && (m = /^\/ipc\/emit\/(.+)$/.exec(path))) {
         return await handleEmit(req, res, decodeURIComponent(m[1]), u.searchParams);
       }
-      if (req.method === 'GET' && path === '/ipc/listen') return await handleListen(req, res, u.searchParams);
+      if (req.method === 'GET' && path === '/ipc/stream') return handleStream(req, res);
+      if (req.method === 'POST' && (m = /^\/ipc\/stream\/([^/]+)\/listen$/.exec(path))) return await handleStreamListen(req, res, m[1]);
+      if (req.method === 'POST' && (m = /^\/ipc\/stream\/([^/]+)\/unlisten$/.exec(path))) return await handleStreamUnlisten(req, res, m[1]);
       if ((m = /^\/_mock\/([a-z-]+)$/.exec(path))) return await handleMock(req, res, m[1], u.searchParams);
       if (req.method === 'GET' && path === '/healthz') return sendJSON(res, { ok: true });
       return sendError(res, 'not_found', `no route ${req.method} ${path}`);
@@ -294,7 +344,7 @@ export async function startMockGateway({ port = 0, host = '127.0.0.1', ringSize 
     url: `http://${host}:${actual}`,
     server,
     async close() {
-      for (const l of listeners) l.res.destroy();
+      for (const st of streams.values()) st.res.destroy();
       listeners.clear();
       server.closeAllConnections?.();
       await new Promise((resolve) => server.close(() => resolve()));

@@ -50,7 +50,8 @@ test('the shim defines what @tauri-apps/api calls', async () => {
     currentWebview: { label: LABEL, windowLabel: LABEL },
   });
   assert.equal(core.isTauri(), true);
-  assert.equal(core.convertFileSrc('/tmp/a b.png'), 'asset://localhost/%2Ftmp%2Fa%20b.png');
+  assert.equal(core.convertFileSrc('/tmp/a b.png'), `${gw.url}/ipc/asset/%2Ftmp%2Fa%20b.png`);
+  assert.equal(core.convertFileSrc('/x', 'stream'), 'stream://localhost/%2Fx');
   const id = core.transformCallback((x) => x, true);
   assert.equal(typeof id, 'number');
   assert.ok(i.callbacks.has(id));
@@ -113,7 +114,7 @@ test("Tauri's Channel gets 30 messages in order; invoke resolves after the end",
   assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => i));
   assert.ok(!window.__TAURI_INTERNALS__.callbacks.has(ch.id), 'the Channel cleaned up its callback');
   const inv = (await stats(gw)).invokes.at(-1);
-  assert.equal(inv.accept, 'text/event-stream');
+  assert.match(inv.stream, /^st[0-9]+$/, 'on the page stream');
 });
 
 test('a Channel stream error rejects with the error value', { skip: mockOnly }, async () => {
@@ -123,14 +124,28 @@ test('a Channel stream error rejects with the error value', { skip: mockOnly }, 
     assert.deepEqual(e, { at: 4 });
     return true;
   });
+  await waitFor(() => got.length === 4, 3000, 'the frames before the error');
   assert.deepEqual(got, [0, 1, 2, 3]);
 });
 
-test('two Channels in one invoke are refused', async () => {
-  await assert.rejects(
-    core.invoke('count', { a: new core.Channel(), b: new core.Channel() }),
-    (e) => typeof e === 'string' && /one Channel/.test(e),
-  );
+test('several Channels in one invoke, anywhere in the args, go as Tauri serializes them', { skip: mockOnly }, async () => {
+  const a = new core.Channel();
+  const b = new core.Channel();
+  const r = await core.invoke('whoami', { a, deep: { list: [b] } });
+  assert.deepEqual(r.args, { a: `__CHANNEL__:${a.id}`, deep: { list: [`__CHANNEL__:${b.id}`] } });
+  assert.equal((await stats(gw)).invokes.at(-1).channels, `${a.id},${b.id}`);
+});
+
+test('a BigInt in args rejects at once with a clear message, not "unreachable"', async () => {
+  await assert.rejects(core.invoke('greet', { name: 1n }), (e) => typeof e === 'string' && /cannot be sent as JSON/.test(e) && /BigInt/.test(e));
+});
+
+test('tauri:// window events come from the page, not the gateway', async () => {
+  const before = (await stats(gw).catch(() => ({ listenRequests: [] }))).listenRequests?.length ?? 0;
+  const got = [];
+  const un = await event.listen('tauri://focus', (e) => got.push(e));
+  if (!mockOnly) assert.equal((await stats(gw)).listenRequests.length, before, 'no subscription for a window event');
+  await un();
 });
 
 test('listen + emit: Event {event, id, payload}; unlisten closes the stream', async () => {
@@ -221,5 +236,52 @@ test('errors: "tether" makes invoke reject with {code, message, details}', { ski
     });
   } finally {
     loadShim({ baseUrl: gw.url, label: LABEL });
+  }
+});
+
+test('withGlobalTauri: window.__TAURI__ has core, event and app, on the same internals', async () => {
+  const saved = { internals: { ...window.__TAURI_INTERNALS__ }, tauri: window.__TAURI__ };
+  try {
+    globalThis.__TETHER_GLOBAL_TAURI__ = true;
+    loadShim({ baseUrl: gw.url, label: LABEL });
+    const T = window.__TAURI__;
+    assert.equal(typeof T.core.invoke, 'function');
+    assert.equal(typeof T.core.Channel, 'function');
+    assert.equal(typeof T.event.listen, 'function');
+    assert.equal(typeof T.app.getVersion, 'function');
+    assert.equal(await T.core.invoke('greet', { name: 'global' }), 'Hello, global!');
+    const h = collector();
+    const un = await T.event.listen('shim-global', h);
+    await T.event.emit('shim-global', 7);
+    await waitFor(() => h.events.length === 1, 3000);
+    assert.equal(h.events[0].payload, 7);
+    un();
+  } finally {
+    delete globalThis.__TETHER_GLOBAL_TAURI__;
+    Object.assign(window.__TAURI_INTERNALS__, saved.internals); // the shim fills the object it finds
+    window.__TAURI__ = saved.tauri;
+  }
+});
+
+test('tauri://focus, blur and resize fire from the page, and stop after unlisten', async () => {
+  const target = new EventTarget();
+  const saved = { add: globalThis.addEventListener, remove: globalThis.removeEventListener, w: globalThis.innerWidth, h: globalThis.innerHeight };
+  globalThis.addEventListener = target.addEventListener.bind(target);
+  globalThis.removeEventListener = target.removeEventListener.bind(target);
+  globalThis.innerWidth = 300;
+  globalThis.innerHeight = 200;
+  try {
+    const got = [];
+    const unFocus = await event.listen('tauri://focus', (e) => got.push(['focus', e.payload]));
+    const unResize = await event.listen('tauri://resize', (e) => got.push(['resize', e.payload]));
+    target.dispatchEvent(new Event('focus'));
+    target.dispatchEvent(new Event('resize'));
+    assert.deepEqual(got, [['focus', null], ['resize', { width: 300, height: 200 }]]);
+    await unFocus();
+    await unResize();
+    target.dispatchEvent(new Event('focus'));
+    assert.equal(got.length, 2);
+  } finally {
+    Object.assign(globalThis, { addEventListener: saved.add, removeEventListener: saved.remove, innerWidth: saved.w, innerHeight: saved.h });
   }
 });

@@ -70,6 +70,66 @@ func (CommandInfo_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{14, 0}
 }
 
+type ArgNode_Kind int32
+
+const (
+	// Any JSON value, bound as it is (the default).
+	ArgNode_KIND_UNSPECIFIED ArgNode_Kind = 0
+	// An object whose keys are fields.
+	ArgNode_KIND_OBJECT ArgNode_Kind = 1
+	// An object with keys of its own choosing; each value is elem.
+	ArgNode_KIND_MAP ArgNode_Kind = 2
+	// An array; each element is elem.
+	ArgNode_KIND_LIST ArgNode_Kind = 3
+	// A google.protobuf.Any: "@type" names the message the other keys bind.
+	ArgNode_KIND_PROTO_ANY ArgNode_Kind = 4
+)
+
+// Enum value maps for ArgNode_Kind.
+var (
+	ArgNode_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_OBJECT",
+		2: "KIND_MAP",
+		3: "KIND_LIST",
+		4: "KIND_PROTO_ANY",
+	}
+	ArgNode_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_OBJECT":      1,
+		"KIND_MAP":         2,
+		"KIND_LIST":        3,
+		"KIND_PROTO_ANY":   4,
+	}
+)
+
+func (x ArgNode_Kind) Enum() *ArgNode_Kind {
+	p := new(ArgNode_Kind)
+	*p = x
+	return p
+}
+
+func (x ArgNode_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ArgNode_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_tether_v1_ipc_proto_enumTypes[1].Descriptor()
+}
+
+func (ArgNode_Kind) Type() protoreflect.EnumType {
+	return &file_tether_v1_ipc_proto_enumTypes[1]
+}
+
+func (x ArgNode_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ArgNode_Kind.Descriptor instead.
+func (ArgNode_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{16, 0}
+}
+
 // Payload is a value in one of three encodings.
 type Payload struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -373,13 +433,28 @@ func (x *InvokeResponse) GetResult() *Payload {
 	return nil
 }
 
-// ChannelMessage is one ordered message of a channel command. The final
-// message has end set and no payload.
+// ChannelMessage is one message of the Channel call: a message of one of
+// the call's channels (in order per channel, by index), the end of one
+// (end set, no payload), or the command's result.
+//
+// A channel command sends its messages, its end, then a result with no
+// payload. A command that takes channels in its arguments (Tauri's
+// Channel: "__CHANNEL__:<id>" strings anywhere in the args) sends what its
+// handler sends on them, and its result when the handler returns; the
+// call then goes on until every channel it bound is closed, the caller
+// cancels, or the server stops. An error ends the call with its status.
 type ChannelMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Message       *Payload               `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
-	End           bool                   `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Index   uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Message *Payload               `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	End     bool                   `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	// channel is the caller's id of the channel (the <id> of its
+	// "__CHANNEL__:<id>" argument); 0 for a channel command's own messages
+	// when its arguments name no channel.
+	Channel uint64 `protobuf:"varint,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	// result, when set, is the command's result; the message carries nothing
+	// else.
+	Result        *InvokeResponse `protobuf:"bytes,5,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -433,6 +508,20 @@ func (x *ChannelMessage) GetEnd() bool {
 		return x.End
 	}
 	return false
+}
+
+func (x *ChannelMessage) GetChannel() uint64 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+func (x *ChannelMessage) GetResult() *InvokeResponse {
+	if x != nil {
+		return x.Result
+	}
+	return nil
 }
 
 type EmitRequest struct {
@@ -992,9 +1081,12 @@ type CommandInfo struct {
 	// method is the full gRPC method, e.g. "/demo.v1.Demo/Greet".
 	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
 	// args_schema and result_schema are JSON Schema documents.
-	ArgsSchema    string `protobuf:"bytes,4,opt,name=args_schema,json=argsSchema,proto3" json:"args_schema,omitempty"`
-	ResultSchema  string `protobuf:"bytes,5,opt,name=result_schema,json=resultSchema,proto3" json:"result_schema,omitempty"`
-	Description   string `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	ArgsSchema   string `protobuf:"bytes,4,opt,name=args_schema,json=argsSchema,proto3" json:"args_schema,omitempty"`
+	ResultSchema string `protobuf:"bytes,5,opt,name=result_schema,json=resultSchema,proto3" json:"result_schema,omitempty"`
+	Description  string `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	// args_shape says which keys the command's handler binds in JSON
+	// arguments; unset for commands that take raw bytes.
+	ArgsShape     *ArgShape `protobuf:"bytes,7,opt,name=args_shape,json=argsShape,proto3" json:"args_shape,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1071,6 +1163,200 @@ func (x *CommandInfo) GetDescription() string {
 	return ""
 }
 
+func (x *CommandInfo) GetArgsShape() *ArgShape {
+	if x != nil {
+		return x.ArgsShape
+	}
+	return nil
+}
+
+// ArgShape tells how a command's handler binds the keys of JSON arguments:
+// for each object it binds, the key of each field and the other spellings
+// it accepts for it. The core puts every JSON argument in the handler's own
+// spelling before it decodes it, and an isolation stage does the same before
+// its hooks see the arguments, so that both read one set of keys.
+type ArgShape struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// nodes[0] describes the arguments; nodes refer to each other by index,
+	// so a recursive type is a cycle.
+	Nodes []*ArgNode `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// strict: a key the handler does not bind is an error, not dropped.
+	Strict        bool `protobuf:"varint,2,opt,name=strict,proto3" json:"strict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArgShape) Reset() {
+	*x = ArgShape{}
+	mi := &file_tether_v1_ipc_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArgShape) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArgShape) ProtoMessage() {}
+
+func (x *ArgShape) ProtoReflect() protoreflect.Message {
+	mi := &file_tether_v1_ipc_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArgShape.ProtoReflect.Descriptor instead.
+func (*ArgShape) Descriptor() ([]byte, []int) {
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ArgShape) GetNodes() []*ArgNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *ArgShape) GetStrict() bool {
+	if x != nil {
+		return x.Strict
+	}
+	return false
+}
+
+// ArgNode describes one JSON value of an ArgShape.
+type ArgNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  ArgNode_Kind           `protobuf:"varint,1,opt,name=kind,proto3,enum=tether.v1.ArgNode_Kind" json:"kind,omitempty"`
+	// fields of an object.
+	Fields []*ArgField `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty"`
+	// elem is the index of the node of a map's values or a list's elements.
+	Elem          uint32 `protobuf:"varint,3,opt,name=elem,proto3" json:"elem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArgNode) Reset() {
+	*x = ArgNode{}
+	mi := &file_tether_v1_ipc_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArgNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArgNode) ProtoMessage() {}
+
+func (x *ArgNode) ProtoReflect() protoreflect.Message {
+	mi := &file_tether_v1_ipc_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArgNode.ProtoReflect.Descriptor instead.
+func (*ArgNode) Descriptor() ([]byte, []int) {
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ArgNode) GetKind() ArgNode_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return ArgNode_KIND_UNSPECIFIED
+}
+
+func (x *ArgNode) GetFields() []*ArgField {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *ArgNode) GetElem() uint32 {
+	if x != nil {
+		return x.Elem
+	}
+	return 0
+}
+
+// ArgField is one field of an object node.
+type ArgField struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the key the handler binds.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// aliases are the other keys it accepts for the same field.
+	Aliases []string `protobuf:"bytes,2,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	// node is the index of the node of the field's value.
+	Node          uint32 `protobuf:"varint,3,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArgField) Reset() {
+	*x = ArgField{}
+	mi := &file_tether_v1_ipc_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArgField) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArgField) ProtoMessage() {}
+
+func (x *ArgField) ProtoReflect() protoreflect.Message {
+	mi := &file_tether_v1_ipc_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArgField.ProtoReflect.Descriptor instead.
+func (*ArgField) Descriptor() ([]byte, []int) {
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ArgField) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ArgField) GetAliases() []string {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+func (x *ArgField) GetNode() uint32 {
+	if x != nil {
+		return x.Node
+	}
+	return 0
+}
+
 // ErrorDetails carries a command's own error value as JSON, in the details
 // of a gRPC status.
 type ErrorDetails struct {
@@ -1082,7 +1368,7 @@ type ErrorDetails struct {
 
 func (x *ErrorDetails) Reset() {
 	*x = ErrorDetails{}
-	mi := &file_tether_v1_ipc_proto_msgTypes[15]
+	mi := &file_tether_v1_ipc_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1380,7 @@ func (x *ErrorDetails) String() string {
 func (*ErrorDetails) ProtoMessage() {}
 
 func (x *ErrorDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_tether_v1_ipc_proto_msgTypes[15]
+	mi := &file_tether_v1_ipc_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1393,7 @@ func (x *ErrorDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetails.ProtoReflect.Descriptor instead.
 func (*ErrorDetails) Descriptor() ([]byte, []int) {
-	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{15}
+	return file_tether_v1_ipc_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ErrorDetails) GetJson() []byte {
@@ -1144,11 +1430,13 @@ const file_tether_v1_ipc_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"<\n" +
 	"\x0eInvokeResponse\x12*\n" +
-	"\x06result\x18\x01 \x01(\v2\x12.tether.v1.PayloadR\x06result\"f\n" +
+	"\x06result\x18\x01 \x01(\v2\x12.tether.v1.PayloadR\x06result\"\xb3\x01\n" +
 	"\x0eChannelMessage\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12,\n" +
 	"\amessage\x18\x02 \x01(\v2\x12.tether.v1.PayloadR\amessage\x12\x10\n" +
-	"\x03end\x18\x03 \x01(\bR\x03end\"\x94\x01\n" +
+	"\x03end\x18\x03 \x01(\bR\x03end\x12\x18\n" +
+	"\achannel\x18\x04 \x01(\x04R\achannel\x121\n" +
+	"\x06result\x18\x05 \x01(\v2\x19.tether.v1.InvokeResponseR\x06result\"\x94\x01\n" +
 	"\vEmitRequest\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12,\n" +
 	"\apayload\x18\x02 \x01(\v2\x12.tether.v1.PayloadR\apayload\x12\x16\n" +
@@ -1180,7 +1468,7 @@ const file_tether_v1_ipc_proto_rawDesc = "" +
 	"\fresume_after\x18\x02 \x01(\x04R\vresumeAfter\"\x15\n" +
 	"\x13ListCommandsRequest\"J\n" +
 	"\x14ListCommandsResponse\x122\n" +
-	"\bcommands\x18\x01 \x03(\v2\x16.tether.v1.CommandInfoR\bcommands\"\x92\x02\n" +
+	"\bcommands\x18\x01 \x03(\v2\x16.tether.v1.CommandInfoR\bcommands\"\xc6\x02\n" +
 	"\vCommandInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1b.tether.v1.CommandInfo.KindR\x04kind\x12\x16\n" +
@@ -1188,12 +1476,31 @@ const file_tether_v1_ipc_proto_rawDesc = "" +
 	"\vargs_schema\x18\x04 \x01(\tR\n" +
 	"argsSchema\x12#\n" +
 	"\rresult_schema\x18\x05 \x01(\tR\fresultSchema\x12 \n" +
-	"\vdescription\x18\x06 \x01(\tR\vdescription\">\n" +
+	"\vdescription\x18\x06 \x01(\tR\vdescription\x122\n" +
+	"\n" +
+	"args_shape\x18\a \x01(\v2\x13.tether.v1.ArgShapeR\targsShape\">\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"KIND_UNARY\x10\x01\x12\x10\n" +
-	"\fKIND_CHANNEL\x10\x02\"\"\n" +
+	"\fKIND_CHANNEL\x10\x02\"L\n" +
+	"\bArgShape\x12(\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x12.tether.v1.ArgNodeR\x05nodes\x12\x16\n" +
+	"\x06strict\x18\x02 \x01(\bR\x06strict\"\xd7\x01\n" +
+	"\aArgNode\x12+\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x17.tether.v1.ArgNode.KindR\x04kind\x12+\n" +
+	"\x06fields\x18\x02 \x03(\v2\x13.tether.v1.ArgFieldR\x06fields\x12\x12\n" +
+	"\x04elem\x18\x03 \x01(\rR\x04elem\"^\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vKIND_OBJECT\x10\x01\x12\f\n" +
+	"\bKIND_MAP\x10\x02\x12\r\n" +
+	"\tKIND_LIST\x10\x03\x12\x12\n" +
+	"\x0eKIND_PROTO_ANY\x10\x04\"L\n" +
+	"\bArgField\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaliases\x18\x02 \x03(\tR\aaliases\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\rR\x04node\"\"\n" +
 	"\fErrorDetails\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\fR\x04json2\xd1\x02\n" +
 	"\x03IPC\x12=\n" +
@@ -1215,59 +1522,68 @@ func file_tether_v1_ipc_proto_rawDescGZIP() []byte {
 	return file_tether_v1_ipc_proto_rawDescData
 }
 
-var file_tether_v1_ipc_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tether_v1_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_tether_v1_ipc_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_tether_v1_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_tether_v1_ipc_proto_goTypes = []any{
 	(CommandInfo_Kind)(0),        // 0: tether.v1.CommandInfo.Kind
-	(*Payload)(nil),              // 1: tether.v1.Payload
-	(*Sealed)(nil),               // 2: tether.v1.Sealed
-	(*InvokeRequest)(nil),        // 3: tether.v1.InvokeRequest
-	(*InvokeResponse)(nil),       // 4: tether.v1.InvokeResponse
-	(*ChannelMessage)(nil),       // 5: tether.v1.ChannelMessage
-	(*EmitRequest)(nil),          // 6: tether.v1.EmitRequest
-	(*EmitResponse)(nil),         // 7: tether.v1.EmitResponse
-	(*ListenRequest)(nil),        // 8: tether.v1.ListenRequest
-	(*ListenResponse)(nil),       // 9: tether.v1.ListenResponse
-	(*EventBatch)(nil),           // 10: tether.v1.EventBatch
-	(*Event)(nil),                // 11: tether.v1.Event
-	(*Lagged)(nil),               // 12: tether.v1.Lagged
-	(*ListCommandsRequest)(nil),  // 13: tether.v1.ListCommandsRequest
-	(*ListCommandsResponse)(nil), // 14: tether.v1.ListCommandsResponse
-	(*CommandInfo)(nil),          // 15: tether.v1.CommandInfo
-	(*ErrorDetails)(nil),         // 16: tether.v1.ErrorDetails
-	nil,                          // 17: tether.v1.InvokeRequest.HeadersEntry
+	(ArgNode_Kind)(0),            // 1: tether.v1.ArgNode.Kind
+	(*Payload)(nil),              // 2: tether.v1.Payload
+	(*Sealed)(nil),               // 3: tether.v1.Sealed
+	(*InvokeRequest)(nil),        // 4: tether.v1.InvokeRequest
+	(*InvokeResponse)(nil),       // 5: tether.v1.InvokeResponse
+	(*ChannelMessage)(nil),       // 6: tether.v1.ChannelMessage
+	(*EmitRequest)(nil),          // 7: tether.v1.EmitRequest
+	(*EmitResponse)(nil),         // 8: tether.v1.EmitResponse
+	(*ListenRequest)(nil),        // 9: tether.v1.ListenRequest
+	(*ListenResponse)(nil),       // 10: tether.v1.ListenResponse
+	(*EventBatch)(nil),           // 11: tether.v1.EventBatch
+	(*Event)(nil),                // 12: tether.v1.Event
+	(*Lagged)(nil),               // 13: tether.v1.Lagged
+	(*ListCommandsRequest)(nil),  // 14: tether.v1.ListCommandsRequest
+	(*ListCommandsResponse)(nil), // 15: tether.v1.ListCommandsResponse
+	(*CommandInfo)(nil),          // 16: tether.v1.CommandInfo
+	(*ArgShape)(nil),             // 17: tether.v1.ArgShape
+	(*ArgNode)(nil),              // 18: tether.v1.ArgNode
+	(*ArgField)(nil),             // 19: tether.v1.ArgField
+	(*ErrorDetails)(nil),         // 20: tether.v1.ErrorDetails
+	nil,                          // 21: tether.v1.InvokeRequest.HeadersEntry
 }
 var file_tether_v1_ipc_proto_depIdxs = []int32{
-	1,  // 0: tether.v1.InvokeRequest.args:type_name -> tether.v1.Payload
-	17, // 1: tether.v1.InvokeRequest.headers:type_name -> tether.v1.InvokeRequest.HeadersEntry
-	2,  // 2: tether.v1.InvokeRequest.sealed:type_name -> tether.v1.Sealed
-	1,  // 3: tether.v1.InvokeResponse.result:type_name -> tether.v1.Payload
-	1,  // 4: tether.v1.ChannelMessage.message:type_name -> tether.v1.Payload
-	1,  // 5: tether.v1.EmitRequest.payload:type_name -> tether.v1.Payload
-	2,  // 6: tether.v1.EmitRequest.sealed:type_name -> tether.v1.Sealed
-	2,  // 7: tether.v1.ListenRequest.sealed:type_name -> tether.v1.Sealed
-	11, // 8: tether.v1.ListenResponse.event:type_name -> tether.v1.Event
-	12, // 9: tether.v1.ListenResponse.lagged:type_name -> tether.v1.Lagged
-	10, // 10: tether.v1.ListenResponse.batch:type_name -> tether.v1.EventBatch
-	11, // 11: tether.v1.EventBatch.events:type_name -> tether.v1.Event
-	1,  // 12: tether.v1.Event.payload:type_name -> tether.v1.Payload
-	15, // 13: tether.v1.ListCommandsResponse.commands:type_name -> tether.v1.CommandInfo
-	0,  // 14: tether.v1.CommandInfo.kind:type_name -> tether.v1.CommandInfo.Kind
-	3,  // 15: tether.v1.IPC.Invoke:input_type -> tether.v1.InvokeRequest
-	3,  // 16: tether.v1.IPC.Channel:input_type -> tether.v1.InvokeRequest
-	6,  // 17: tether.v1.IPC.Emit:input_type -> tether.v1.EmitRequest
-	8,  // 18: tether.v1.IPC.Listen:input_type -> tether.v1.ListenRequest
-	13, // 19: tether.v1.IPC.ListCommands:input_type -> tether.v1.ListCommandsRequest
-	4,  // 20: tether.v1.IPC.Invoke:output_type -> tether.v1.InvokeResponse
-	5,  // 21: tether.v1.IPC.Channel:output_type -> tether.v1.ChannelMessage
-	7,  // 22: tether.v1.IPC.Emit:output_type -> tether.v1.EmitResponse
-	9,  // 23: tether.v1.IPC.Listen:output_type -> tether.v1.ListenResponse
-	14, // 24: tether.v1.IPC.ListCommands:output_type -> tether.v1.ListCommandsResponse
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	2,  // 0: tether.v1.InvokeRequest.args:type_name -> tether.v1.Payload
+	21, // 1: tether.v1.InvokeRequest.headers:type_name -> tether.v1.InvokeRequest.HeadersEntry
+	3,  // 2: tether.v1.InvokeRequest.sealed:type_name -> tether.v1.Sealed
+	2,  // 3: tether.v1.InvokeResponse.result:type_name -> tether.v1.Payload
+	2,  // 4: tether.v1.ChannelMessage.message:type_name -> tether.v1.Payload
+	5,  // 5: tether.v1.ChannelMessage.result:type_name -> tether.v1.InvokeResponse
+	2,  // 6: tether.v1.EmitRequest.payload:type_name -> tether.v1.Payload
+	3,  // 7: tether.v1.EmitRequest.sealed:type_name -> tether.v1.Sealed
+	3,  // 8: tether.v1.ListenRequest.sealed:type_name -> tether.v1.Sealed
+	12, // 9: tether.v1.ListenResponse.event:type_name -> tether.v1.Event
+	13, // 10: tether.v1.ListenResponse.lagged:type_name -> tether.v1.Lagged
+	11, // 11: tether.v1.ListenResponse.batch:type_name -> tether.v1.EventBatch
+	12, // 12: tether.v1.EventBatch.events:type_name -> tether.v1.Event
+	2,  // 13: tether.v1.Event.payload:type_name -> tether.v1.Payload
+	16, // 14: tether.v1.ListCommandsResponse.commands:type_name -> tether.v1.CommandInfo
+	0,  // 15: tether.v1.CommandInfo.kind:type_name -> tether.v1.CommandInfo.Kind
+	17, // 16: tether.v1.CommandInfo.args_shape:type_name -> tether.v1.ArgShape
+	18, // 17: tether.v1.ArgShape.nodes:type_name -> tether.v1.ArgNode
+	1,  // 18: tether.v1.ArgNode.kind:type_name -> tether.v1.ArgNode.Kind
+	19, // 19: tether.v1.ArgNode.fields:type_name -> tether.v1.ArgField
+	4,  // 20: tether.v1.IPC.Invoke:input_type -> tether.v1.InvokeRequest
+	4,  // 21: tether.v1.IPC.Channel:input_type -> tether.v1.InvokeRequest
+	7,  // 22: tether.v1.IPC.Emit:input_type -> tether.v1.EmitRequest
+	9,  // 23: tether.v1.IPC.Listen:input_type -> tether.v1.ListenRequest
+	14, // 24: tether.v1.IPC.ListCommands:input_type -> tether.v1.ListCommandsRequest
+	5,  // 25: tether.v1.IPC.Invoke:output_type -> tether.v1.InvokeResponse
+	6,  // 26: tether.v1.IPC.Channel:output_type -> tether.v1.ChannelMessage
+	8,  // 27: tether.v1.IPC.Emit:output_type -> tether.v1.EmitResponse
+	10, // 28: tether.v1.IPC.Listen:output_type -> tether.v1.ListenResponse
+	15, // 29: tether.v1.IPC.ListCommands:output_type -> tether.v1.ListCommandsResponse
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_tether_v1_ipc_proto_init() }
@@ -1290,8 +1606,8 @@ func file_tether_v1_ipc_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tether_v1_ipc_proto_rawDesc), len(file_tether_v1_ipc_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   17,
+			NumEnums:      2,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

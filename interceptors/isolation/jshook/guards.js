@@ -1,8 +1,10 @@
 // Tether isolation sandbox guards. Runs before any hook file, in a closure
-// the hooks cannot reach, and replaces the builtins that could allocate
-// without bound in one native step with checked versions. MAX_ARRAY and
-// MAX_STRING are defined by the Go side before this runs.
-(function (MAX_ARRAY, MAX_STRING) {
+// the hooks cannot reach, and replaces the builtins that could run or
+// allocate without bound in one native step — where goja's interrupt cannot
+// reach them — with checked or interruptible versions. MAX_ARRAY,
+// MAX_STRING, NATIVE_SORT and REGEXP_GATE are defined by the Go side before
+// this runs, and removed after.
+(function (MAX_ARRAY, MAX_STRING, NATIVE_SORT, REGEXP_GATE) {
   "use strict";
   var OrigArray = Array, AP = Array.prototype, SP = String.prototype;
   var origStringify = JSON.stringify, origIsArray = Array.isArray;
@@ -37,7 +39,7 @@
   define(OrigArray, "from", function (src) { checkArray(lenOf(src)); return apply(origFrom, this, arguments); });
 
   // Methods that loop natively over this.length.
-  ["fill", "copyWithin", "reverse", "sort", "toSorted", "toReversed", "with", "toSpliced", "slice", "splice",
+  ["fill", "copyWithin", "reverse", "toReversed", "with", "toSpliced", "slice", "splice",
    "indexOf", "lastIndexOf", "includes", "keys", "values", "entries", "toLocaleString"].forEach(function (name) {
     guardThis(AP, name, function (self) { checkArray(lenOf(self)); });
   });
@@ -67,6 +69,60 @@
       return r;
     }, thisArg]);
   });
+  // sort and toSorted: goja's native sort cannot be interrupted and takes
+  // seconds on a few hundred thousand elements, so longer arrays are sorted
+  // by a merge sort in JavaScript (stable, as the native one), which the
+  // time limit stops.
+  var origSort = AP.sort;
+  function compareDefault(x, y) {
+    var a = String(x), b = String(y);
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  function mergeSort(a, cmp) {
+    var n = a.length, buf = new OrigArray(n), src = a, dst = buf, width, i;
+    for (width = 1; width < n; width *= 2) {
+      for (i = 0; i < n; i += 2 * width) {
+        var lo = i, mid = Math.min(i + width, n), hi = Math.min(i + 2 * width, n), l = lo, r = mid, k = lo;
+        while (l < mid && r < hi) {
+          var c = cmp(src[r], src[l]);
+          if (c !== c) c = 0; // NaN
+          dst[k++] = c < 0 ? src[r++] : src[l++];
+        }
+        while (l < mid) dst[k++] = src[l++];
+        while (r < hi) dst[k++] = src[r++];
+      }
+      var t = src; src = dst; dst = t;
+    }
+    return src;
+  }
+  function sortInPlace(o, cmpfn) {
+    if (cmpfn !== undefined && typeof cmpfn !== "function") throw new TypeError("The comparison function must be either a function or undefined");
+    var n = lenOf(o);
+    checkArray(n);
+    if (n <= NATIVE_SORT) return apply(origSort, o, [cmpfn]);
+    // As the spec: holes and undefined go last, unsorted; the rest sorted.
+    var vals = [], undef = 0, i;
+    for (i = 0; i < n; i++) {
+      if (!(i in o)) continue;
+      var v = o[i];
+      if (v === undefined) undef++; else vals.push(v);
+    }
+    var cmp = cmpfn === undefined ? compareDefault : function (x, y) { return Number(cmpfn(x, y)); };
+    var sorted = mergeSort(vals, cmp), k = 0;
+    for (i = 0; i < sorted.length; i++) o[k++] = sorted[i];
+    for (i = 0; i < undef; i++) o[k++] = undefined;
+    for (; k < n; k++) delete o[k];
+    return o;
+  }
+  define(AP, "sort", function sort(cmpfn) { return sortInPlace(Object(this), cmpfn); });
+  define(AP, "toSorted", function toSorted(cmpfn) {
+    if (cmpfn !== undefined && typeof cmpfn !== "function") throw new TypeError("The comparison function must be either a function or undefined");
+    var n = lenOf(this); checkArray(n);
+    var copy = new OrigArray(n);
+    for (var i = 0; i < n; i++) copy[i] = this[i];
+    return sortInPlace(copy, cmpfn);
+  });
+
   // join and toString build their result in a loop that stops at the limit.
   define(AP, "join", function (sep) {
     var n = lenOf(this); checkArray(n);
@@ -105,6 +161,38 @@
     });
   });
 
+  // split stops at the array limit: asked for at most MAX_ARRAY + 1 pieces,
+  // it never makes more, and more than MAX_ARRAY is refused.
+  var origSplit = SP.split;
+  define(SP, "split", function split(sep, limit) {
+    var max = limit === undefined ? MAX_ARRAY + 1 : Math.min(limit >>> 0, MAX_ARRAY + 1);
+    var out = apply(origSplit, this, [sep, max]);
+    if (out.length > MAX_ARRAY) tooBig("split result", out.length, MAX_ARRAY);
+    return out;
+  });
+
+  // Regular expressions: goja runs those with lookaround or backreferences
+  // in a backtracking engine that its interrupt cannot stop, and turns the
+  // engine's own errors (time out, stack limit) into "no match". exec and
+  // test — which every other regexp method and String method calls once
+  // these are replaced — first let the Go side run the same match under
+  // the call's remaining time; a match that fails there throws, and blocks
+  // the call even if the hook catches it.
+  // The Go side passes null for hook files that can only run regular
+  // expressions goja runs in Go's linear-time engine.
+  if (REGEXP_GATE !== null) {
+    var RP = RegExp.prototype, exec0 = RP.exec, test0 = RP.test, compile0 = RP.compile;
+    var str = function (s) {
+      if (typeof s === "symbol") throw new TypeError("Cannot convert a Symbol value to a string");
+      return String(s);
+    };
+    define(RP, "exec", function exec(s) { s = str(s); REGEXP_GATE(this, s); return apply(exec0, this, [s]); });
+    define(RP, "test", function test(s) { s = str(s); REGEXP_GATE(this, s); return apply(test0, this, [s]); });
+    if (typeof compile0 === "function") {
+      define(RP, "compile", function compile() { var r = apply(compile0, this, arguments); REGEXP_GATE(this, null); return r; });
+    }
+  }
+
   // JSON.stringify counts what it writes through a replacer.
   define(JSON, "stringify", function (value, replacer, space) {
     var total = 0, user = replacer;
@@ -122,6 +210,8 @@
       return v;
     }, space]);
   });
-})(MAX_ARRAY, MAX_STRING);
+})(MAX_ARRAY, MAX_STRING, NATIVE_SORT, REGEXP_GATE);
 delete globalThis.MAX_ARRAY;
 delete globalThis.MAX_STRING;
+delete globalThis.NATIVE_SORT;
+delete globalThis.REGEXP_GATE;

@@ -1,11 +1,7 @@
 package jshook
 
 import (
-	"bytes"
 	"context"
-	_ "embed"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,10 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/metrics"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -24,12 +21,6 @@ import (
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/interceptors/isolation"
 )
-
-//go:embed guards.js
-var guardsJS string
-
-//go:embed driver.js
-var driverJS string
 
 // HookName is the global the hook files set.
 const HookName = "__TAURI_ISOLATION_HOOK__"
@@ -41,6 +32,9 @@ const (
 	DefaultMaxHeapGrowth    = 128 << 20
 	DefaultMaxArrayLength   = 1 << 20
 	DefaultMaxStringLength  = 1 << 22
+	DefaultMaxPayloadBytes  = 1 << 20
+	// MaxTimeout is the longest Timeout a Runner takes.
+	MaxTimeout = time.Minute
 	// maxSourceBytes bounds one hook file.
 	maxSourceBytes = 4 << 20
 )
@@ -50,11 +44,10 @@ type Options struct {
 	// Logger receives console.log (Info), console.info, console.debug,
 	// console.warn and console.error from the hooks. Default: slog.Default().
 	Logger *slog.Logger
-	// Timeout bounds the CPU time of each hook call, and of the run of the
-	// hook files when a runtime is made (default DefaultTimeout); a call's
-	// wall time is bounded at 20 times Timeout.
+	// Timeout bounds each hook call: the caller has its answer by then,
+	// whatever the hook does (default DefaultTimeout, at most MaxTimeout).
 	Timeout time.Duration
-	// PoolSize is how many runtimes may run at once (default GOMAXPROCS).
+	// PoolSize is how many calls may run at once (default GOMAXPROCS).
 	PoolSize int
 	// MaxCallStackSize bounds the JS call depth (default DefaultMaxCallStackSize).
 	MaxCallStackSize int
@@ -67,6 +60,19 @@ type Options struct {
 	// and DefaultMaxStringLength, in elements and UTF-16 units).
 	MaxArrayLength  int64
 	MaxStringLength int64
+	// MaxPayloadBytes bounds the JSON a call is shown to the hooks as
+	// (default DefaultMaxPayloadBytes); a larger call is blocked.
+	MaxPayloadBytes int
+	// FreezePrototype is Tauri's app.security.freezePrototype. Nil or true
+	// (the default in Tether's isolation): every builtin prototype and
+	// object is frozen once per runtime, and runtimes serve call after call.
+	// False: builtins stay writable, so each call gets a runtime of its own
+	// (which costs more; see the package doc). Either way no state crosses
+	// calls.
+	FreezePrototype *bool
+	// Shape is the payload shape the hooks read; ShapeAuto (the default)
+	// decides from their source (see the package doc).
+	Shape Shape
 }
 
 func (o *Options) fill() {
@@ -91,6 +97,9 @@ func (o *Options) fill() {
 	if o.MaxStringLength <= 0 {
 		o.MaxStringLength = DefaultMaxStringLength
 	}
+	if o.MaxPayloadBytes <= 0 {
+		o.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
 }
 
 // Source is one hook script.
@@ -100,18 +109,33 @@ type Source struct {
 }
 
 // Runner runs isolation hook scripts in a pool of sandboxed goja runtimes.
-// It is safe for concurrent use; each runtime serves one call at a time,
-// and a runtime whose call was aborted (time, memory, stack) is dropped,
-// never reused.
+// It is safe for concurrent use. Each call runs the hook files afresh on a
+// frozen realm (or, without FreezePrototype, a runtime of its own); a call
+// that outlives its limit is answered at the limit and its runtime dropped.
 type Runner struct {
-	opts     Options
-	programs []*goja.Program
-	guards   *goja.Program
-	driver   *goja.Program
+	opts    Options
+	freeze  bool
+	gate    bool // the hook files may run regexps in regexp2: gate them
+	shape   Shape
+	factory *goja.Program
+	lines   []sourceLines // where each source starts in the factory
 
-	slots chan struct{}
-	mu    sync.Mutex
-	idle  []*sandbox
+	slots     chan struct{}
+	mu        sync.Mutex
+	idle      []*sandbox
+	closed    bool
+	workers   sync.WaitGroup // calls running, replenishing
+	loops     sync.WaitGroup // the goroutines of the runtimes
+	abandoned atomic.Int64
+	replacing atomic.Bool
+
+	exceededWhy *abortError // the interrupt, and the error, of a call past its limit
+	exceeded    error
+}
+
+type sourceLines struct {
+	name  string
+	first int // the factory's line of the source's first line
 }
 
 var scriptTag = regexp.MustCompile(`(?is)<script\b([^>]*)>(.*?)</script\s*>`)
@@ -170,372 +194,481 @@ func readLimited(path string) (string, error) {
 	return string(b), nil
 }
 
-// New compiles sources and checks that they set the hook, by making one
-// runtime. A script that throws, loops or never sets
-// window.__TAURI_ISOLATION_HOOK__ to a function is an error.
+const factoryName = "isolation-hooks.js"
+
+// New compiles sources and checks that they set the hook, by running them
+// once. A script that does not compile, throws, loops or never sets
+// window.__TAURI_ISOLATION_HOOK__ to a function is an error. Top-level
+// console output of the scripts shows at this load only.
 func New(sources []Source, opts Options) (*Runner, error) {
 	opts.fill()
-	r := &Runner{opts: opts, slots: make(chan struct{}, opts.PoolSize)}
-	var err error
-	if r.guards, err = goja.Compile("tether-guards.js", guardsJS, true); err != nil {
-		return nil, tether.Errorf(tether.CodeInternal, "jshook: guards: %v", err)
+	if opts.Timeout > MaxTimeout {
+		return nil, tether.Errorf(tether.CodeInvalidArgument, "jshook: timeout %v is longer than %v", opts.Timeout, MaxTimeout)
 	}
-	if r.driver, err = goja.Compile("tether-driver.js", driverJS, true); err != nil {
-		return nil, tether.Errorf(tether.CodeInternal, "jshook: driver: %v", err)
-	}
+	r := &Runner{opts: opts, freeze: opts.FreezePrototype == nil || *opts.FreezePrototype,
+		slots: make(chan struct{}, opts.PoolSize)}
+	r.exceededWhy = &abortError{msg: fmt.Sprintf("isolation hook exceeded %v", opts.Timeout), limit: true}
+	r.exceeded = isolation.Exceeded(r.exceededWhy.msg)
+	// Each source on its own first, for errors that name it; then all of
+	// them as the body of one function, run for each call with a fresh
+	// window, sharing their top-level declarations as scripts of one page.
+	var body strings.Builder
+	body.WriteString("(function (window, self, globalThis) {\n")
+	line := 2
 	for _, s := range sources {
-		p, err := goja.Compile(s.Name, s.Code, false)
-		if err != nil {
+		if _, err := goja.Compile(s.Name, s.Code, false); err != nil {
 			return nil, tether.Errorf(tether.CodeInvalidArgument, "jshook: %v", err)
 		}
-		r.programs = append(r.programs, p)
+		r.lines = append(r.lines, sourceLines{name: s.Name, first: line})
+		body.WriteString(s.Code)
+		body.WriteString("\n;\n")
+		line += strings.Count(s.Code, "\n") + 2
 	}
+	body.WriteString("})")
+	p, err := goja.Compile(factoryName, body.String(), false)
+	if err != nil {
+		return nil, tether.Errorf(tether.CodeInvalidArgument, "jshook: %v", err)
+	}
+	r.factory = p
+	r.shape = opts.Shape
+	if r.shape == ShapeAuto {
+		r.shape = detectShape(sources)
+	}
+	r.gate = needsRegexpGate(sources)
 	sb, err := r.newSandbox()
 	if err != nil {
 		return nil, err
 	}
-	r.idle = append(r.idle, sb)
+	if err := r.load(sb); err != nil {
+		sb.stop()
+		return nil, err
+	}
+	if !r.freeze {
+		sb.stop()
+	} else {
+		// A runtime for each slot and the spare, made now rather than by the
+		// first calls.
+		r.idle = append(r.idle, sb)
+		for len(r.idle) < opts.PoolSize+spare {
+			sb, err := r.newSandbox()
+			if err != nil {
+				return nil, err
+			}
+			r.idle = append(r.idle, sb)
+		}
+	}
 	return r, nil
 }
+
+// load runs the hook files once, with console on, and checks the hook.
+func (r *Runner) load(sb *sandbox) error {
+	var isFn bool
+	err := r.bounded(context.Background(), sb, r.opts.Timeout, func() error {
+		v, err := sb.load(goja.Undefined(), sb.newWindow())
+		if err == nil {
+			isFn = v.ToBoolean()
+		}
+		return err
+	})
+	if err != nil {
+		msg := errText(err)
+		if !aborted(err) {
+			msg = sb.errText(err)
+		}
+		return tether.Errorf(tether.CodeInvalidArgument, "jshook: loading hook: %s", r.where(msg))
+	}
+	if !isFn {
+		return tether.NewError(tether.CodeInvalidArgument, "jshook: the scripts do not set window."+HookName+" to a function")
+	}
+	return nil
+}
+
+var factoryPos = regexp.MustCompile(regexp.QuoteMeta(factoryName) + `:(\d+):(\d+)`)
+
+// where names the source and line of positions in the factory.
+func (r *Runner) where(msg string) string {
+	return factoryPos.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := factoryPos.FindStringSubmatch(m)
+		n, _ := strconv.Atoi(sub[1])
+		for i := len(r.lines) - 1; i >= 0; i-- {
+			if n >= r.lines[i].first {
+				return fmt.Sprintf("%s:%d:%s", r.lines[i].name, n-r.lines[i].first+1, sub[2])
+			}
+		}
+		return m
+	})
+}
+
+// Shape returns the payload shape the Runner shows its hooks: ShapeSeed,
+// ShapeV2, or, when it runs them in both, ShapeAuto.
+func (r *Runner) Shape() Shape {
+	if r.shape == shapeBoth {
+		return ShapeAuto
+	}
+	return r.shape
+}
+
+// Abandoned returns how many calls answered at their limit are still
+// running (in a native step a limit cannot interrupt) on runtimes that will
+// be dropped.
+func (r *Runner) Abandoned() int { return int(r.abandoned.Load()) }
 
 // Hook returns the runner as an isolation.Hook.
 func (r *Runner) Hook() isolation.Hook { return r.Run }
 
-// Close drops the idle runtimes. Calls still running finish normally.
+// Close drops the idle runtimes and waits for the calls still running,
+// including those answered at their limit, to end.
 func (r *Runner) Close() {
 	r.mu.Lock()
-	r.idle = nil
+	idle := r.idle
+	r.idle, r.closed = nil, true
 	r.mu.Unlock()
+	for _, sb := range idle {
+		sb.stop()
+	}
+	r.workers.Wait()
+	r.loops.Wait()
 }
 
-// sandbox is one goja runtime with the hook loaded.
-type sandbox struct {
-	vm        *goja.Runtime
-	stringify goja.Callable // the original JSON.stringify, for console
-	call      goja.Callable // driver.call
-	text      goja.Callable // driver.text
-	logger    *slog.Logger
+// setupTimeout bounds the making of a runtime (Tether's own scripts; the
+// freeze takes about 15 ms).
+const setupTimeout = 5 * time.Second
+
+// bounded runs f on sb under a time limit, ctx and the heap watchdog,
+// waiting for it; for setting up and loading runtimes, not for calls.
+func (r *Runner) bounded(ctx context.Context, sb *sandbox, limit time.Duration, f func() error) error {
+	sb.vm.ClearInterrupt()
+	sb.deadline = time.Now().Add(limit)
+	w := watch.add(sb.vm, r.opts.MaxHeapGrowth)
+	defer watch.remove(w)
+	t := time.AfterFunc(limit, func() {
+		sb.vm.Interrupt(&abortError{msg: fmt.Sprintf("isolation hook exceeded %v", limit), limit: true})
+	})
+	defer t.Stop()
+	stop := context.AfterFunc(ctx, func() { sb.vm.Interrupt(&abortError{msg: "isolation hook canceled: " + ctx.Err().Error()}) })
+	defer stop()
+	return f()
 }
 
-// Errors that abort a call; the runtime is dropped after any of them.
-type abortError struct{ msg string }
-
-func (e *abortError) Error() string { return e.msg }
-
-func (r *Runner) newSandbox() (*sandbox, error) {
-	vm := goja.New()
-	vm.SetMaxCallStackSize(r.opts.MaxCallStackSize)
-	sb := &sandbox{vm: vm, logger: r.opts.Logger}
-	g := vm.GlobalObject()
-	sb.stringify, _ = goja.AssertFunction(g.Get("JSON").ToObject(vm).Get("stringify"))
-	// No binary buffers, no weak references, no eval-like escape hatches
-	// beyond the sandbox itself; goja has no require, fetch, XMLHttpRequest,
-	// WebSocket, timers or file access to begin with.
-	for _, name := range []string{"ArrayBuffer", "SharedArrayBuffer", "DataView", "Atomics", "WeakRef",
-		"FinalizationRegistry", "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
-		"Int32Array", "Uint32Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array"} {
-		_ = g.Delete(name)
-	}
-	_ = g.Set("MAX_ARRAY", r.opts.MaxArrayLength)
-	_ = g.Set("MAX_STRING", r.opts.MaxStringLength)
-	_ = g.Set("window", g)
-	_ = g.Set("self", g)
-	console := vm.NewObject()
-	for name, level := range map[string]slog.Level{"log": slog.LevelInfo, "info": slog.LevelInfo,
-		"debug": slog.LevelDebug, "warn": slog.LevelWarn, "error": slog.LevelError} {
-		_ = console.Set(name, sb.consoleFunc(level))
-	}
-	_ = g.Set("console", console)
-
-	var loadErr string
-	run := func() error {
-		if _, err := vm.RunProgram(r.guards); err != nil {
-			return err
+func (r *Runner) get() (*sandbox, error) {
+	if r.freeze {
+		r.mu.Lock()
+		if n := len(r.idle); n > 0 {
+			sb := r.idle[n-1]
+			r.idle = r.idle[:n-1]
+			r.mu.Unlock()
+			return sb, nil
 		}
-		d, err := vm.RunProgram(r.driver)
+		r.mu.Unlock()
+	}
+	return r.newSandbox()
+}
+
+// spare is how many runtimes a frozen Runner keeps beyond one per slot, so
+// that a call arriving while an abandoned call still holds its runtime does
+// not wait for a new one to be made (a freeze takes about 15 ms).
+const spare = 1
+
+// replenish makes runtimes in the background until there are enough idle
+// ones; it runs when a call is abandoned with its runtime.
+func (r *Runner) replenish() {
+	if !r.freeze || !r.replacing.CompareAndSwap(false, true) {
+		return
+	}
+	r.workers.Add(1)
+	go r.replenishing()
+}
+
+func (r *Runner) replenishing() {
+	defer r.workers.Done()
+	defer r.replacing.Store(false)
+	for {
+		r.mu.Lock()
+		enough := r.closed || len(r.idle) >= spare
+		r.mu.Unlock()
+		if enough {
+			return
+		}
+		sb, err := r.newSandbox()
 		if err != nil {
-			return err
+			return
 		}
-		dobj := d.ToObject(vm)
-		sb.call, _ = goja.AssertFunction(dobj.Get("call"))
-		sb.text, _ = goja.AssertFunction(dobj.Get("text"))
-		for i, p := range r.programs {
-			if _, err := vm.RunProgram(p); err != nil {
-				loadErr = fmt.Sprintf("script %d: %s", i+1, sb.errText(err))
-				return err
-			}
-		}
-		return nil
-	}
-	if err := r.bounded(context.Background(), vm, run); err != nil {
-		if loadErr == "" || aborted(err) {
-			loadErr = errText(err)
-		}
-		return nil, tether.Errorf(tether.CodeInvalidArgument, "jshook: loading hook: %s", loadErr)
-	}
-	if _, ok := goja.AssertFunction(g.Get(HookName)); !ok {
-		return nil, tether.NewError(tether.CodeInvalidArgument, "jshook: the scripts do not set window."+HookName+" to a function")
-	}
-	return sb, nil
-}
-
-func (sb *sandbox) consoleFunc(level slog.Level) func(goja.FunctionCall) goja.Value {
-	return func(call goja.FunctionCall) goja.Value {
-		parts := make([]string, len(call.Arguments))
-		for i, a := range call.Arguments {
-			if o, ok := a.(*goja.Object); ok && o.ClassName() != "Function" && o.ClassName() != "Error" {
-				if s, err := sb.stringify(goja.Undefined(), a); err == nil && !goja.IsUndefined(s) {
-					parts[i] = s.String()
-					continue
-				}
-			}
-			parts[i] = a.String()
-		}
-		msg := strings.Join(parts, " ")
-		if len(msg) > 4096 {
-			msg = msg[:4096] + "…"
-		}
-		sb.logger.Log(context.Background(), level, msg, slog.String("source", "isolation-hook"))
-		return goja.Undefined()
+		r.put(sb)
 	}
 }
 
-// errText is the reason an error gives, without running any JS: for a
-// thrown value, see sandbox.errText.
-func errText(err error) string {
-	var ie *goja.InterruptedError
-	if errors.As(err, &ie) {
-		if ae, ok := ie.Value().(*abortError); ok {
-			return ae.msg
+// put returns a runtime to the pool after a call — also one the call was
+// interrupted on: with the realm frozen and the hook files run afresh for
+// each call, nothing of the call survives in it. Beyond a runtime per slot
+// and the spare, or without a frozen realm, the runtime is dropped.
+func (r *Runner) put(sb *sandbox) {
+	keep := false
+	if r.freeze {
+		r.mu.Lock()
+		if keep = !r.closed && len(r.idle) < r.opts.PoolSize+spare; keep {
+			r.idle = append(r.idle, sb)
 		}
-		return "isolation hook was interrupted"
+		r.mu.Unlock()
 	}
-	var so *goja.StackOverflowError
-	if errors.As(err, &so) {
-		return "isolation hook exceeded the call stack limit"
+	if !keep {
+		sb.stop()
 	}
-	var ex *goja.Exception
-	if errors.As(err, &ex) {
-		if v := ex.Value(); v != nil {
-			if _, isObj := v.(*goja.Object); !isObj {
-				return v.String()
-			}
-		}
-		return "isolation hook threw an error"
-	}
-	return err.Error()
 }
 
-// errText is errText, except that a thrown value is shown through the
-// driver's text function, in the runtime; call it only under bounded.
-func (sb *sandbox) errText(err error) string {
-	var ex *goja.Exception
-	if errors.As(err, &ex) && !aborted(err) && sb.text != nil {
-		if v, terr := sb.text(goja.Undefined(), ex.Value()); terr == nil {
-			return v.String()
-		}
+// The states of a call between the caller and the goroutine that runs it.
+const (
+	callRunning int32 = iota
+	callFinished
+	callAbandoned
+)
+
+type callRun struct {
+	state   atomic.Int32
+	done    chan struct{}
+	out     []result
+	reason  string
+	tainted string
+	err     error
+}
+
+// Run calls window.__TAURI_ISOLATION_HOOK__ with p, in the payload shape the
+// hook reads, awaiting a returned promise, and returns the payload as the
+// hook changed it. Returning null or undefined, throwing, rejecting, never
+// settling or exceeding a limit blocks the call with a permission_denied
+// *tether.Error carrying the reason. Run returns by the time limit whatever
+// the hook does.
+func (r *Runner) Run(ctx context.Context, p *isolation.Payload) (*isolation.Payload, error) {
+	in, err := inputOf(p)
+	if err != nil {
+		return nil, err
 	}
-	return errText(err)
-}
-
-// aborted reports whether err ended the runtime's usefulness.
-func aborted(err error) bool {
-	var ie *goja.InterruptedError
-	var so *goja.StackOverflowError
-	return errors.As(err, &ie) || errors.As(err, &so)
-}
-
-var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-var heapMu sync.Mutex
-
-func heapBytes() uint64 {
-	heapMu.Lock()
-	defer heapMu.Unlock()
-	metrics.Read(heapSample)
-	if heapSample[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	if n := in.size(); n > r.opts.MaxPayloadBytes {
+		return nil, isolation.Exceeded(fmt.Sprintf("%s %s is %d bytes as JSON, more than the isolation hook's limit of %d", p.Cmd, p.Name(), n, r.opts.MaxPayloadBytes))
 	}
-	return heapSample[0].Value.Uint64()
-}
-
-// wallFactor bounds the wall time of a call, as a multiple of the time
-// limit, for a call whose thread CPU time cannot be read or that somehow
-// waits without running (a console writer that never returns).
-const wallFactor = 20
-
-// bounded runs f on vm under the time limit, ctx and the heap watchdog. It
-// returns an *goja.InterruptedError carrying an *abortError when it
-// interrupted f.
-//
-// The time limit counts the CPU time of the thread that runs f (f runs
-// locked to it), so that a call waiting for a core on a busy machine, or
-// descheduled by the Go scheduler, is not refused for time it did not run;
-// its wall time is bounded too, at wallFactor times the limit. Where the
-// thread's CPU time cannot be read, the limit is wall time.
-func (r *Runner) bounded(ctx context.Context, vm *goja.Runtime, f func() error) error {
-	vm.ClearInterrupt()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	clock := threadClock()
-	cpu0, cpuOK := clock.now()
-	start := time.Now()
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		limit := r.opts.Timeout
-		timer := time.NewTimer(limit)
-		defer timer.Stop()
-		var tick <-chan time.Time
-		var base uint64
-		if r.opts.MaxHeapGrowth > 0 {
-			base = heapBytes()
-			t := time.NewTicker(time.Millisecond)
-			defer t.Stop()
-			tick = t.C
-		}
-		for {
-			select {
-			case <-done:
-				return
-			case <-timer.C:
-				if cpuOK {
-					if cpu, ok := clock.now(); ok && cpu-cpu0 < limit && time.Since(start) < wallFactor*limit {
-						// Not yet run for the limit: wait for the rest.
-						timer.Reset(max(limit-(cpu-cpu0), time.Millisecond))
-						continue
-					}
-				}
-				vm.Interrupt(&abortError{fmt.Sprintf("isolation hook exceeded %v", limit)})
-				return
-			case <-ctx.Done():
-				vm.Interrupt(&abortError{"isolation hook canceled: " + ctx.Err().Error()})
-				return
-			case <-tick:
-				if h := heapBytes(); h > base && h-base > uint64(r.opts.MaxHeapGrowth) {
-					vm.Interrupt(&abortError{fmt.Sprintf("isolation hook exceeded the memory limit (%d MiB of heap growth)", r.opts.MaxHeapGrowth>>20)})
-					return
-				}
-			}
-		}
-	}()
-	err := f()
-	close(done)
-	wg.Wait()
-	return err
-}
-
-func (r *Runner) get(ctx context.Context) (*sandbox, error) {
 	select {
 	case r.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, tether.FromError(ctx.Err())
 	}
-	r.mu.Lock()
-	if n := len(r.idle); n > 0 {
-		sb := r.idle[n-1]
-		r.idle = r.idle[:n-1]
-		r.mu.Unlock()
-		return sb, nil
-	}
-	r.mu.Unlock()
-	sb, err := r.newSandbox()
+	// The limit counts from here: getting a runtime is part of the call.
+	deadline := time.Now().Add(r.opts.Timeout)
+	sb, err := r.get()
 	if err != nil {
 		<-r.slots
-		return nil, err
+		return nil, isolation.Block(err.Error())
 	}
-	return sb, nil
-}
-
-func (r *Runner) put(sb *sandbox) {
-	if sb != nil {
-		r.mu.Lock()
-		r.idle = append(r.idle, sb)
-		r.mu.Unlock()
-	}
+	c, ok := r.start(ctx, sb, in, deadline)
 	<-r.slots
-}
-
-// Run calls window.__TAURI_ISOLATION_HOOK__ with p, awaiting a returned
-// promise, and returns the payload the hook returned. Returning null or
-// undefined, throwing, rejecting, never settling or exceeding a limit blocks
-// the call with a permission_denied *tether.Error carrying the reason.
-func (r *Runner) Run(ctx context.Context, p *isolation.Payload) (*isolation.Payload, error) {
-	in, err := json.Marshal(p)
-	if err != nil {
-		return nil, isolation.Block("payload does not encode: " + err.Error())
-	}
-	sb, err := r.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []byte
-	var blockReason string
-	err = r.bounded(ctx, sb.vm, func() error {
-		var err error
-		out, blockReason, err = sb.run(string(in))
-		return err
-	})
-	if err != nil {
-		if aborted(err) {
-			r.put(nil) // the runtime is dropped
-		} else {
-			r.put(sb)
-		}
-		return nil, isolation.Block(errText(err))
+	if !ok {
+		r.replenish()
+		return nil, c.err
 	}
 	r.put(sb)
-	if blockReason != "" {
-		return nil, isolation.Block(blockReason)
+	if c.err != nil {
+		return nil, blockErr(c.err)
 	}
-	if bytes.Equal(out, in) {
-		// The hook gave back what it got, to the byte: decoding it would
-		// make the same payload.
-		return p, nil
+	tainted := c.tainted
+	if tainted != "" {
+		return nil, isolation.Exceeded(tainted)
 	}
-	return PayloadFromJSON(out, p)
+	if c.reason != "" {
+		return nil, isolation.Block(c.reason)
+	}
+	return r.apply(p, c.out)
 }
 
-// run calls the hook once through the driver. It returns the JSON of the
-// payload the hook returned, or a reason it blocked.
-func (sb *sandbox) run(in string) ([]byte, string, error) {
-	var out []byte
-	var reason string
-	settled := false
-	done := func(call goja.FunctionCall) goja.Value {
-		if settled {
-			return goja.Undefined()
+// start runs the call on a goroutine of its own and waits for it until the
+// time limit or ctx ends; then it interrupts the runtime and, reporting
+// false, leaves the call to end on its own, its runtime to be dropped.
+func (r *Runner) start(ctx context.Context, sb *sandbox, in *callInput, deadline time.Time) (*callRun, bool) {
+	sb.vm.ClearInterrupt() // no Interrupt can race: the runtime is ours alone
+	sb.deadline = deadline
+	sb.tainted, sb.quiet = "", false
+	clear(sb.rx)
+	c := &callRun{done: make(chan struct{})}
+	w := watch.add(sb.vm, r.opts.MaxHeapGrowth)
+	r.workers.Add(1)
+	sb.jobs <- func() {
+		defer r.workers.Done()
+		c.out, c.reason, c.err = sb.exec(in, r.shape)
+		c.tainted = sb.tainted
+		watch.remove(w)
+		if !c.state.CompareAndSwap(callRunning, callFinished) {
+			// Abandoned: the runtime is free again now.
+			r.put(sb)
+			r.abandoned.Add(-1)
+			return
 		}
-		settled = true
-		if s := call.Argument(0); !goja.IsNull(s) && !goja.IsUndefined(s) {
-			out = []byte(s.String())
-		} else {
-			reason = call.Argument(1).String()
-		}
-		return goja.Undefined()
+		close(c.done)
 	}
+	// Made before waiting: once the limit passes, answer without
+	// allocating. A call that allocates fast keeps the collector busy, and
+	// a goroutine that allocates then is made to help it, which can hold
+	// the answer back by as long as the collection takes.
+	exceeded := &callRun{err: r.exceeded}
+	timer := time.NewTimer(time.Until(sb.deadline))
+	defer timer.Stop()
+	var why *abortError
+	select {
+	case <-c.done:
+		return c, true
+	case <-timer.C:
+		why = r.exceededWhy
+	case <-ctx.Done():
+		why = &abortError{msg: "isolation hook canceled: " + ctx.Err().Error()}
+	}
+	r.abandoned.Add(1)
+	if !c.state.CompareAndSwap(callRunning, callAbandoned) {
+		r.abandoned.Add(-1)
+		<-c.done
+		return c, true
+	}
+	sb.vm.Interrupt(why)
+	if why.limit {
+		return exceeded, false
+	}
+	return &callRun{err: isolation.Block(why.msg)}, false
+}
+
+// exec runs one call through the driver and returns its results, or a
+// reason it blocked.
+func (sb *sandbox) exec(in *callInput, shape Shape) ([]result, string, error) {
+	vm := sb.vm
+	c := vm.NewObject()
+	_ = c.Set("kind", in.kind)
+	_ = c.Set("name", in.name)
+	_ = c.Set("label", in.label)
+	_ = c.Set("origin", in.origin)
+	if in.target != "" {
+		_ = c.Set("target", in.target)
+	}
+	if len(in.headers) > 0 {
+		h := vm.NewObject()
+		for k, v := range in.headers {
+			_ = h.Set(k, v)
+		}
+		_ = c.Set("headers", h)
+	}
+	argsText := goja.Undefined()
+	if len(in.args) > 0 {
+		argsText = vm.ToValue(string(in.args))
+	}
+	sb.settled, sb.out, sb.reason = false, nil, ""
 	// The job queue has run when the call returns; with no timers in the
 	// sandbox, a promise still pending then can never settle.
-	if _, err := sb.call(goja.Undefined(), sb.vm.ToValue(in), sb.vm.ToValue(done)); err != nil {
+	if _, err := sb.call(goja.Undefined(), sb.newWindow(), c, argsText, sb.shapes(shape), sb.done); err != nil {
 		return nil, "", err
 	}
-	if !settled {
+	if !sb.settled {
 		return nil, "isolation hook returned a promise that never settles", nil
 	}
-	return out, reason, nil
+	return sb.out, sb.reason, nil
 }
 
-// PayloadFromJSON decodes what a hook returned, as JSON, into a payload of
-// the same kind as orig. Anything but a JSON object is an error.
-func PayloadFromJSON(b []byte, orig *isolation.Payload) (*isolation.Payload, error) {
-	var got isolation.Payload
-	if len(b) == 0 || b[0] != '{' {
-		return nil, isolation.Block("isolation hook returned a value that is not an object")
+// finish is the driver's done(results).
+func (sb *sandbox) finish(call goja.FunctionCall) goja.Value {
+	if !sb.settled {
+		sb.settled = true
+		sb.out, sb.reason = sb.results(call.Argument(0))
 	}
-	if err := json.Unmarshal(b, &got); err != nil {
-		return nil, isolation.Block("isolation hook returned a payload that does not decode: " + err.Error())
+	return goja.Undefined()
+}
+
+// results reads the driver's results.
+func (sb *sandbox) results(v goja.Value) ([]result, string) {
+	arr, ok := v.(*goja.Object)
+	if !ok {
+		return nil, "isolation hook returned no result"
 	}
-	got.Kind = orig.Kind
-	return &got, nil
+	l := arr.Get("length")
+	if l == nil {
+		return nil, "isolation hook returned no result"
+	}
+	n := int(l.ToInteger())
+	out := make([]result, 0, n)
+	str := func(o *goja.Object, k string) (string, bool) {
+		x := o.Get(k)
+		if x == nil || goja.IsUndefined(x) || goja.IsNull(x) {
+			return "", false
+		}
+		return x.String(), true
+	}
+	for i := 0; i < n; i++ {
+		o, ok := arr.Get(strconv.Itoa(i)).(*goja.Object)
+		if !ok {
+			return nil, "isolation hook returned no result"
+		}
+		var r result
+		r.OK = truthy(o.Get("ok"))
+		r.Reason, _ = str(o, "reason")
+		r.Same = truthy(o.Get("same"))
+		if s, ok := str(o, "name"); ok {
+			r.Name = &s
+		}
+		if s, ok := str(o, "args"); ok {
+			r.Args = []byte(s)
+		}
+		if s, ok := str(o, "headers"); ok {
+			r.Headers = []byte(s)
+		}
+		if s, ok := str(o, "target"); ok {
+			r.Target = &s
+		}
+		out = append(out, r)
+	}
+	return out, ""
+}
+
+func truthy(v goja.Value) bool { return v != nil && v.ToBoolean() }
+
+// newWindow is a fresh window for a run of the hook files: an object
+// inheriting from the (frozen) global object, its own window, self and
+// globalThis.
+func (sb *sandbox) newWindow() *goja.Object {
+	w := sb.vm.CreateObject(sb.vm.GlobalObject())
+	_ = w.DefineDataProperty("window", w, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+	_ = w.DefineDataProperty("self", w, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+	_ = w.DefineDataProperty("globalThis", w, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	return w
+}
+
+func (sb *sandbox) shapes(s Shape) goja.Value {
+	if v, ok := sb.shapeArrays[s]; ok {
+		return v
+	}
+	var v goja.Value
+	switch s {
+	case ShapeSeed:
+		v = sb.vm.NewArray("seed")
+	case shapeBoth:
+		v = sb.vm.NewArray("seed", "v2")
+	default:
+		v = sb.vm.NewArray("v2")
+	}
+	if sb.shapeArrays == nil {
+		sb.shapeArrays = map[Shape]goja.Value{}
+	}
+	sb.shapeArrays[s] = v
+	return v
+}
+
+// errText is errText, except that a thrown value is shown through the
+// driver's text function, in the runtime; call it only under bounded.
+func (sb *sandbox) errText(err error) string {
+	if ex, ok := err.(*goja.Exception); ok && sb.text != nil {
+		if v, terr := sb.text(goja.Undefined(), ex.Value()); terr == nil {
+			if s := ex.String(); strings.Contains(s, factoryName) {
+				// Keep the position of the throw: "msg at file:line:col".
+				if i := strings.Index(s, factoryName); i >= 0 {
+					end := strings.IndexAny(s[i:], "()\n ")
+					if end < 0 {
+						end = len(s) - i
+					}
+					return v.String() + " at " + s[i:i+end]
+				}
+			}
+			return v.String()
+		}
+	}
+	return errText(err)
 }
