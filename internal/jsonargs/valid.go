@@ -158,6 +158,26 @@ func special(x uint64) bool {
 	return hasZero(x^(ones*'"'))|hasZero(x^(ones*'\\'))|less != 0
 }
 
+// skipPlain returns the index of the first byte from b[i] on that a string
+// scanner must look at — a quote, a backslash, a control character or a
+// byte of a multi-byte UTF-8 sequence — crossing the others eight at a time.
+func skipPlain(b []byte, i int) int {
+	for len(b)-i >= 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if special(x) || x&highs != 0 {
+			break
+		}
+		i += 8
+	}
+	for i < len(b) {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return i
+		}
+		i++
+	}
+	return i
+}
+
 // stringEnd returns the index after the closing quote of a string whose
 // contents start at b[i].
 func stringEnd(b []byte, i int) (int, bool) {
