@@ -281,12 +281,12 @@ type metricDef struct {
 func interleave(ctx context.Context, cfg *Config, r *Result, label string, defs []metricDef, a, b side) error {
 	if b == nil && cfg.Quick {
 		// An absolute figure (memory) needs no warm-up in quick mode.
-	} else if _, err := a(ctx); err != nil {
-		return fmt.Errorf("%s %s (warm-up): %w", label, r.A, err)
+	} else if err := warmUp(ctx, r, label, r.A, a); err != nil {
+		return err
 	}
 	if b != nil {
-		if _, err := b(ctx); err != nil {
-			return fmt.Errorf("%s %s (warm-up): %w", label, r.B, err)
+		if err := warmUp(ctx, r, label, r.B, b); err != nil {
+			return err
 		}
 	}
 	ms := make([]Metric, len(defs))
@@ -344,6 +344,20 @@ func interleave(ctx context.Context, cfg *Config, r *Result, label string, defs 
 	}
 	r.Metrics = append(r.Metrics, ms...)
 	return nil
+}
+
+// warmUp runs a side once, untimed. A side whose first calls fail (a
+// server still making what it makes on first use) gets two more tries; the
+// failures are noted in the report.
+func warmUp(ctx context.Context, r *Result, label, name string, s side) error {
+	var err error
+	for try := range 3 {
+		if _, err = s(ctx); err == nil {
+			return nil
+		}
+		r.note("%s: %s's warm-up failed (try %d of 3): %.200s", label, name, try+1, err.Error())
+	}
+	return fmt.Errorf("%s %s (warm-up): %w", label, name, err)
 }
 
 func div(a, b float64) float64 {
