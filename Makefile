@@ -146,13 +146,18 @@ LOADFLAGS  ?=
 FAULTFLAGS ?=
 FAULTREPLICAFLAGS ?=
 
+SSE_LISTENERS ?= 50000
+
 ## load: 64 clients x 100k invokes (in total; -per-client for each) + 100 listeners over loopback TCP, brownfield then isolation;
-## then 400 emits and 300 keyed invokes of 4 MB, which must keep the core under 256 MiB RSS
+## then 400 emits and 300 keyed invokes of 4 MB, which must keep the core under 256 MiB RSS;
+## then SSE_LISTENERS idle SSE listeners on one core and a fan-out to all of them (writes load-results.md for make bench)
 load:
-	$(GO) run ./cmd/tether-load $(LOADFLAGS)
+	$(GO) build -o bin/tether-load ./cmd/tether-load
+	./bin/tether-load $(LOADFLAGS)
 	$(GO) build -o bin/tether-load-bytes ./cmd/tether-load-bytes
 	./bin/tether-load-bytes
 	./bin/tether-load-bytes -idempotency file
+	./bin/tether-load -sse $(SSE_LISTENERS) -sse-fit
 
 ## fault: the core as a child process, SIGKILLed mid-load and restarted; then three replicas on NATS JetStream, one
 ## SIGKILLed after another under load, clients moving between them; counts double executions and lost events

@@ -270,6 +270,44 @@ func TestExampleHooks(t *testing.T) {
 	}
 }
 
+// events.max_subscribers bounds the app's bus: past it, a listener is
+// refused with resource_exhausted; one leaving makes room again.
+func TestMaxSubscribers(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg.Events.MaxSubscribers = 3 // the demo's backend listener takes one
+	_, r := run(t, cfg, io.Discard)
+	c := dial(t, r.GRPC)
+	ctx := context.Background()
+	var subs []*client.Subscription
+	for range 2 {
+		s, err := c.Listen(ctx, []string{"tick"}, func(client.Event) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	if _, err := c.Listen(ctx, []string{"tick"}, func(client.Event) {}); tether.CodeOf(err) != tether.CodeResourceExhausted {
+		t.Fatalf("listener past the cap: %v, want resource_exhausted", err)
+	}
+	subs[0].Unlisten()
+	<-subs[0].Done()
+	var err error
+	for range 100 { // the core sees the stream end a moment later
+		var s *client.Subscription
+		if s, err = c.Listen(ctx, []string{"tick"}, func(client.Event) {}); err == nil {
+			s.Unlisten()
+			<-s.Done()
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("after one left: %v", err)
+	}
+	subs[1].Unlisten()
+	<-subs[1].Done()
+}
+
 // The console is off for an app unless its config or WithConsole turns it
 // on; the config wins over WithConsole.
 func TestConsoleIsOffUnlessConfigured(t *testing.T) {

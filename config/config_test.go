@@ -51,6 +51,9 @@ func TestParse(t *testing.T) {
 		{"bad address", `{"grpc":"localhost"}`, `field "grpc"`, nil},
 		{"bad duration", `{"isolation":{"hook_timeout":"soon"}}`, `hook_timeout`, nil},
 		{"queue out of range", `{"events":{"queue":0}}`, `field "events.queue"`, nil},
+		{"subscriber cap", `{"events":{"max_subscribers":50000}}`, "", func(c Config) bool { return c.Events.MaxSubscribers == 50000 }},
+		{"subscriber cap by default sized by the bus", `{}`, "", func(c Config) bool { return c.Events.MaxSubscribers == 0 }},
+		{"negative subscriber cap", `{"events":{"max_subscribers":-1}}`, `field "events.max_subscribers"`, nil},
 		{"bad origin", `{"gateway":{"origins":{"localhost":["main"]}}}`, `field "gateway.origins"`, nil},
 		{"malformed", "{\n\"grpc\": ,}", `malformed JSON at line 2`, nil},
 		{"trailing data", `{} {}`, `trailing data`, nil},
@@ -106,6 +109,14 @@ func TestFlagsOverFile(t *testing.T) {
 	}
 	if c.GRPC != "unix:///tmp/t.sock" || c.HTTP != "127.0.0.1:9001" || c.Events.Queue != 5 || len(c.Gateway.Origins["http://localhost:5173"]) != 2 {
 		t.Fatalf("got %+v", c)
+	}
+	// The subscriber cap: the flag wins over the file.
+	os.WriteFile(path, []byte(`{"events":{"max_subscribers":10}}`), 0o600)
+	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+	f = BindFlags(fs)
+	fs.Parse([]string{"--max-subscribers", "60000"})
+	if c, err := f.Resolve(path); err != nil || c.Events.MaxSubscribers != 60000 {
+		t.Fatalf("--max-subscribers: %d, %v", c.Events.MaxSubscribers, err)
 	}
 	// The durable idempotency folder: relative to the file, or from the flag.
 	os.WriteFile(path, []byte(`{"limits":{"idempotency_dir":"idem"}}`), 0o600)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -186,7 +185,7 @@ func (s *Server) checkEventPayload(name string, p *tetherv1.Payload) error {
 		if err := jsonargs.Check(j.Json, s.opts.limits.MaxDepth); err != nil {
 			return tether.Errorf(tether.CodeInvalidArgument, "payload of event %q: %s", name, tether.FromError(err).Message())
 		}
-		if len(j.Json) > 0 && !json.Valid(j.Json) {
+		if len(j.Json) > 0 && !jsonargs.Valid(j.Json) {
 			return tether.Errorf(tether.CodeInvalidArgument, "payload of event %q is not well-formed JSON", name)
 		}
 	}

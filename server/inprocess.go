@@ -196,6 +196,9 @@ type inprocStream struct {
 
 func (s *inprocStream) Method() string { return s.method }
 
+// DirectInProcess marks the direct path (inproc.Direct).
+func (s *inprocStream) DirectInProcess() {}
+
 func (s *inprocStream) SetHeader(md metadata.MD) error {
 	s.header = metadata.Join(s.header, md)
 	return nil

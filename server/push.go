@@ -166,6 +166,7 @@ func (s *pushServer) SetTrailer(md metadata.MD) {
 type pushTransport pushServer
 
 func (t *pushTransport) Method() string                  { return t.method }
+func (t *pushTransport) DirectInProcess()                {}
 func (t *pushTransport) SetHeader(md metadata.MD) error  { return (*pushServer)(t).SetHeader(md) }
 func (t *pushTransport) SendHeader(md metadata.MD) error { return (*pushServer)(t).SendHeader(md) }
 func (t *pushTransport) SetTrailer(md metadata.MD) error {

@@ -10,6 +10,11 @@
 //
 //	tether-load [-clients 64] [-invokes 100000] [-per-client] [-listeners 100]
 //	            [-events 2000] [-event-rate 1000] [-mode both] [-net tcp] [-rounds 1]
+//	tether-load -sse 50000 [-sse-events 20] [-sse-interval 100ms] [-sse-sources 4] [-sse-md load-results.md]
+//
+// With -sse it runs the SSE scenario instead (sse.go): the app on one core
+// holding that many idle SSE listeners, one connection each, then fanning
+// events out to all of them.
 //
 // -invokes is the total over all clients unless -per-client is given. It
 // exits 1 unless every mode shows 0 errors, 0 lost events and 0 leaked
@@ -48,6 +53,10 @@ type params struct {
 }
 
 func main() {
+	if os.Getenv(coreEnv) != "" {
+		coreMain()
+		return
+	}
 	var p params
 	mode := flag.String("mode", "both", "brownfield, isolation or both")
 	flag.IntVar(&p.clients, "clients", 64, "concurrent invoking clients, each with its own connection")
@@ -59,7 +68,34 @@ func main() {
 	flag.StringVar(&p.network, "net", "tcp", "tcp (127.0.0.1) or unix (a 0600 socket in a temporary folder)")
 	flag.DurationVar(&p.timeout, "timeout", 10*time.Minute, "give up after this long")
 	rounds := flag.Int("rounds", 1, "run each mode this many times (later rounds show the steady state, after one-time initialisation)")
+	var sp sseParams
+	flag.IntVar(&sp.listeners, "sse", 0, "instead of the modes: hold this many idle SSE listeners on a core of its own, then fan events out to all of them")
+	flag.IntVar(&sp.events, "sse-events", 20, "events the SSE scenario fans out")
+	flag.DurationVar(&sp.interval, "sse-interval", 100*time.Millisecond, "time between the SSE scenario's events")
+	flag.BoolVar(&sp.fit, "sse-fit", false, "hold fewer SSE listeners when the open-file limit does not allow -sse (saying so)")
+	flag.IntVar(&sp.sources, "sse-sources", 4, "loopback source addresses the SSE listeners connect from (127.0.0.2 and up)")
+	flag.StringVar(&sp.markdown, "sse-md", "load-results.md", "file the SSE scenario's figures are written to, for make bench's BENCHMARKS.md (empty: none)")
 	flag.Parse()
+	if sp.listeners > 0 {
+		if sp.events < 1 || sp.sources < 1 || sp.sources > 250 || sp.interval < 0 {
+			fmt.Fprintln(os.Stderr, "tether-load: -sse-events and -sse-sources (1..250) must be positive")
+			os.Exit(2)
+		}
+		sp.timeout = p.timeout
+		fmt.Printf("tether-load: %s, %d CPUs\n", runtime.Version(), runtime.NumCPU())
+		r, err := runSSE(sp)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "tether-load: SSE: %v\n", err)
+			os.Exit(1)
+		}
+		r.print(os.Stdout)
+		if !r.pass() {
+			fmt.Println("tether-load: FAIL")
+			os.Exit(1)
+		}
+		fmt.Println("tether-load: PASS")
+		return
+	}
 	var modes []string
 	switch *mode {
 	case "both":

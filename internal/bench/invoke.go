@@ -4,268 +4,258 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"os"
+	"strings"
 	"time"
 
-	"connectrpc.com/connect"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tether-ipc/tether/client"
-	"github.com/tether-ipc/tether/examples/demo"
-	"github.com/tether-ipc/tether/gateway"
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
-	"github.com/tether-ipc/tether/server"
 )
 
-var quiet = slog.New(slog.DiscardHandler)
-
-// core is a Tether core serving the demo app on addr.
-type core struct {
-	srv  *server.Server
-	addr string
-	dir  string
-	done chan struct{}
+// modes are the process layouts measured: the peers in this process (the
+// client's and the server's work share one Go runtime), and each peer in a
+// process of its own, as users run them.
+func modes(cfg *Config) []bool {
+	if cfg.NoCross {
+		return []bool{false}
+	}
+	return []bool{false, true}
 }
 
-func startCore(addr string, opts ...server.Option) (*core, error) {
-	dir, err := os.MkdirTemp("", "tether-bench-")
+func modeLabel(cross bool) string {
+	if cross {
+		return "two processes"
+	}
+	return "one process"
+}
+
+// pair starts peers of kinds a and b in the layout cross asks for.
+func pair(a, b string, cross bool) (*peer, *peer, func(), error) {
+	pa, err := startPeer(a, cross)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	srv := server.New(append([]server.Option{server.WithLogger(quiet)}, opts...)...)
-	demo.New(dir).Register(srv)
-	if addr == "unix" {
-		addr = "unix://" + dir + "/core.sock"
-	}
-	lis, err := server.Listen(addr)
+	pb, err := startPeer(b, cross)
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		pa.stop()
+		return nil, nil, nil, err
 	}
-	c := &core{srv: srv, dir: dir, done: make(chan struct{})}
-	c.addr = lis.Addr().String()
-	if lis.Addr().Network() == "unix" {
-		c.addr = "unix://" + c.addr
-	}
-	go func() { defer close(c.done); srv.Serve(lis) }() //nolint:errcheck
-	return c, nil
+	return pa, pb, func() { pb.stop(); pa.stop() }, nil
 }
 
-func (c *core) stop() {
-	c.srv.Stop()
-	<-c.done
-	os.RemoveAll(c.dir)
+var p50Latency = func(goal float64) metricDef {
+	return metricDef{key: "p50", name: "p50 latency", unit: "ns", goal: Goal{"<=", goal}}
 }
 
-// connectGreet serves the demo's Greet through connect-go's unary handler
-// over HTTP/1.1 on loopback, and returns a JSON connect client for it.
-type connectSide struct {
-	hs     *http.Server
-	client *connect.Client[demov1.GreetRequest, wrapperspb.StringValue]
-	done   chan struct{}
-}
-
-func newHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute, DisableCompression: true,
-	}}
-}
-
-func startConnect(hc *http.Client) (*connectSide, error) {
-	app := demo.New(os.TempDir())
-	const path = "/demo.v1.Demo/Greet"
-	// Compression off for these small messages, as connect-go recommends
-	// (WithCompressMinBytes): its default gzips every response.
-	h := connect.NewUnaryHandler(path,
-		func(ctx context.Context, req *connect.Request[demov1.GreetRequest]) (*connect.Response[wrapperspb.StringValue], error) {
-			res, err := app.Greet(ctx, req.Msg)
-			if err != nil {
-				return nil, err
-			}
-			return connect.NewResponse(res), nil
-		}, connect.WithCompressMinBytes(1024))
-	mux := http.NewServeMux()
-	mux.Handle(path, h)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	c := &connectSide{hs: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
-	go func() { defer close(c.done); c.hs.Serve(lis) }() //nolint:errcheck
-	c.client = connect.NewClient[demov1.GreetRequest, wrapperspb.StringValue](hc, "http://"+lis.Addr().String()+path, connect.WithProtoJSON())
-	return c, nil
-}
-
-func (c *connectSide) greet(ctx context.Context) error {
-	res, err := c.client.CallUnary(ctx, connect.NewRequest(&demov1.GreetRequest{Name: "World"}))
-	if err != nil {
-		return err
-	}
-	if res.Msg.GetValue() != "Hello, World!" {
-		return fmt.Errorf("connect greet: %q", res.Msg.GetValue())
-	}
-	return nil
-}
-
-func (c *connectSide) stop() {
-	c.hs.Close()
-	<-c.done
-}
-
-func runInvokeVsTyped(ctx context.Context, cfg *Config, r *Result) error {
-	r.A, r.B, r.Unit = "invoke_proto", "typed_grpc", "ns/op"
-	c, err := startCore("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer c.stop()
-	cli, err := client.Dial(c.addr)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	typed := demov1.NewDemoClient(cli.Conn())
+func runInvokeVsGRPC(ctx context.Context, cfg *Config, r *Result) error {
+	r.A, r.B = "tether_invoke", "grpc_go"
+	r.SetupA = setup[kindTetherUDS] + ". Client: client.Dial(the socket), Invoke(ctx, \"greet\", &demov1.GreetRequest{Name: \"World\"}, &wrapperspb.StringValue{}) — proto args and result"
+	r.SetupB = setup[kindGRPC] + ". Call: demov1.NewDemoClient(conn).Greet"
 	req := &demov1.GreetRequest{Name: "World"}
-	a := latency(cfg.Side, 200, func() error {
-		var res wrapperspb.StringValue
-		if err := cli.Invoke(ctx, "greet", req, &res); err != nil {
-			return err
-		}
-		return check(res.GetValue())
-	})
-	b := latency(cfg.Side, 200, func() error {
-		res, err := typed.Greet(ctx, req)
+	for _, cross := range modes(cfg) {
+		t, g, stop, err := pair(kindTetherUDS, kindGRPC, cross)
 		if err != nil {
 			return err
 		}
-		return check(res.GetValue())
-	})
-	return interleave(ctx, cfg, r, a, b, div)
-}
-
-func check(v string) error {
-	if v != "Hello, World!" {
-		return fmt.Errorf("greet returned %q", v)
-	}
-	return nil
-}
-
-const concurrency = 64
-
-var greetJSON = []byte(`{"name":"World"}`)
-
-func runJSONInvokeVsConnect(ctx context.Context, cfg *Config, r *Result) error {
-	r.A, r.B, r.Unit = "json_invoke", "connect_json", "calls/s"
-	c, err := startCore("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer c.stop()
-	cli, err := client.Dial(c.addr)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	hc := newHTTPClient()
-	defer hc.CloseIdleConnections()
-	cs, err := startConnect(hc)
-	if err != nil {
-		return err
-	}
-	defer cs.stop()
-	a := throughput(cfg.Side, concurrency, func() error {
-		var out string
-		if err := cli.Invoke(ctx, "greet", json.RawMessage(greetJSON), &out); err != nil {
+		err = func() error {
+			defer stop()
+			cli, err := client.Dial(t.GRPC)
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			conn, err := grpc.NewClient(g.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			typed := demov1.NewDemoClient(conn)
+			a := latency(cfg.Side, 200, func() error {
+				var res wrapperspb.StringValue
+				if err := cli.Invoke(ctx, "greet", req, &res); err != nil {
+					return err
+				}
+				return check(res.GetValue(), "Hello, World!")
+			})
+			b := latency(cfg.Side, 200, func() error {
+				res, err := typed.Greet(ctx, req)
+				if err != nil {
+					return err
+				}
+				return check(res.GetValue(), "Hello, World!")
+			})
+			return interleave(ctx, cfg, r, modeLabel(cross), []metricDef{p50Latency(1.10)}, a, b)
+		}()
+		if err != nil {
 			return err
 		}
-		return check(out)
-	})
-	b := throughput(cfg.Side, concurrency, func() error { return cs.greet(ctx) })
-	return interleave(ctx, cfg, r, a, b, div)
-}
-
-// frontSide is the gateway as `tether serve` assembles it: over an
-// in-process connection to the core, on a loopback HTTP server.
-type frontSide struct {
-	gw   *gateway.Gateway
-	hs   *http.Server
-	url  string
-	done chan struct{}
-	stop func()
-}
-
-func startFront(c *core, opts ...gateway.Option) (*frontSide, error) {
-	conn, err := c.srv.DialInProcess()
-	if err != nil {
-		return nil, err
-	}
-	gw, err := gateway.New(conn, append([]gateway.Option{gateway.WithLogger(quiet)}, opts...)...)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		gw.Close()
-		conn.Close()
-		return nil, err
-	}
-	f := &frontSide{gw: gw, hs: gw.Server(""), url: "http://" + lis.Addr().String(), done: make(chan struct{})}
-	go func() { defer close(f.done); f.hs.Serve(lis) }() //nolint:errcheck
-	f.stop = func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		f.hs.Shutdown(sctx) //nolint:errcheck
-		f.hs.Close()
-		<-f.done
-		conn.Close()
-	}
-	return f, nil
-}
-
-func postGreet(hc *http.Client, url string) error {
-	res, err := hc.Post(url, "application/json", bytes.NewReader(greetJSON))
-	if err != nil {
-		return err
-	}
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil {
-		return err
-	}
-	if res.StatusCode != 200 || string(body) != `"Hello, World!"` {
-		return errors.New("gateway greet: " + res.Status + " " + string(body))
 	}
 	return nil
 }
 
+func check(got, want string) error {
+	if got != want {
+		return fmt.Errorf("got %.40q, want %.40q", got, want)
+	}
+	return nil
+}
+
+// rawClient is the HTTP client on both sides of the gateway comparisons:
+// net/http's, keep-alive, enough idle connections for every caller, no
+// compression asked for.
+func rawClient(conns int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute, DisableCompression: true,
+	}}
+}
+
+// poster returns a call that POSTs body as JSON to url and checks the
+// answer is want. A Tether side is called with its app's secret (token),
+// as every caller of an app as shipped sends it.
+func poster(hc *http.Client, token, url string, body, want []byte) func() error {
+	auth := ""
+	if token != "" {
+		auth = "Bearer " + token
+	}
+	return func() error {
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		got, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return err
+		}
+		if res.StatusCode != 200 || !bytes.Equal(got, want) {
+			return fmt.Errorf("POST %s: %s %.80q", url, res.Status, got)
+		}
+		return nil
+	}
+}
+
+var (
+	greetJSON  = []byte(`{"name":"World"}`)
+	greetReply = []byte(`"Hello, World!"`)
+)
+
+// callerCounts are the concurrency levels of gateway_vs_connect.
+var callerCounts = []int{1, 64, 256}
+
 func runGatewayVsConnect(ctx context.Context, cfg *Config, r *Result) error {
-	r.A, r.B, r.Unit = "gateway_json", "connect_json_http1", "calls/s"
-	c, err := startCore("127.0.0.1:0")
-	if err != nil {
-		return err
+	r.A, r.B = "gateway", "connect_go"
+	r.SetupA = setup[kindTether] + ". Request: POST /ipc/invoke/greet with {\"name\":\"World\"}"
+	r.SetupB = setup[kindConnect] + ". Request: POST /demo.v1.Demo/Greet (Content-Type: application/json, the Connect protocol's unary JSON) with the same body"
+	r.note("Client on both sides: net/http's Client, keep-alive, one idle connection kept per caller, no Accept-Encoding; each caller makes one call at a time")
+	side := cfg.Side
+	if cfg.Quick {
+		side = 80 * time.Millisecond // six figures per layout: keep quick mode quick
 	}
-	defer c.stop()
-	f, err := startFront(c)
-	if err != nil {
-		return err
+	for _, cross := range modes(cfg) {
+		t, c, stop, err := pair(kindTether, kindConnect, cross)
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer stop()
+			for _, n := range callerCounts {
+				hc := rawClient(n)
+				a := throughput(side, n, poster(hc, t.Token, t.HTTP+"/ipc/invoke/greet", greetJSON, greetReply))
+				b := throughput(side, n, poster(hc, c.Token, c.HTTP+"/demo.v1.Demo/Greet", greetJSON, greetReply))
+				defs := []metricDef{
+					{key: "rate", name: "throughput", unit: "calls/s", goal: Goal{">=", 1.0}},
+					{key: "p50", name: "p50 latency", unit: "ns", goal: Goal{"<=", 1.0}},
+				}
+				err := interleave(ctx, cfg, r, fmt.Sprintf("%s, %d callers", modeLabel(cross), n), defs, a, b)
+				hc.CloseIdleConnections()
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
 	}
-	defer f.stop()
-	hc := newHTTPClient()
-	defer hc.CloseIdleConnections()
-	cs, err := startConnect(hc)
-	if err != nil {
-		return err
+	return nil
+}
+
+// jsonArgs is {"input": "xxx…"}, size bytes in all, and the reply
+// process_data gives for it.
+func jsonArgs(size int) (body, reply []byte) {
+	input := strings.Repeat("x", size-len(`{"input":""}`))
+	body, _ = json.Marshal(map[string]string{"input": input})
+	reply, _ = json.Marshal("Processed: " + input)
+	return body, reply
+}
+
+func runJSON1MiBVsConnect(ctx context.Context, cfg *Config, r *Result) error {
+	r.A, r.B = "gateway", "connect_go"
+	r.SetupA = setup[kindTether] + ". Request: POST /ipc/invoke/process_data with {\"input\": <1 MiB string>}; the reply is the 1 MiB string \"Processed: …\""
+	r.SetupB = setup[kindConnect] + ". Request: POST /demo.v1.Demo/ProcessData (application/json) with the same body; the same reply"
+	r.note("Client on both sides: net/http's Client, keep-alive, no Accept-Encoding, one call at a time")
+	body, reply := jsonArgs(1 << 20)
+	for _, cross := range modes(cfg) {
+		t, c, stop, err := pair(kindTether, kindConnect, cross)
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer stop()
+			hc := rawClient(1)
+			defer hc.CloseIdleConnections()
+			minOps := 20
+			if cfg.Quick {
+				minOps = 8
+			}
+			a := latency(cfg.Side, minOps, poster(hc, t.Token, t.HTTP+"/ipc/invoke/process_data", body, reply))
+			b := latency(cfg.Side, minOps, poster(hc, c.Token, c.HTTP+"/demo.v1.Demo/ProcessData", body, reply))
+			return interleave(ctx, cfg, r, modeLabel(cross), []metricDef{p50Latency(1.20)}, a, b)
+		}()
+		if err != nil {
+			return err
+		}
 	}
-	defer cs.stop()
-	url := f.url + "/ipc/invoke/greet"
-	a := throughput(cfg.Side, concurrency, func() error { return postGreet(hc, url) })
-	b := throughput(cfg.Side, concurrency, func() error { return cs.greet(ctx) })
-	return interleave(ctx, cfg, r, a, b, div)
+	return nil
+}
+
+func runIsolationJSVsBrownfield(ctx context.Context, cfg *Config, r *Result) error {
+	r.A, r.B = "isolation_js", "brownfield"
+	r.SetupA = setup[kindIsolation] + ". Request: POST /ipc/invoke/process_data with 1 KiB of JSON args"
+	r.SetupB = setup[kindTetherUDS] + " (brownfield, the default). The same request"
+	r.note("Client on both sides: net/http's Client, keep-alive, one call at a time")
+	body, reply := jsonArgs(1 << 10)
+	for _, cross := range modes(cfg) {
+		iso, brown, stop, err := pair(kindIsolation, kindTetherUDS, cross)
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer stop()
+			hc := rawClient(1)
+			defer hc.CloseIdleConnections()
+			a := latency(cfg.Side, 200, poster(hc, iso.Token, iso.HTTP+"/ipc/invoke/process_data", body, reply))
+			b := latency(cfg.Side, 200, poster(hc, brown.Token, brown.HTTP+"/ipc/invoke/process_data", body, reply))
+			return interleave(ctx, cfg, r, modeLabel(cross), []metricDef{p50Latency(1.25)}, a, b)
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -28,3 +28,9 @@ type Push struct {
 	Send   func(any) error
 	Taken  bool
 }
+
+// Direct is implemented by the grpc.ServerTransportStream of a call that
+// runs on the server's direct in-process path (a unary call of
+// server.DialInProcess, or a Push stream), so that tests can tell that the
+// fast path held: grpc.ServerTransportStreamFromContext(ctx).(inproc.Direct).
+type Direct interface{ DirectInProcess() }

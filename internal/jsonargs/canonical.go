@@ -243,6 +243,10 @@ func (c *canon) str(decode bool) ([]byte, error) {
 	start := c.pos
 	escaped := false
 	for c.pos < len(c.in) {
+		c.pos = skipPlain(c.in, c.pos)
+		if c.pos >= len(c.in) {
+			break
+		}
 		ch := c.in[c.pos]
 		switch {
 		case ch == '"':
