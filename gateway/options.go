@@ -21,9 +21,10 @@ const (
 	DefaultReadTimeout    = 30 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
 	// DefaultMaxPageStreams bounds the page streams (GET /ipc/stream) one
-	// client label holds open at once: every tab of a page has one, and
-	// callers outside a browser share the label "main".
-	DefaultMaxPageStreams = 1 << 16
+	// caller holds open at once — a browser session (every tab of a page
+	// has one), or a caller outside a browser —, so that no caller can take
+	// the streams of others who share its client label.
+	DefaultMaxPageStreams = 256
 	// DefaultLabel is the label of same-origin pages and non-browser callers.
 	DefaultLabel = "main"
 )
@@ -193,9 +194,9 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // window.__TAURI__ (core, event and app), as Tauri's app.withGlobalTauri.
 func WithGlobalTauri() Option { return func(c *config) { c.globalTauri = true } }
 
-// WithMaxPageStreams bounds the page streams one client label may hold
-// open (default DefaultMaxPageStreams); past it, GET /ipc/stream answers
-// 429 resource_exhausted. Each stream's subscriptions also count against
+// WithMaxPageStreams bounds the page streams one caller may hold open
+// (default DefaultMaxPageStreams); past it, GET /ipc/stream answers 429
+// resource_exhausted. Each stream's subscriptions also count against
 // the core's listener bounds (limits.max_listeners).
 func WithMaxPageStreams(n int) Option { return func(c *config) { c.maxPageStreams = n } }
 
