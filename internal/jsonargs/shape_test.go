@@ -386,9 +386,9 @@ func TestCanonicalKeepsTopLevelChannels(t *testing.T) {
 	s := ShapeOf(reflect.TypeFor[topArgs]())
 	for in, want := range map[string]string{
 		`{"file_path":"/a","opts":{"c":"__CHANNEL__:1"}}`: `{"file_path":"/a","opts":{}}`, // not top level
-		`{"file_path":"/a","x":"__CHANNEL__:"}`:           `{"file_path":"/a"}`,             // no id
-		`{"file_path":"/a","x":"__CHANNEL__:1x"}`:         `{"file_path":"/a"}`,             // not digits
-		`{"file_path":"/a","x":["__CHANNEL__:1"]}`:        `{"file_path":"/a"}`,             // not a string
+		`{"file_path":"/a","x":"__CHANNEL__:"}`:           `{"file_path":"/a"}`,           // no id
+		`{"file_path":"/a","x":"__CHANNEL__:1x"}`:         `{"file_path":"/a"}`,           // not digits
+		`{"file_path":"/a","x":["__CHANNEL__:1"]}`:        `{"file_path":"/a"}`,           // not a string
 	} {
 		if got, err := canonOf(t, s, in); err != nil || got != want {
 			t.Errorf("%s: %s %v, want %s", in, got, err, want)
