@@ -13,6 +13,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/inproc"
 	"github.com/tether-ipc/tether/internal/jsonargs"
 )
 
@@ -184,7 +185,7 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request, params map
 	}
 	ctx, cancel := g.callContext(r)
 	defer cancel()
-	res, err := g.ipc.Invoke(ctx, req)
+	res, err := g.ipc.Invoke(ctx, req, inproc.HandOff{})
 	if err != nil {
 		writeError(w, 0, err)
 		return

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
@@ -372,7 +371,7 @@ func (s *Server) newCall(ctx context.Context, kind tether.Kind, name, method str
 	if p, ok := peer.FromContext(ctx); ok {
 		c.Peer = p.Addr
 	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
+	if md, ok := incomingMetadata(ctx); ok {
 		c.Header = md
 	}
 	label, origin, err := s.opts.identity(ctx)

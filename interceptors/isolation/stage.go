@@ -12,6 +12,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/inproc"
 	"github.com/tether-ipc/tether/internal/jsonargs"
 )
 
@@ -338,14 +339,28 @@ func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 		// The sealed request's buffer is borrowed for the call: once invoker
 		// returns, gRPC has encoded and sent the request and is done with it,
 		// as it is with any request a caller reuses after a unary call.
-		sb := sealBufs.Get().(*sealBuf)
-		defer sealBufs.Put(sb)
+		// A request handed over (inproc.HandOff) is the core's to keep: it
+		// gets buffers of its own.
+		var sb *sealBuf
+		if !handedOff(opts) {
+			sb = sealBufs.Get().(*sealBuf)
+			defer sealBufs.Put(sb)
+		}
 		sealed, err := stage.processCopy(ctx, kind, msg, sb, connOf(cc))
 		if err != nil {
 			return err
 		}
 		return invoker(ctx, method, sealed, reply, cc, opts...)
 	}
+}
+
+func handedOff(opts []grpc.CallOption) bool {
+	for _, o := range opts {
+		if _, ok := o.(inproc.HandOff); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // DialOptions puts stage on a client connection: both of its client
