@@ -33,11 +33,11 @@ type identity struct {
 	cross  bool   // an allowed cross-origin page: CORS headers are needed
 }
 
-type identityKey struct{}
-
 func identityFrom(ctx context.Context) identity {
-	id, _ := ctx.Value(identityKey{}).(identity)
-	return id
+	if rs, ok := ctx.Value(requestStateKey{}).(*requestState); ok {
+		return rs.id
+	}
+	return identity{}
 }
 
 // checkHost refuses Host headers the gateway does not serve (DNS rebinding:
