@@ -220,5 +220,10 @@ func (c *config) end(ctx context.Context, l *slog.Logger, id, method string, kin
 		}
 		attrs = append(attrs, slog.String("error", msg))
 	}
-	l.LogAttrs(ctx, level, "tether call", attrs...)
+	// The record is made here rather than by l.LogAttrs, which would look
+	// up its caller's source location at each call: a location in this
+	// package, which says nothing of the call logged.
+	r := slog.NewRecord(time.Now(), level, "tether call", 0)
+	r.AddAttrs(attrs...)
+	_ = l.Handler().Handle(ctx, r)
 }
