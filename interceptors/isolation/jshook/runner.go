@@ -549,14 +549,12 @@ func (sb *sandbox) exec(in *callInput, shape Shape) ([]result, string, error) {
 		}
 		_ = c.Set("headers", h)
 	}
-	argsText := goja.Undefined()
-	if len(in.args) > 0 {
-		argsText = vm.ToValue(string(in.args))
-	}
+	sb.args = in.args
+	defer func() { sb.args = nil }()
 	sb.settled, sb.out, sb.reason = false, nil, ""
 	// The job queue has run when the call returns; with no timers in the
 	// sandbox, a promise still pending then can never settle.
-	if _, err := sb.call(goja.Undefined(), sb.newWindow(), c, argsText, sb.shapes(shape), sb.done); err != nil {
+	if _, err := sb.call(goja.Undefined(), sb.newWindow(), c, vm.ToValue(len(in.args) > 0), sb.shapes(shape), sb.done); err != nil {
 		return nil, "", err
 	}
 	if !sb.settled {

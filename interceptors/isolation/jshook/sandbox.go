@@ -80,6 +80,10 @@ type sandbox struct {
 	shapeArrays map[Shape]goja.Value
 	done        goja.Value // driver's done: sb.finish
 
+	// The current call's arguments (JSON), which the driver reads only if
+	// the hook does.
+	args []byte
+
 	// What the driver reported for the current call.
 	settled bool
 	out     []result
@@ -181,7 +185,8 @@ func (r *Runner) newSandbox() (*sandbox, error) {
 			sb.quiet = call.Argument(0).ToBoolean()
 			return goja.Undefined()
 		}
-		d, err := mkf(goja.Undefined(), parse, stringify, fv, vm.ToValue(quiet))
+		args := func(goja.FunctionCall) goja.Value { return vm.ToValue(string(sb.args)) }
+		d, err := mkf(goja.Undefined(), parse, stringify, fv, vm.ToValue(quiet), vm.ToValue(args))
 		if err != nil {
 			return err
 		}
