@@ -322,7 +322,9 @@ func firstOutgoing(ctx context.Context, key string) string {
 // method (a typed user method) is refused with permission_denied. The
 // caller's request is never modified: interceptors after this one and the
 // invoker get a new, sealed request, which like any unary request is not
-// theirs to keep once the call returns (its buffer is reused).
+// theirs to keep once the call returns (its buffer is reused) — unless the
+// call hands its request over (Tether's gateway does, on the direct
+// in-process path): that request itself is then changed and sealed.
 func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if passes(method) {
@@ -339,13 +341,17 @@ func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 		// The sealed request's buffer is borrowed for the call: once invoker
 		// returns, gRPC has encoded and sent the request and is done with it,
 		// as it is with any request a caller reuses after a unary call.
-		// A request handed over (inproc.HandOff) is the core's to keep: it
-		// gets buffers of its own.
-		var sb *sealBuf
-		if !handedOff(opts) {
-			sb = sealBufs.Get().(*sealBuf)
-			defer sealBufs.Put(sb)
+		if handedOff(opts) {
+			// The caller gave the request up (inproc.HandOff): it is processed
+			// and sealed in place, into buffers of its own, which the core
+			// may keep.
+			if err := stage.process(ctx, kind, msg, outgoingClient(ctx), connOf(cc)); err != nil {
+				return err
+			}
+			return invoker(ctx, method, msg, reply, cc, opts...)
 		}
+		sb := sealBufs.Get().(*sealBuf)
+		defer sealBufs.Put(sb)
 		sealed, err := stage.processCopy(ctx, kind, msg, sb, connOf(cc))
 		if err != nil {
 			return err

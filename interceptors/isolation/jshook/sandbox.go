@@ -11,6 +11,7 @@ import (
 	"regexp/syntax"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
@@ -91,6 +92,7 @@ type sandbox struct {
 
 	// Set for each call, by the caller before it starts.
 	deadline time.Time
+	timer    *time.Timer // the caller's, for the call's limit (see start)
 	tainted  string // why a regular expression failed during the call
 
 	// The regular expressions of the current call, the regexp2 form of each
@@ -113,6 +115,9 @@ type abortError struct {
 }
 
 func (e *abortError) Error() string { return e.msg }
+
+// slowMaking, when set (by tests), is how much longer newSandbox takes.
+var slowMaking atomic.Int64
 
 // newSandbox makes a runtime: builtins checked by the guards, the driver,
 // the hook factory, and, with freeze, every intrinsic frozen. It does not
@@ -205,6 +210,9 @@ func (r *Runner) newSandbox() (*sandbox, error) {
 		return nil, fmt.Errorf("jshook: setting up the sandbox: %s", errText(err))
 	}
 	sb.done = vm.ToValue(sb.finish)
+	if d := slowMaking.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
 	sb.jobs = make(chan func())
 	r.loops.Add(1)
 	go func() {
