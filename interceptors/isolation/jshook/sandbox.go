@@ -93,7 +93,7 @@ type sandbox struct {
 	// Set for each call, by the caller before it starts.
 	deadline time.Time
 	timer    *time.Timer // the caller's, for the call's limit (see start)
-	tainted  string // why a regular expression failed during the call
+	tainted  string      // why a regular expression failed during the call
 
 	// The regular expressions of the current call, the regexp2 form of each
 	// pattern seen (nil: goja uses Go's regexp), and RegExp's own getters.
