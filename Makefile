@@ -14,7 +14,7 @@ all: build
 RUN_ARGS  ?= --data examples/demo/data
 RUN_STATE ?= bin
 
-## run: build and serve the demo app in the foreground (HTTP on 127.0.0.1:7400, gRPC on 127.0.0.1:7401); Ctrl-C stops it
+## run: build and serve the demo app in the foreground (HTTP on 127.0.0.1:7400 behind the secret it prints as the address to open, gRPC on a 0600 socket in the runtime folder); Ctrl-C stops it
 run: build
 	./bin/tether serve $(RUN_ARGS)
 
@@ -22,11 +22,13 @@ run: build
 run-bg: build
 	@mkdir -p $(RUN_STATE); pid=$(RUN_STATE)/tether.pid; log=$(RUN_STATE)/tether.log; \
 	if [ -f $$pid ] && kill -0 "$$(cat $$pid)" 2>/dev/null; then \
-		echo "tether: already running (pid $$(cat $$pid), log $$log); 'make stop' stops it"; exit 0; fi; \
+		echo "tether: already running (pid $$(cat $$pid), log $$log); 'make stop' stops it"; \
+		grep -m1 '^tether: open ' $$log || true; exit 0; fi; \
 	nohup ./bin/tether serve $(RUN_ARGS) >$$log 2>&1 </dev/null & echo $$! >$$pid; \
 	if ! ./bin/tether wait --timeout 60s --http http://$(DEFAULT_HTTP) >/dev/null || ! kill -0 "$$(cat $$pid)" 2>/dev/null; then \
 		echo "tether: did not start; its log ($$log):" >&2; cat $$log >&2; kill "$$(cat $$pid)" 2>/dev/null; rm -f $$pid; exit 1; fi; \
-	echo "tether: serving the demo on http://$(DEFAULT_HTTP) (console at /_tether/) and gRPC $(DEFAULT_GRPC); pid $$(cat $$pid), log $$log; 'make stop' stops it"
+	echo "tether: serving the demo on http://$(DEFAULT_HTTP) (console at /_tether/) and gRPC $$(sed -n 's/^tether: gRPC on //p' $$log | head -1); pid $$(cat $$pid), log $$log; 'make stop' stops it"; \
+	grep -m1 '^tether: open ' $$log || true
 
 ## stop: stop what make run-bg started (SIGINT: a graceful shutdown)
 stop:
@@ -36,7 +38,6 @@ stop:
 		echo "tether: stopped"; else echo "tether: not running"; fi; rm -f $$pid
 
 DEFAULT_HTTP := 127.0.0.1:7400
-DEFAULT_GRPC := 127.0.0.1:7401
 
 build:
 	$(GO) build -o bin/tether ./cmd/tether
@@ -69,8 +70,11 @@ lint:
 ## test: everything CI runs (lint, race tests with leak checks, JS tests, short fuzzing, browser tests, the README's tour)
 test: check-browser lint test-go test-js fuzz-short test-browser test-js-real test-tour
 
-## check-browser: fail at once, not ten minutes in, when the browser tests' Chromium is missing
+## check-browser: install Debian's chromium when missing (as root), else fail at once, not ten minutes in
 check-browser:
+	@if [ ! -x "$${CHROMIUM:-/usr/bin/chromium}" ] && [ -z "$${CHROMIUM:-}" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make test: installing Debian's chromium for the browser tests (apt-get)"; \
+		apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null; fi
 	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "make test needs Chromium at $${CHROMIUM:-/usr/bin/chromium} for the browser tests: apt-get install -y chromium (or set CHROMIUM=/path/to/chromium)" >&2; exit 1; }
 	@"$${CHROMIUM:-/usr/bin/chromium}" --version >/dev/null 2>&1 || { echo "$${CHROMIUM:-/usr/bin/chromium} does not run ('$${CHROMIUM:-/usr/bin/chromium} --version' fails)" >&2; exit 1; }
 

@@ -37,6 +37,11 @@ const (
 	// MetadataSubscribed is the response header a Listen call sends once
 	// its subscription exists: events emitted after it reach the listener.
 	MetadataSubscribed = "tether-subscribed"
+	// MetadataCaller and MetadataConn are how a trusted front names the
+	// caller it relays and that caller's connection to the front (see
+	// Call.Caller and Call.Conn).
+	MetadataCaller = "tether-caller"
+	MetadataConn   = "tether-conn"
 )
 
 // Call describes the call in progress. The server puts one in the context of
@@ -54,6 +59,10 @@ type Call struct {
 	Name string
 	// Events are the event names of a listen call.
 	Events []string
+	// Target is the client label an emit is addressed to (only that
+	// label's listeners receive it), or "" for an emit to every listener.
+	// Capabilities check a targeted emit against the emit-to permissions.
+	Target string
 	// Plugin is the plugin of a plugin command ("store" for
 	// "plugin:store|get"), or "".
 	Plugin string
@@ -70,6 +79,13 @@ type Call struct {
 	Origin string
 	// Peer is the network address of the caller, if known.
 	Peer net.Addr
+	// Conn names the connection the call came over, and Caller who makes
+	// it: a process (a Unix-socket peer's pid), a network host (a TCP
+	// peer), or, for a call that a trusted front relays (the gateway), what
+	// the front says (MetadataConn, MetadataCaller: a page's session, an
+	// HTTP caller's connection). The server bounds streams per Conn and per
+	// Caller; other per-caller bounds (rate limits) may key on them too.
+	Conn, Caller string
 	// Header holds the caller's request headers (gRPC metadata, or the
 	// headers of an Invoke request).
 	Header metadata.MD

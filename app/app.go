@@ -80,6 +80,9 @@ type App struct {
 	log  *slog.Logger
 	data string
 
+	grpcAddr string // cfg.GRPCAddr()
+	secret   string // the gateway's and TCP callers' secret; "" with gateway.auth "none"
+
 	core    *server.Server
 	metrics *metrics.Metrics
 	bus     bus.Bus
@@ -170,11 +173,18 @@ func WithChildCommand(program string, args ...string) Option {
 // (default standard error).
 func WithChildOutput(w io.Writer) Option { return func(o *options) { o.childOut = w } }
 
-// Ready reports the addresses an app serves on.
+// Ready reports the addresses an app serves on, and its secret.
 type Ready struct {
 	GRPC    string   // host:port or unix:///path
 	HTTP    string   // http://host:port, or "" without a gateway
 	Trusted []string // the trusted endpoints, unix:///path
+	// Token is the app's secret ("" with gateway.auth "none"): HTTP callers
+	// send it as a bearer token, TCP gRPC callers as metadata
+	// (client.WithToken). TokenFile is the file that holds it.
+	Token, TokenFile string
+	// OpenURL is the address a browser opens to get the session cookie:
+	// HTTP with ?token=… (HTTP itself without a secret).
+	OpenURL string
 }
 
 // New builds the app from cfg (validated here too); every error names the
@@ -212,6 +222,14 @@ func New(cfg config.Config, opts ...Option) (a *App, err error) {
 	}
 	if a.data, err = a.cfg.DataDir(); err != nil {
 		return nil, err
+	}
+	if a.grpcAddr, err = a.cfg.GRPCAddr(); err != nil {
+		return nil, &config.FieldError{Field: "grpc", Err: err}
+	}
+	if a.cfg.Authenticated() {
+		if a.secret, err = loadSecret(a.cfg); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(a.data, 0o700); err != nil {
 		return nil, &config.FieldError{Field: "data", Err: err}
@@ -352,7 +370,9 @@ func (a *App) newIdempotency() (*idempotency.Cache, error) {
 // package doc gives, and isolation's wire gate.
 func (a *App) chain() ([]server.Option, error) {
 	cfg, log := a.cfg, a.log
-	a.metrics = metrics.New()
+	// The app's own events keep their metric labels whatever names callers
+	// make up (a.core is set before any call).
+	a.metrics = metrics.New(metrics.WithKnownEvents(func(name string) bool { return a.core != nil && a.core.KnownEvent(name) }))
 	var topts []tracing.Option
 	if a.tp != nil {
 		topts = append(topts, tracing.WithTracerProvider(a.tp))
@@ -378,7 +398,10 @@ func (a *App) chain() ([]server.Option, error) {
 	opts := []server.Option{
 		server.WithLogger(log),
 		server.WithBus(a.bus),
-		server.WithLimits(server.Limits{MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxDepth: cfg.Limits.MaxDepth}),
+		server.WithLimits(server.Limits{MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxDepth: cfg.Limits.MaxDepth,
+			MaxStreamsPerConn: cfg.Limits.MaxStreamsPerConn, MaxStreamsPerCaller: cfg.Limits.MaxStreamsPerCaller,
+			StreamWriteTimeout: cfg.Limits.StreamWriteTimeout.Duration}),
+		server.WithToken(a.secret),
 		server.WithInterceptors(unary...),
 		server.WithStreamInterceptors(stream...),
 		server.WithEventObserver(a.metrics),

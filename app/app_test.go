@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -27,12 +28,18 @@ import (
 	"github.com/tether-ipc/tether/client"
 	"github.com/tether-ipc/tether/config"
 	"github.com/tether-ipc/tether/examples/demo"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/interceptors/isolation"
+	"github.com/tether-ipc/tether/server"
 )
 
 // TestMain runs the tests, or, when split mode starts this test binary as
 // its gateway process, serves that.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "--test-impostor" {
+		impostor(os.Args[2])
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "--tether-split-gateway" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		err := app.Serve(ctx, os.Args[1:], nil)
@@ -44,6 +51,25 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	goleak.VerifyTestMain(m)
+}
+
+// impostor is another user's process that took a core's socket path: it
+// serves a greet of its own there (anyone may connect) until its standard
+// input ends.
+func impostor(path string) {
+	go func() {
+		io.Copy(io.Discard, os.Stdin) //nolint:errcheck // any end: the test is done
+		os.Exit(0)
+	}()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "impostor:", err)
+		os.Exit(1)
+	}
+	os.Chmod(path, 0o777)
+	srv := server.New(server.WithLogger(slog.New(slog.DiscardHandler)))
+	server.Handle(srv, "greet", func(context.Context, struct{ Name string }) (string, error) { return "forged", nil })
+	srv.Serve(l) //nolint:errcheck // until the process exits
 }
 
 type logBuf struct {
@@ -87,6 +113,7 @@ func run(t *testing.T, cfg config.Config, logs io.Writer, opts ...app.Option) (*
 }
 
 func baseConfig(t *testing.T) config.Config {
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir()) // where the app writes its secret
 	cfg := config.Default()
 	cfg.GRPC = "unix://" + filepath.Join(t.TempDir(), "core.sock")
 	cfg.HTTP = "127.0.0.1:0"
@@ -217,7 +244,7 @@ func TestExampleHooks(t *testing.T) {
 				if c.kind == "emit" {
 					path = "/ipc/emit/" + c.name
 				}
-				res, err := http.Post(r.HTTP+path, "application/json", strings.NewReader(c.body))
+				res, err := bearerClient(r.Token).Post(r.HTTP+path, "application/json", strings.NewReader(c.body))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -300,7 +327,7 @@ func TestConsoleIsOffUnlessConfigured(t *testing.T) {
 			cfg := baseConfig(t)
 			cfg.Gateway.Console = tc.setting
 			_, r := run(t, cfg, io.Discard, tc.opts...)
-			res, err := http.Get(r.HTTP + "/_tether/")
+			res, err := bearerClient(r.Token).Get(r.HTTP + "/_tether/")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -309,5 +336,41 @@ func TestConsoleIsOffUnlessConfigured(t *testing.T) {
 				t.Fatalf("GET /_tether/: %d, want %d", res.StatusCode, tc.want)
 			}
 		})
+	}
+}
+
+// Finding: a listen to every event ("*") over gRPC got the events a deny
+// rule refuses. On the assembled app, through a trusted endpoint (gRPC,
+// a label capabilities apply to), it is refused while a deny applies;
+// listens by name work, and the denied event never arrives.
+func TestWildcardListenRespectsDenies(t *testing.T) {
+	cfg := baseConfig(t)
+	caps := t.TempDir()
+	os.WriteFile(filepath.Join(caps, "backend.json"), []byte(`{"identifier":"backend","windows":["backend"],"permissions":[
+		"core:event:default", {"identifier":"deny-listen","allow":[{"event":"secret-*"}]}]}`), 0o600)
+	cfg.Capabilities = caps
+	sock := "unix://" + filepath.Join(t.TempDir(), "backend.sock")
+	cfg.Trusted = map[string]string{sock: "backend"}
+	a, _ := run(t, cfg, io.Discard)
+	c := dial(t, sock)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := c.IPC().Listen(ctx, &tetherv1.ListenRequest{Events: []string{"*"}})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if tether.CodeOf(tether.FromError(err)) != tether.CodePermissionDenied {
+		t.Fatalf("listen to * past a deny-listen: %v, want permission_denied", err)
+	}
+	got := make(chan string, 4)
+	sub, err := c.Listen(ctx, []string{"public"}, func(e client.Event) { got <- e.Name })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unlisten()
+	a.Server().Emit(ctx, "secret-plan", "x") //nolint:errcheck
+	a.Server().Emit(ctx, "public", "y")      //nolint:errcheck
+	if name := <-got; name != "public" {
+		t.Fatalf("got %q", name)
 	}
 }

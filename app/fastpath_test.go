@@ -67,10 +67,10 @@ func TestGatewayFastPathsHoldAsShipped(t *testing.T) {
 					return h(ctx, req)
 				})))
 			_, r := run(t, baseConfig(t), io.Discard, opts...)
-			if code, body := post(t, r.HTTP+"/ipc/invoke/greet", `{"name":"fast"}`); code != 200 {
+			if code, body := post(t, r.Token, r.HTTP+"/ipc/invoke/greet", `{"name":"fast"}`); code != 200 {
 				t.Fatalf("greet: %d %s", code, body)
 			}
-			res, err := http.Get(r.HTTP + "/ipc/listen?event=fast")
+			res, err := bearerClient(r.Token).Get(r.HTTP + "/ipc/listen?event=fast")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -101,6 +101,15 @@ func (a *App) gatewayOptions() []gateway.Option {
 	if len(cfg.Gateway.Hosts) > 0 {
 		opts = append(opts, gateway.WithHosts(cfg.Gateway.Hosts...))
 	}
+	if a.secret != "" {
+		opts = append(opts, gateway.WithToken(a.secret))
+	}
+	if len(cfg.Gateway.FrameAncestors) > 0 {
+		opts = append(opts, gateway.WithFrameAncestors(cfg.Gateway.FrameAncestors...))
+	}
+	if csp, _ := cfg.App.Security.ContentSecurityPolicy(); csp != "" { // validated by config
+		opts = append(opts, gateway.WithContentSecurityPolicy(csp))
+	}
 	if cfg.App.WithGlobalTauri {
 		opts = append(opts, gateway.WithGlobalTauri())
 	}
@@ -169,17 +178,6 @@ func assetVars(cfg config.Config) map[string]string {
 
 // serveFront serves the gateway of cfg over conn (which it then owns).
 func serveFront(cfg config.Config, log *slog.Logger, conn *grpc.ClientConn, opts []gateway.Option) (*front, error) {
-	if cfg.Gateway.TokenFile != "" {
-		b, err := os.ReadFile(cfg.Gateway.TokenFile)
-		if err != nil {
-			return nil, &config.FieldError{Field: "gateway.token_file", Err: err}
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return nil, &config.FieldError{Field: "gateway.token_file", Err: errors.New("the file is empty")}
-		}
-		opts = append(opts, gateway.WithToken(tok))
-	}
 	gw, err := gateway.New(conn, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %v", err)

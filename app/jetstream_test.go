@@ -39,17 +39,17 @@ func TestReplicasOnJetStream(t *testing.T) {
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 
-	var urls, grpcs [2]string
+	var urls, grpcs, tokens [2]string
 	for i := range urls {
 		cfg := baseConfig(t)
 		cfg.Events.NATS = ns.ClientURL()
 		cfg.Events.JetStream = true
 		cfg.Limits.IdempotencyStore = config.IdempotencyNATS
 		_, r := run(t, cfg, io.Discard)
-		urls[i], grpcs[i] = r.HTTP, r.GRPC
+		urls[i], grpcs[i], tokens[i] = r.HTTP, r.GRPC, r.Token
 	}
 	emit := func(n int) uint64 {
-		res, err := http.Post(urls[0]+"/ipc/emit/x", "application/json", strings.NewReader(fmt.Sprintf(`{"n":%d}`, n)))
+		res, err := bearerClient(tokens[0]).Post(urls[0]+"/ipc/emit/x", "application/json", strings.NewReader(fmt.Sprintf(`{"n":%d}`, n)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func TestReplicasOnJetStream(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", urls[1]+"/ipc/listen?event=x", nil)
 	req.Header.Set("Last-Event-ID", strconv.FormatUint(ids[1], 10))
-	res, err := http.DefaultClient.Do(req)
+	res, err := bearerClient(tokens[1]).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,5 +143,12 @@ func printReady(w io.Writer, r Ready) {
 	}
 	if r.HTTP != "" {
 		fmt.Fprintf(w, "tether: HTTP on %s\n", r.HTTP)
+		if r.Token != "" {
+			// The one place the secret is shown: the owner's terminal.
+			fmt.Fprintf(w, "tether: open %s\n", r.OpenURL)
+		}
+	}
+	if r.TokenFile != "" {
+		fmt.Fprintf(w, "tether: token in %s\n", r.TokenFile)
 	}
 }

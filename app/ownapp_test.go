@@ -108,7 +108,7 @@ func TestOwnAppIsolationAndCapabilities(t *testing.T) {
 	}
 	// The browser, through the gateway and the hook.
 	post := func(path, body string) (int, string) {
-		res, err := http.Post(r.HTTP+path, "application/json", strings.NewReader(body))
+		res, err := bearerClient(r.Token).Post(r.HTTP+path, "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestOwnAppIsolationAndCapabilities(t *testing.T) {
 		t.Errorf("labels seen by the handler: %v", labels)
 	}
 	mu.Unlock()
-	_, metrics := get(t, r.HTTP+"/metrics")
+	_, metrics := get(t, r.Token, r.HTTP+"/metrics")
 	for _, want := range []string{
 		`tether_invokes_total{code="ok",command="add"} 2`,
 		`tether_isolation_rejections_total{reason="blocked"} 1`,
@@ -144,9 +144,9 @@ func TestOwnAppIsolationAndCapabilities(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url string) (int, string) {
+func get(t *testing.T, token, url string) (int, string) {
 	t.Helper()
-	res, err := http.Get(url)
+	res, err := bearerClient(token).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestTraceReachesOTLPReceiver(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	r := <-ready
-	if code, body := post(t, r.HTTP+"/ipc/invoke/add", `{"a":1,"b":2}`); code != 200 {
+	if code, body := post(t, r.Token, r.HTTP+"/ipc/invoke/add", `{"a":1,"b":2}`); code != 200 {
 		t.Fatalf("add: %d %s", code, body)
 	}
 	cancel() // shutting down flushes the spans
@@ -231,13 +231,26 @@ func TestTraceReachesOTLPReceiver(t *testing.T) {
 	}
 }
 
-func post(t *testing.T, url, body string) (int, string) {
+func post(t *testing.T, token, url, body string) (int, string) {
 	t.Helper()
-	res, err := http.Post(url, "application/json", strings.NewReader(body))
+	res, err := bearerClient(token).Post(url, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// bearerClient is an HTTP client that sends the app's secret.
+func bearerClient(token string) *http.Client {
+	return &http.Client{Transport: bearerTransport(token)}
+}
+
+type bearerTransport string
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
 }

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
 	"syscall"
 
 	"github.com/tether-ipc/tether/config"
+	"github.com/tether-ipc/tether/gateway"
+	"github.com/tether-ipc/tether/internal/netaddr"
 	"github.com/tether-ipc/tether/server"
 )
 
@@ -47,10 +51,43 @@ func (a *App) Run(ctx context.Context) (err error) {
 			l.Close()
 		}
 	}
-	l, err := server.Listen(a.cfg.GRPC)
+	// The runtime folder holds the default socket and the secret made for
+	// this launch.
+	writeSecret := a.secret != "" && a.cfg.Gateway.TokenFile == ""
+	var dir string
+	if a.cfg.GRPC == "" || writeSecret {
+		if dir, err = runtimeDir(a.cfg); err != nil {
+			a.core.Stop()
+			return &config.FieldError{Field: "grpc", Err: err}
+		}
+	}
+	// A Unix socket's path has at most 107 bytes (Linux; 103 elsewhere).
+	if _, path, _ := netaddr.Parse(a.grpcAddr); a.cfg.GRPC == "" && len(path) > 103 {
+		a.core.Stop()
+		return &config.FieldError{Field: "grpc", Err: fmt.Errorf("the default socket %s is longer than a socket path may be: set grpc, a shorter identifier, or a shorter $XDG_RUNTIME_DIR", path)}
+	}
+	l, err := server.Listen(a.grpcAddr)
 	if err != nil {
 		a.core.Stop()
 		return &config.FieldError{Field: "grpc", Err: hint(err)}
+	}
+	// Written once this instance has its socket: a second instance of the
+	// app fails above rather than replace the first one's secret.
+	if writeSecret {
+		r.TokenFile = filepath.Join(dir, "token")
+		remove, err := writeToken(r.TokenFile, a.secret)
+		if err != nil {
+			l.Close()
+			a.core.Stop()
+			return &config.FieldError{Field: "gateway.token_file", Err: fmt.Errorf("writing the secret: %v", err)}
+		}
+		defer remove()
+	}
+	if a.secret != "" {
+		r.Token = a.secret
+		if r.TokenFile == "" {
+			r.TokenFile = a.cfg.Gateway.TokenFile
+		}
 	}
 	lis = append(lis, l)
 	r.GRPC = addrString(l.Addr())
@@ -96,6 +133,10 @@ func (a *App) Run(ctx context.Context) (err error) {
 			stopCore()
 			return err
 		}
+	}
+	r.OpenURL = r.HTTP
+	if r.HTTP != "" && a.secret != "" {
+		r.OpenURL = r.HTTP + "/?" + gateway.TokenParam + "=" + url.QueryEscape(a.secret)
 	}
 	if a.o.keyObserver != nil && a.key != nil {
 		a.o.keyObserver(a.key)

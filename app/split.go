@@ -121,7 +121,7 @@ func (a *App) startChild(ctx context.Context) (*child, string, error) {
 	pr.Close()
 	c.cmd = cmd
 	go func() { cmd.Wait(); close(c.done) }() //nolint:errcheck // the exit is reported by done
-	if err := writeHandoff(pw, a.key, a.cfg); err != nil {
+	if err := writeHandoff(pw, a.key, handoff{Config: a.cfg, Secret: a.secret}); err != nil {
 		c.stop(context.Background())
 		return nil, "", fmt.Errorf("split mode: handing over to the gateway process: %v", err)
 	}
@@ -150,12 +150,19 @@ func (a *App) startChild(ctx context.Context) (*child, string, error) {
 	}
 }
 
-// writeHandoff writes the key, then the configuration as JSON.
-func writeHandoff(w io.Writer, key *isolation.Key, cfg config.Config) error {
+// handoff is what the gateway process reads after the key: the
+// configuration and the app's secret.
+type handoff struct {
+	Config config.Config `json:"config"`
+	Secret string        `json:"secret,omitempty"`
+}
+
+// writeHandoff writes the key, then the configuration and secret as JSON.
+func writeHandoff(w io.Writer, key *isolation.Key, h handoff) error {
 	if _, err := key.WriteTo(w); err != nil {
 		return err
 	}
-	return json.NewEncoder(w).Encode(cfg)
+	return json.NewEncoder(w).Encode(h)
 }
 
 // stop ends the gateway process: SIGTERM, then SIGKILL when ctx ends.
@@ -196,19 +203,20 @@ func runChild(ctx context.Context, args []string, o options) error {
 	if *coreAddr == "" {
 		return errors.New("this process is started by split mode; it is not run by hand")
 	}
-	handoff := os.NewFile(3, "handoff")
-	if handoff == nil {
+	pipe := os.NewFile(3, "handoff")
+	if pipe == nil {
 		return errors.New("no handoff pipe on fd 3")
 	}
-	defer handoff.Close()
-	key, err := isolation.ReadKey(handoff)
+	defer pipe.Close()
+	key, err := isolation.ReadKey(pipe)
 	if err != nil {
 		return fmt.Errorf("reading the key from the core: %v", err)
 	}
-	var cfg config.Config
-	if err := json.NewDecoder(handoff).Decode(&cfg); err != nil {
+	var h handoff
+	if err := json.NewDecoder(pipe).Decode(&h); err != nil {
 		return fmt.Errorf("reading the configuration from the core: %v", err)
 	}
+	cfg := h.Config
 	logOut := o.logOut
 	if logOut == nil {
 		logOut = os.Stderr
@@ -222,13 +230,13 @@ func runChild(ctx context.Context, args []string, o options) error {
 	defer cancel()
 	// The core holds the pipe's write end until it exits: its end is ours.
 	go func() {
-		io.Copy(io.Discard, handoff) //nolint:errcheck // any end means the core is gone
+		io.Copy(io.Discard, pipe) //nolint:errcheck // any end means the core is gone
 		log.Error("tether: the core is gone; the gateway process exits")
 		cancel()
 		time.AfterFunc(time.Second, func() { os.Exit(1) })
 	}()
 
-	a := &App{cfg: cfg, o: o, log: log, metrics: metrics.New()}
+	a := &App{cfg: cfg, o: o, log: log, metrics: metrics.New(), secret: h.Secret}
 	defer a.cleanup()
 	if a.tp, err = a.setupTracing(); err != nil {
 		return err
@@ -268,8 +276,9 @@ func runChild(ctx context.Context, args []string, o options) error {
 }
 
 // dialParent connects to the core's socket after checking that it is the
-// parent's: socket and folder of this user, folder writable by nobody else,
-// and (on Linux) the peer process is the parent.
+// parent's: socket and folder of this user, folder writable by nobody else
+// (before it returns, and again at each connection), and (on Linux) the
+// peer process is the parent.
 func dialParent(addr string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
 	_, path, err := netaddr.Parse(addr)
 	if err != nil {
@@ -280,6 +289,11 @@ func dialParent(addr string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
 	}
 	parent := os.Getppid()
 	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
+		// Again at each (re)connection: the folder may have gone with the
+		// core, and another user's socket taken its place.
+		if err := netaddr.CheckSocket(path); err != nil {
+			return nil, fmt.Errorf("split mode: the core's socket: %v", err)
+		}
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "unix", path)
 		if err != nil {

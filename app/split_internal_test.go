@@ -6,17 +6,24 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tether-ipc/tether/client"
 	"github.com/tether-ipc/tether/config"
 	"github.com/tether-ipc/tether/interceptors/isolation"
+	"github.com/tether-ipc/tether/internal/netaddr"
 	"github.com/tether-ipc/tether/server"
 )
 
@@ -32,9 +39,9 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// The isolation key appears in no log line (debug level, both processes),
-// and in no argv or environment of the core or of split mode's gateway
-// process (this test binary, run again; see TestMain).
+// The isolation key and the app's secret appear in no log line (debug
+// level, both processes), and in no argv or environment of the core or of
+// split mode's gateway process (this test binary, run again; see TestMain).
 func TestIsolationKeyNeverLeaks(t *testing.T) {
 	hooks, _ := filepath.Abs("../examples/isolation/whitelist")
 	cfg := config.Default()
@@ -67,7 +74,10 @@ func TestIsolationKeyNeverLeaks(t *testing.T) {
 		t.Fatal("not ready")
 	}
 	post := func(path, body string) int {
-		res, err := http.Post(r.HTTP+path, "application/json", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", r.HTTP+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,6 +108,12 @@ func TestIsolationKeyNeverLeaks(t *testing.T) {
 		"raw": k, "hex": []byte(hex.EncodeToString(k)), "HEX": []byte(strings.ToUpper(hex.EncodeToString(k))),
 		"base64": []byte(base64.StdEncoding.EncodeToString(k)), "base64url": []byte(base64.RawURLEncoding.EncodeToString(k)),
 	}
+	// The app's secret travels the same way (printed only to standard
+	// output, as the address to open).
+	if len(r.Token) < 32 {
+		t.Fatalf("secret %q", r.Token)
+	}
+	forms["secret"] = []byte(r.Token)
 	places := map[string][]byte{"logs": []byte(logs.String())}
 	pids := []string{"self"}
 	if child := childPID(); child != "" {
@@ -155,4 +171,117 @@ func childPID() string {
 		}
 	}
 	return ""
+}
+
+// Split mode's gateway process dials only its parent's socket. After the
+// core died and its folder went, another user (nobody) takes the socket's
+// path and serves a greet of its own there: the gateway process refuses the
+// socket (its folder and itself are another user's), and would refuse the
+// peer (another user's process) if the checks of the socket were lifted. A
+// process of this user that is not the parent is refused too. Run as root
+// (to be another user); the last part runs as anyone.
+func TestSplitChildRefusesAnImpostorSocket(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// This user, not the parent: a listener in this very process.
+	own := filepath.Join(t.TempDir(), "core.sock")
+	l, err := netaddr.Listen("unix://" + own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.WithLogger(slog.New(slog.DiscardHandler)))
+	forged := atomic.Int32{}
+	server.Handle(srv, "greet", func(context.Context, struct{ Name string }) (string, error) { forged.Add(1); return "forged", nil })
+	go srv.Serve(l) //nolint:errcheck // until Stop
+	defer srv.Stop()
+	conn, err := dialParent("unix://"+own, nil)
+	if err != nil {
+		t.Fatalf("a socket of this user: %v", err)
+	}
+	var s string
+	err = client.New(conn).Invoke(ctx, "greet", map[string]string{"name": "x"}, &s)
+	conn.Close()
+	if err == nil || forged.Load() != 0 || !strings.Contains(err.Error(), "is process") {
+		t.Fatalf("a process not the parent answered: %q %v (handler ran %d times)", s, err, forged.Load())
+	}
+
+	if os.Geteuid() != 0 {
+		t.Skip("the other user's part needs root")
+	}
+	runuser, err := exec.LookPath("runuser")
+	if err != nil {
+		t.Skip("needs runuser")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	base, err := os.MkdirTemp("", "tether-impostor-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	os.Chmod(base, 0o755)
+	bin := filepath.Join(base, "app.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bin, b, 0o755)
+	dir := filepath.Join(base, "tether-core-x") // where the dead core's folder was
+	os.Mkdir(dir, 0o755)
+	os.Chown(dir, uid, gid)
+	sock := filepath.Join(dir, "core.sock")
+	imp := exec.Command(runuser, "-u", "nobody", "--", bin, "--test-impostor", sock)
+	var impErr syncBuffer
+	imp.Stderr = &impErr
+	stdin, err := imp.StdinPipe() // the impostor exits when it closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp.WaitDelay = 5 * time.Second
+	if err := imp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); imp.Wait() }() //nolint:errcheck
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the impostor did not listen: %s", impErr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The impostor answers whoever dials it without checks.
+	plain, err := client.Dial("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		err = plain.Invoke(ctx, "greet", map[string]string{"name": "x"}, &s)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	plain.Close()
+	if err != nil || s != "forged" {
+		t.Fatalf("the impostor does not answer: %q %v", s, err)
+	}
+	// The gateway process's dial refuses it: the socket is another user's.
+	if _, err := dialParent("unix://"+sock, nil); err == nil || !strings.Contains(err.Error(), "belongs to uid "+nobody.Uid) {
+		t.Fatalf("dialParent on another user's socket: %v", err)
+	}
+	// And past that check, the peer is another user's process.
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := netaddr.CheckPeerProcess(c, os.Getuid(), os.Getppid()); err == nil || !strings.Contains(err.Error(), "runs as uid "+nobody.Uid) {
+		t.Fatalf("the peer check on another user's process: %v", err)
+	}
 }

@@ -44,6 +44,24 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *dialOptions) { o.grpc = append(o.grpc, opts...) }
 }
 
+// WithToken sends the app's secret with every call, as gRPC metadata
+// "authorization: Bearer TOKEN": a core reached over TCP requires it (see
+// server.WithToken; Unix sockets need none). The token travels in
+// plaintext unless the connection has transport security, which suits
+// loopback.
+func WithToken(token string) Option {
+	return WithDialOptions(grpc.WithPerRPCCredentials(bearer(token)))
+}
+
+// bearer is a token as per-call credentials.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }
+
 // Dial returns a client for the core at addr: "host:port" or
 // "unix:///path". The connection is made lazily and re-established after a
 // core restart. Without transport credentials in the options it connects in

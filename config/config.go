@@ -45,7 +45,11 @@ type Config struct {
 	// tauri.conf.json; it also names the default data folder.
 	Identifier string `json:"identifier,omitempty"`
 
-	// GRPC is the core's gRPC address: host:port or unix:///path.
+	// GRPC is the core's gRPC address: unix:///path, or host:port for TCP
+	// (reachable by every local user: its callers must send the gateway's
+	// secret as a bearer token, unless gateway.auth is "none"). Empty: a
+	// Unix socket of mode 0600 in the app's runtime folder,
+	// $XDG_RUNTIME_DIR/tether/<identifier>/grpc.sock (see RuntimeDir).
 	GRPC string `json:"grpc"`
 	// HTTP is the gateway's address (host:port or unix:///path); "" or "off"
 	// turns the gateway off.
@@ -55,7 +59,9 @@ type Config struct {
 	// demo page).
 	Frontend string `json:"frontend,omitempty"`
 	// Data is the app's data folder (commands and plugins keep their files
-	// here). Empty: $XDG_DATA_HOME/<identifier>, created with mode 0700.
+	// here; the demo's read_file reads nothing else). Empty: a folder of its
+	// own, $XDG_DATA_HOME/<identifier> (~/.local/share/<identifier>),
+	// created with mode 0700.
 	Data string `json:"data,omitempty"`
 	// Capabilities is a folder of Tauri v2 capability files (*.json, and
 	// permission sets in permissions/*.json). Once any capability is
@@ -101,8 +107,23 @@ type Gateway struct {
 	// Hosts are extra Host names the gateway answers to (besides localhost,
 	// 127.0.0.1 and [::1]).
 	Hosts []string `json:"hosts,omitempty"`
-	// TokenFile holds a bearer token required from non-browser callers.
+	// Auth is "token" (the default) or "none". With "token" every caller
+	// needs the app's secret: pages the gateway serves get it as an
+	// HttpOnly, SameSite=Strict cookie once the browser opens the address
+	// printed at start (it carries ?token=…); other callers send
+	// "Authorization: Bearer <secret>" (and gRPC callers over TCP, as
+	// metadata). "none" lets every local user (every process that can
+	// reach the ports) use the app.
+	Auth string `json:"auth,omitempty"`
+	// TokenFile holds the secret (one line of printable ASCII; mode 0600:
+	// a file other users may read is refused). Empty: a new secret at each
+	// launch, written to <runtime folder>/token with mode 0600 (see
+	// RuntimeDir; `tether token` prints it) and removed at shutdown.
 	TokenFile string `json:"token_file,omitempty"`
+	// FrameAncestors are the origins allowed to frame the app's pages, as
+	// CSP frame-ancestors sources ("'self'", "https://portal.example").
+	// Empty: none (X-Frame-Options: DENY, frame-ancestors 'none').
+	FrameAncestors []string `json:"frame_ancestors,omitempty"`
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64 `json:"max_body_bytes"`
 	// Console serves the developer console at /_tether/: every command
@@ -111,6 +132,12 @@ type Gateway struct {
 	// same checks. Unset: the app's default (off, except in tether serve).
 	Console *bool `json:"console,omitempty"`
 }
+
+// The values of Gateway.Auth.
+const (
+	AuthToken = "token"
+	AuthNone  = "none"
+)
 
 // Events configures the event bus.
 type Events struct {
@@ -169,12 +196,22 @@ type Limits struct {
 	// "*" names every command. Other commands ignore such keys, as serde
 	// and grpc-gateway do.
 	StrictArgs []string `json:"strict_args,omitempty"`
-	// Rate limits each client label's calls per second (0: off).
+	// Rate limits the calls per second of each caller of a client label
+	// (0: off).
 	Rate float64 `json:"rate,omitempty"`
 	// Burst is how many calls a client may make at once above Rate.
 	Burst int `json:"burst,omitempty"`
-	// MaxListeners bounds each client's concurrent listen streams (0: off).
+	// MaxListeners bounds the concurrent listen streams of each caller of a
+	// client label (a page session, a process; 0: off).
 	MaxListeners int `json:"max_listeners,omitempty"`
+	// MaxStreamsPerConn bounds the open streams (listen and channel) of one
+	// connection (0: 256); MaxStreamsPerCaller those of one caller (a page
+	// session, a process, a network host; 0: 512).
+	MaxStreamsPerConn   int `json:"max_streams_per_conn,omitempty"`
+	MaxStreamsPerCaller int `json:"max_streams_per_caller,omitempty"`
+	// StreamWriteTimeout ends a gRPC stream whose client has read nothing
+	// for this long, and closes its connection (0: 60s).
+	StreamWriteTimeout Duration `json:"stream_write_timeout"`
 	// MaxStreamLifetime ends listen and channel streams after this long
 	// with unavailable, so clients reconnect and resume (0: off).
 	MaxStreamLifetime Duration `json:"max_stream_lifetime"`
@@ -275,10 +312,16 @@ type Security struct {
 	// Tauri's app.security.assetProtocol.
 	AssetProtocol AssetProtocol `json:"assetProtocol,omitzero"`
 
-	// CSP, DevCSP, DangerousDisableAssetCspModification and Headers are
-	// Tauri settings Tether does not use yet; they load and are reported in
+	// CSP is the Content-Security-Policy of the frontend's HTML pages, as
+	// Tauri's: a string ("default-src 'self'") or an object of directives
+	// ({"default-src": "'self'", "img-src": ["'self'", "data:"]}); null or
+	// absent: none but frame-ancestors (see gateway.frame_ancestors). The
+	// demo page has a strict policy of its own.
+	CSP json.RawMessage `json:"csp,omitempty"`
+
+	// DevCSP, DangerousDisableAssetCspModification and Headers are Tauri
+	// settings Tether does not use yet; they load and are reported in
 	// Warnings.
-	CSP                                  json.RawMessage `json:"csp,omitempty"`
 	DevCSP                               json.RawMessage `json:"devCsp,omitempty"`
 	DangerousDisableAssetCspModification json.RawMessage `json:"dangerousDisableAssetCspModification,omitempty"`
 	Headers                              json.RawMessage `json:"headers,omitempty"`
@@ -384,17 +427,19 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes the duration as a string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
-// Default returns the zero-configuration defaults: brownfield, loopback.
+// Default returns the zero-configuration defaults: brownfield, gRPC on a
+// private Unix socket, the gateway on loopback behind a secret made at
+// each launch.
 func Default() Config {
 	return Config{
-		GRPC:            "127.0.0.1:7401",
+		GRPC:            "",
 		HTTP:            "127.0.0.1:7400",
 		Events:          Events{Queue: 1024, Window: 4096},
 		Log:             Log{Level: "info", Format: "text"},
 		Isolation:       Isolation{HookTimeout: Duration{Duration: 100 * time.Millisecond}},
 		App:             App{Security: Security{Pattern: Pattern{Use: Brownfield}}},
 		ShutdownTimeout: Duration{Duration: 10 * time.Second},
-		Gateway:         Gateway{MaxBodyBytes: 4 << 20},
+		Gateway:         Gateway{Auth: AuthToken, MaxBodyBytes: 4 << 20},
 		Limits:          Limits{IdempotencyTTL: Duration{Duration: 10 * time.Minute}},
 	}
 }
@@ -515,7 +560,6 @@ func (c *Config) unused() []string {
 	note("app.macOSPrivateApi", c.App.MacOSPrivateAPI)
 	note("app.enableGTKAppId", c.App.EnableGTKAppID)
 	s := &c.App.Security
-	note("app.security.csp", s.CSP)
 	note("app.security.devCsp", s.DevCSP)
 	note("app.security.dangerousDisableAssetCspModification", s.DangerousDisableAssetCspModification)
 	note("app.security.headers", s.Headers)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,19 @@ func TestParse(t *testing.T) {
 		name, json, wantErr string
 		check               func(Config) bool
 	}{
-		{"empty object is brownfield", `{}`, "", func(c Config) bool { return c.App.Security.Pattern.Use == Brownfield && c.GRPC == "127.0.0.1:7401" }},
+		{"empty object is brownfield, behind a secret, gRPC on the runtime socket", `{}`, "", func(c Config) bool {
+			return c.App.Security.Pattern.Use == Brownfield && c.GRPC == "" && c.Gateway.Auth == AuthToken && c.Authenticated()
+		}},
+		{"csp object", `{"app":{"security":{"csp":{"default-src":"'self'","img-src":["'self'","data:"]}}}}`, "", func(c Config) bool {
+			p, err := c.App.Security.ContentSecurityPolicy()
+			return err == nil && p == "default-src 'self'; img-src 'self' data:"
+		}},
+		{"bad csp", `{"app":{"security":{"csp":{"default-src":"'self'; script-src *"}}}}`, `field "app.security.csp"`, nil},
+		{"auth none", `{"gateway":{"auth":"none"}}`, "", func(c Config) bool { return !c.Authenticated() }},
+		{"bad auth", `{"gateway":{"auth":"maybe"}}`, `field "gateway.auth"`, nil},
+		{"bad frame ancestor", `{"gateway":{"frame_ancestors":["'self' https://x"]}}`, `field "gateway.frame_ancestors[0]"`, nil},
+		{"identifier leaving its folder", `{"identifier":"../../etc"}`, `field "identifier"`, nil},
+		{"negative stream bound", `{"limits":{"max_streams_per_caller":-1}}`, `field "limits.max_streams_per_caller"`, nil},
 		{"Tauri isolation block pasted in", `{"app":{"security":{"csp":null,"freezePrototype":true,"pattern":{"use":"isolation","options":{"dir":"./dist-isolation"}}}}}`, "",
 			func(c Config) bool {
 				return c.App.Security.Pattern.Use == IsolationPattern && c.App.Security.Pattern.Options.Dir == filepath.Join(dir, "dist-isolation")
@@ -184,7 +197,7 @@ func TestTauriBlockWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"build", "app.windows", "app.security.csp", "app.security.dangerousDisableAssetCspModification"}
+	want := []string{"build", "app.windows", "app.security.dangerousDisableAssetCspModification"}
 	got := strings.Join(c.Warnings, "\n")
 	for _, w := range want {
 		if !strings.Contains(got, w+":") {
@@ -196,6 +209,10 @@ func TestTauriBlockWarnings(t *testing.T) {
 	}
 	if c.FreezePrototype() || !c.App.WithGlobalTauri || c.ProductName != "notes" || len(c.App.Security.Capabilities) != 2 {
 		t.Fatalf("unexpected config %+v", c)
+	}
+	// Tauri's csp is the frontend's Content-Security-Policy.
+	if csp, err := c.App.Security.ContentSecurityPolicy(); err != nil || csp != "default-src 'self'" {
+		t.Fatalf("csp %q %v", csp, err)
 	}
 	if _, err := Parse(strings.NewReader(`{"app":{"security":{"capabilities":[3]}}}`), "t.json", t.TempDir()); err == nil ||
 		!strings.Contains(err.Error(), `field "app.security.capabilities[0]"`) {
@@ -235,13 +252,34 @@ func TestDataDir(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{`{}`, `{"app":{"security":{"pattern":{"use":"isolation","options":{"dir":"."}}}}}`, `{"events":{"queue":1}}`, `[`, `{"isolation":{"hook_timeout":5}}`} {
+	for _, s := range []string{`{}`, `{"app":{"security":{"pattern":{"use":"isolation","options":{"dir":"."}}}}}`, `{"events":{"queue":1}}`, `[`, `{"isolation":{"hook_timeout":5}}`,
+		`{"app":{"security":{"csp":{"default-src":["'self'","data:"],"img-src":"*"}}}}`, `{"app":{"security":{"csp":"default-src 'self'"}}}`,
+		`{"gateway":{"auth":"none","frame_ancestors":["'self'"]}}`, `{"identifier":"com.example.x","limits":{"max_streams_per_caller":3,"stream_write_timeout":"1s"}}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse(strings.NewReader(s), "f.json", t.TempDir())
-		if err == nil && c.App.Security.Pattern.Use != Brownfield && c.App.Security.Pattern.Use != IsolationPattern {
+		if err != nil {
+			return
+		}
+		if c.App.Security.Pattern.Use != Brownfield && c.App.Security.Pattern.Use != IsolationPattern {
 			t.Fatalf("accepted pattern %q", c.App.Security.Pattern.Use)
+		}
+		if c.Gateway.Auth != AuthToken && c.Gateway.Auth != AuthNone {
+			t.Fatalf("accepted auth %q", c.Gateway.Auth)
+		}
+		// What goes in a header or a path is one line, one segment.
+		csp, err := c.App.Security.ContentSecurityPolicy()
+		if err != nil || strings.ContainsAny(csp, "\r\n") {
+			t.Fatalf("accepted csp %q (%v)", csp, err)
+		}
+		if validIdentifier(c.Identifier) != nil || strings.ContainsAny(c.Identifier, "/\\") {
+			t.Fatalf("accepted identifier %q", c.Identifier)
+		}
+		for _, fa := range c.Gateway.FrameAncestors {
+			if fa == "" || strings.ContainsAny(fa, " ;,\r\n") {
+				t.Fatalf("accepted frame ancestor %q", fa)
+			}
 		}
 	})
 }
@@ -291,5 +329,37 @@ func TestConsoleSetting(t *testing.T) {
 	BindFlags(fs)
 	if err := fs.Parse([]string{"--console=maybe"}); err == nil {
 		t.Fatal("--console=maybe accepted")
+	}
+}
+
+// The runtime folder: $XDG_RUNTIME_DIR/tether/<identifier>, else a folder
+// of this user's under the temporary folder; the default socket and secret
+// are in it; grpc and token_file replace them.
+func TestRuntimeDir(t *testing.T) {
+	rt := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", rt)
+	c := Default()
+	c.Identifier = "com.example.notes"
+	if d, _ := c.RuntimeDir(); d != filepath.Join(rt, "tether", "com.example.notes") {
+		t.Fatalf("runtime dir %q", d)
+	}
+	if a, _ := c.GRPCAddr(); a != "unix://"+filepath.Join(rt, "tether", "com.example.notes", "grpc.sock") {
+		t.Fatalf("grpc %q", a)
+	}
+	if p, _ := c.TokenPath(); p != filepath.Join(rt, "tether", "com.example.notes", "token") {
+		t.Fatalf("token %q", p)
+	}
+	c.GRPC, c.Gateway.TokenFile = "127.0.0.1:7401", "/etc/notes/token"
+	if a, _ := c.GRPCAddr(); a != "127.0.0.1:7401" {
+		t.Fatalf("grpc %q", a)
+	}
+	if p, _ := c.TokenPath(); p != "/etc/notes/token" {
+		t.Fatalf("token %q", p)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	def := Default()
+	d, _ := def.RuntimeDir()
+	if want := filepath.Join(os.TempDir(), "tether-"+strconv.Itoa(os.Getuid()), DefaultIdentifier); d != want {
+		t.Fatalf("without XDG_RUNTIME_DIR: %q, want %q", d, want)
 	}
 }

@@ -43,7 +43,7 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 		f.specs = append(f.specs, flagSpec{name: name, field: field, apply: apply})
 	}
 
-	str("grpc", "grpc", &c.GRPC, d.GRPC, "gRPC address: host:port or unix:///path", func(dst, src *Config) { dst.GRPC = src.GRPC })
+	str("grpc", "grpc", &c.GRPC, d.GRPC, "gRPC address: unix:///path, or host:port (TCP: callers send the secret) (default: a 0600 socket in $XDG_RUNTIME_DIR/tether/<identifier>)", func(dst, src *Config) { dst.GRPC = src.GRPC })
 	str("http", "http", &c.HTTP, d.HTTP, `HTTP gateway address (host:port or unix:///path), or "off"`, func(dst, src *Config) { dst.HTTP = src.HTTP })
 	path("frontend", "frontend", &c.Frontend, "folder of static files served at / (Tauri's frontendDist)", func(dst, src *Config) { dst.Frontend = src.Frontend })
 	path("data", "data", &c.Data, "the app's data folder (default $XDG_DATA_HOME/<identifier>)", func(dst, src *Config) { dst.Data = src.Data })
@@ -127,8 +127,14 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	other("rate", "limits.rate", func(dst, src *Config) { dst.Limits.Rate = src.Limits.Rate })
 	fs.IntVar(&c.Limits.Burst, "burst", 0, "burst of calls allowed above --rate")
 	other("burst", "limits.burst", func(dst, src *Config) { dst.Limits.Burst = src.Limits.Burst })
-	fs.IntVar(&c.Limits.MaxListeners, "max-listeners", 0, "concurrent listen streams allowed to each client (0: no limit)")
+	fs.IntVar(&c.Limits.MaxListeners, "max-listeners", 0, "concurrent listen streams allowed to each caller of a client label (0: no limit)")
 	other("max-listeners", "limits.max_listeners", func(dst, src *Config) { dst.Limits.MaxListeners = src.Limits.MaxListeners })
+	fs.IntVar(&c.Limits.MaxStreamsPerConn, "max-streams-per-conn", 0, "open streams allowed on one connection (default 256)")
+	other("max-streams-per-conn", "limits.max_streams_per_conn", func(dst, src *Config) { dst.Limits.MaxStreamsPerConn = src.Limits.MaxStreamsPerConn })
+	fs.IntVar(&c.Limits.MaxStreamsPerCaller, "max-streams-per-caller", 0, "open streams allowed to one caller: a page session, a process, a host (default 512)")
+	other("max-streams-per-caller", "limits.max_streams_per_caller", func(dst, src *Config) { dst.Limits.MaxStreamsPerCaller = src.Limits.MaxStreamsPerCaller })
+	fs.DurationVar(&c.Limits.StreamWriteTimeout.Duration, "stream-write-timeout", 0, "end a gRPC stream, and close its connection, when its client reads nothing for this long (default 60s)")
+	other("stream-write-timeout", "limits.stream_write_timeout", func(dst, src *Config) { dst.Limits.StreamWriteTimeout = src.Limits.StreamWriteTimeout })
 	fs.DurationVar(&c.Limits.MaxStreamLifetime.Duration, "max-stream-lifetime", 0, "end streams after this long, clients resume (0: never)")
 	other("max-stream-lifetime", "limits.max_stream_lifetime", func(dst, src *Config) { dst.Limits.MaxStreamLifetime = src.Limits.MaxStreamLifetime })
 	fs.DurationVar(&c.Limits.IdempotencyTTL.Duration, "idempotency-ttl", d.Limits.IdempotencyTTL.Duration, "how long results are kept for retries with the same idempotency key")
@@ -148,7 +154,18 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	})
 	fs.Int64Var(&c.Limits.IdempotencyMaxBytes, "idempotency-max-bytes", 0, "bytes of results kept for retries in all (default 32 MiB)")
 	other("idempotency-max-bytes", "limits.idempotency_max_bytes", func(dst, src *Config) { dst.Limits.IdempotencyMaxBytes = src.Limits.IdempotencyMaxBytes })
-	path("token-file", "gateway.token_file", &c.Gateway.TokenFile, "file with a bearer token required from non-browser callers", func(dst, src *Config) { dst.Gateway.TokenFile = src.Gateway.TokenFile })
+	str("auth", "gateway.auth", &c.Gateway.Auth, d.Gateway.Auth, `"token": every caller needs the app's secret; "none": every local user may use the app`, func(dst, src *Config) { dst.Gateway.Auth = src.Gateway.Auth })
+	path("token-file", "gateway.token_file", &c.Gateway.TokenFile, "file (mode 0600) with the app's secret (default: a new one at each launch, in the runtime folder)", func(dst, src *Config) { dst.Gateway.TokenFile = src.Gateway.TokenFile })
+	fs.Func("frame-ancestor", `allow pages of this origin to frame the app, as a CSP source ("'self'", "https://portal.example"; repeatable; default: none)`, func(v string) error {
+		if v == "" {
+			return errNoValue
+		}
+		c.Gateway.FrameAncestors = append(c.Gateway.FrameAncestors, v)
+		return nil
+	})
+	other("frame-ancestor", "gateway.frame_ancestors", func(dst, src *Config) {
+		dst.Gateway.FrameAncestors = append([]string(nil), src.Gateway.FrameAncestors...)
+	})
 	fs.Int64Var(&c.Gateway.MaxBodyBytes, "max-body-bytes", d.Gateway.MaxBodyBytes, "largest HTTP request body accepted")
 	other("max-body-bytes", "gateway.max_body_bytes", func(dst, src *Config) { dst.Gateway.MaxBodyBytes = src.Gateway.MaxBodyBytes })
 	fs.BoolFunc("console", "serve the developer console at /_tether/ (true or false; default: the app's choice, on in tether serve)", func(v string) error {

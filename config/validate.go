@@ -49,8 +49,31 @@ var (
 // Validate checks every field and reports the first bad one as a
 // *FieldError. It fills in what the defaults leave open (the pattern name).
 func (c *Config) Validate() error {
-	if _, _, err := netaddr.Parse(c.GRPC); err != nil {
-		return fieldErr("grpc", "%v", err)
+	if c.GRPC != "" {
+		if _, _, err := netaddr.Parse(c.GRPC); err != nil {
+			return fieldErr("grpc", "%v", err)
+		}
+	}
+	if err := validIdentifier(c.Identifier); err != nil {
+		return fieldErr("identifier", "%v", err)
+	}
+	switch c.Gateway.Auth {
+	case "":
+		c.Gateway.Auth = AuthToken
+	case AuthToken, AuthNone:
+	default:
+		return fieldErr("gateway.auth", "%q is neither %q nor %q", c.Gateway.Auth, AuthToken, AuthNone)
+	}
+	if c.Gateway.TokenFile != "" && !c.Authenticated() {
+		return fieldErr("gateway.token_file", `a secret with gateway.auth "none" guards nothing: drop one of them`)
+	}
+	for i, s := range c.Gateway.FrameAncestors {
+		if s == "" || strings.ContainsAny(s, " ;,\t\r\n\"") {
+			return fieldErr(fmt.Sprintf("gateway.frame_ancestors[%d]", i), "%q is not one CSP source such as \"'self'\" or \"https://portal.example\"", s)
+		}
+	}
+	if _, err := c.App.Security.ContentSecurityPolicy(); err != nil {
+		return fieldErr("app.security.csp", "%v", err)
 	}
 	if c.HTTP != "" && c.HTTP != "off" {
 		if _, _, err := netaddr.Parse(c.HTTP); err != nil {
@@ -162,6 +185,8 @@ func (c *Config) Validate() error {
 		{"limits.idempotency_max_response_bytes", l.IdempotencyMaxResponseBytes < 0}, {"limits.idempotency_max_bytes", l.IdempotencyMaxBytes < 0},
 		{"limits.max_message_bytes", l.MaxMessageBytes < 0}, {"limits.max_depth", l.MaxDepth < 0}, {"limits.rate", l.Rate < 0},
 		{"limits.burst", l.Burst < 0}, {"limits.max_listeners", l.MaxListeners < 0},
+		{"limits.max_streams_per_conn", l.MaxStreamsPerConn < 0}, {"limits.max_streams_per_caller", l.MaxStreamsPerCaller < 0},
+		{"limits.stream_write_timeout", l.StreamWriteTimeout.Duration < 0},
 		{"limits.max_stream_lifetime", l.MaxStreamLifetime.Duration < 0}, {"limits.idempotency_ttl", l.IdempotencyTTL.Duration < 0},
 		{"gateway.max_body_bytes", c.Gateway.MaxBodyBytes < 0}, {"shutdown_timeout", c.ShutdownTimeout.Duration < 0},
 	} {
@@ -193,6 +218,7 @@ func (c *Config) Validate() error {
 	}{
 		{"isolation.hook_timeout", c.Isolation.HookTimeout}, {"shutdown_timeout", c.ShutdownTimeout},
 		{"limits.max_stream_lifetime", c.Limits.MaxStreamLifetime}, {"limits.idempotency_ttl", c.Limits.IdempotencyTTL},
+		{"limits.stream_write_timeout", c.Limits.StreamWriteTimeout},
 		{"events.stream.max_age", c.Events.Stream.MaxAge},
 	} {
 		if f.d.bad != "" {

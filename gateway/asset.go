@@ -75,6 +75,16 @@ func (g *Gateway) serveAsset(w http.ResponseWriter, r *http.Request, _ map[strin
 			return
 		}
 	}
+	// Where a symlink leads counts as where the path is: no dotfile, and no
+	// file in a dot folder, through a link either.
+	if real, err := a.scope.Resolve(string(filepath.Separator), p); err == nil {
+		for seg := range strings.SplitSeq(filepath.ToSlash(real), "/") {
+			if strings.HasPrefix(seg, ".") {
+				writeError(w, 0, errAssetDenied)
+				return
+			}
+		}
+	}
 	f, err := a.scope.Open(string(filepath.Separator), p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

@@ -32,6 +32,13 @@ func TestAssetProtocol(t *testing.T) {
 	if err := os.Symlink(filepath.Join(root, "outside", "passwd"), filepath.Join(data, "img", "link.png")); err != nil {
 		t.Fatal(err)
 	}
+	// Links inside the scope that lead to a dotfile or into a dot folder.
+	if err := os.Symlink(".hidden", filepath.Join(data, "img", "hidden.png")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("sub", ".git", "HEAD"), filepath.Join(data, "img", "head.txt")); err != nil {
+		t.Fatal(err)
+	}
 	h := newHarness(t, gateway.WithAssetProtocol([]string{"$APPDATA/img/**"}, []string{"$APPDATA/img/*.secret"}, map[string]string{"APPDATA": data}))
 	asset := func(p string) string { return "/ipc/asset/" + url.PathEscape(p) }
 	status, hdr, body := h.do(t, "GET", asset(filepath.Join(data, "img", "a.png")), nil, nil)
@@ -46,6 +53,8 @@ func TestAssetProtocol(t *testing.T) {
 		filepath.Join(data, "private", "x.txt"),           // not allowed
 		filepath.Join(root, "outside", "passwd"),          // outside
 		filepath.Join(data, "img", "link.png"),            // a symlink out of the scope
+		filepath.Join(data, "img", "hidden.png"),          // a symlink to a dotfile
+		filepath.Join(data, "img", "head.txt"),            // a symlink into a dot folder
 		filepath.Join(data, "img", ".hidden"),             // a dotfile
 		filepath.Join(data, "img", "sub", ".git", "HEAD"), // in a dot folder
 		filepath.Join(data, "img", "..", "private", "x.txt"),
@@ -68,7 +77,10 @@ func TestAssetProtocol(t *testing.T) {
 
 func TestGlobalTauriShim(t *testing.T) {
 	on := newHarness(t, gateway.WithGlobalTauri())
-	_, _, body := on.do(t, "GET", "/ipc/tauri-shim.js", nil, nil)
+	_, hdr, body := on.do(t, "GET", "/ipc/tauri-shim.js", nil, nil)
+	if ct := hdr.Get("Content-Type"); ct != "text/javascript; charset=utf-8" {
+		t.Fatalf("the shim with withGlobalTauri is served as %q: a browser refuses to run it", ct)
+	}
 	if !strings.HasPrefix(string(body), "globalThis.__TETHER_GLOBAL_TAURI__ = true;\n") || !strings.Contains(string(body), "__TAURI_INTERNALS__") {
 		t.Fatalf("shim with withGlobalTauri starts %q", body[:min(len(body), 80)])
 	}

@@ -26,6 +26,12 @@ func TestBadInputs(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(front, "link.txt")); err != nil {
 		t.Fatal(err)
 	}
+	// Dotfiles, and names that lead to them.
+	os.WriteFile(filepath.Join(front, ".env"), []byte("API_KEY=secret"), 0o600)
+	os.Mkdir(filepath.Join(front, ".git"), 0o700)
+	os.WriteFile(filepath.Join(front, ".git", "config"), []byte("secret remote"), 0o600)
+	os.Symlink(".env", filepath.Join(front, "env.txt"))
+	os.Symlink(".git", filepath.Join(front, "repo"))
 
 	open := newHarness(t, testOrigins(), gateway.WithFrontend(front))
 	locked := newHarness(t, gateway.WithToken("s3cret-token"))
@@ -70,6 +76,8 @@ func TestBadInputs(t *testing.T) {
 		{name: "huge body chunked", method: "POST", path: "/ipc/invoke/greet", body: hugeJSON, chunked: true, status: 413, code: tether.CodeResourceExhausted},
 		{name: "huge body typed route", method: "POST", path: "/v1/demo/greet", body: hugeJSON, chunked: true, status: 413, code: tether.CodeResourceExhausted},
 		{name: "bad JSON typed route", method: "POST", path: "/v1/demo/greet", body: []byte(`{"name":`), status: 400, code: tether.CodeInvalidArgument},
+		{name: "text/plain typed route", method: "POST", path: "/v1/demo/greet", body: []byte(`{"name":"x"}`), hdr: map[string]string{"Content-Type": "text/plain"}, status: 415, code: tether.CodeInvalidArgument},
+		{name: "form typed route from a page", method: "POST", path: "/v1/demo/greet", body: []byte(`{"name":"x"}`), hdr: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": dev}, status: 415, code: tether.CodeInvalidArgument},
 		{name: "unknown command", method: "POST", path: "/ipc/invoke/no_such_command", body: []byte(`{}`), status: 404, code: tether.CodeNotFound},
 		{name: "bad command name", method: "POST", path: "/ipc/invoke/bad%20name", body: []byte(`{}`), status: 400, code: tether.CodeInvalidArgument},
 		{name: "command name with a dot", method: "POST", path: "/ipc/invoke/a.b", body: []byte(`{}`), status: 400, code: tether.CodeInvalidArgument},
@@ -97,6 +105,10 @@ func TestBadInputs(t *testing.T) {
 		{name: "unknown API path", method: "GET", path: "/ipc/nothing", status: 404, code: tether.CodeNotFound},
 		{name: "missing bearer token", locked: true, method: "POST", path: "/ipc/invoke/greet", body: []byte(`{}`), status: 401, code: tether.CodeUnauthenticated},
 		{name: "wrong bearer token", locked: true, method: "POST", path: "/ipc/invoke/greet", body: []byte(`{}`), hdr: map[string]string{"Authorization": "Bearer s3cret-tokem"}, status: 401, code: tether.CodeUnauthenticated},
+		{name: "static file without the token", locked: true, method: "GET", path: "/index.html", status: 401, code: tether.CodeUnauthenticated},
+		{name: "listen without the token", locked: true, method: "GET", path: "/ipc/listen?event=a", status: 401, code: tether.CodeUnauthenticated},
+		{name: "wrong token in the address", locked: true, method: "GET", path: "/?token=s3cret-tokem", status: 401, code: tether.CodeUnauthenticated},
+		{name: "forged session cookie", locked: true, method: "GET", path: "/ipc/commands", hdr: map[string]string{"Cookie": "tether-00000000=v1.AAAAAAAAAAAAAAAAAAAAAA.AAAA"}, status: 401, code: tether.CodeUnauthenticated},
 		{name: "token not bearer", locked: true, method: "GET", path: "/ipc/commands", hdr: map[string]string{"Authorization": "Basic czNjcmV0LXRva2Vu"}, status: 401, code: tether.CodeUnauthenticated},
 		{name: "header too large", method: "GET", path: "/ipc/commands", hdr: map[string]string{"X-Big": strings.Repeat("b", 66000)}, status: 431, code: tether.CodeResourceExhausted},
 		{name: "too many forwarded headers", method: "POST", path: "/ipc/invoke/greet", body: []byte(`{}`), hdr: manyHeaders, status: 400, code: tether.CodeInvalidArgument},
@@ -110,6 +122,11 @@ func TestBadInputs(t *testing.T) {
 		{name: "encoded path traversal", method: "GET", path: strings.ReplaceAll(escape, "..", "%2e%2e"), status: 404, code: tether.CodeNotFound},
 		{name: "encoded slash traversal", method: "GET", path: "/" + strings.ReplaceAll(escape[1:], "/", "%2f"), status: 404, code: tether.CodeNotFound},
 		{name: "symlink out of the frontend", method: "GET", path: "/link.txt", status: 404, code: tether.CodeNotFound},
+		{name: "dotfile", method: "GET", path: "/.env", status: 404, code: tether.CodeNotFound},
+		{name: "file in a dot folder", method: "GET", path: "/.git/config", status: 404, code: tether.CodeNotFound},
+		{name: "encoded dotfile", method: "GET", path: "/%2eenv", status: 404, code: tether.CodeNotFound},
+		{name: "symlink to a dotfile", method: "GET", path: "/env.txt", status: 404, code: tether.CodeNotFound},
+		{name: "symlinked folder to a dot folder", method: "GET", path: "/repo/config", status: 404, code: tether.CodeNotFound},
 		{name: "directory listing", method: "GET", path: "/sub/", status: 404, code: tether.CodeNotFound},
 		{name: "missing file", method: "GET", path: "/nope.js", status: 404, code: tether.CodeNotFound},
 		{name: "POST to a static path", method: "POST", path: "/index.html", body: []byte(`{}`), status: 404, code: tether.CodeNotFound},
@@ -183,8 +200,8 @@ func TestBadInputs(t *testing.T) {
 	if status, _, body := locked.do(t, "POST", "/ipc/invoke/greet", []byte(`{"name":"T"}`), map[string]string{"Authorization": "Bearer s3cret-token"}); status != 200 || string(body) != `"Hello, T!"` {
 		t.Fatalf("with the token: %d %s", status, body)
 	}
-	if status, _, _ := locked.do(t, "GET", "/", nil, nil); status != 200 {
-		t.Fatalf("static files need no token: %d", status)
+	if status, _, _ := locked.do(t, "GET", "/", nil, nil); status != 401 {
+		t.Fatalf("static files need the token too: %d", status)
 	}
 	// curl -d '{"name":"World"}' (form content type, no Origin) works.
 	if status, _, body := open.do(t, "POST", "/ipc/invoke/greet", []byte(`{"name":"World"}`), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); status != 200 || string(body) != `"Hello, World!"` {

@@ -10,14 +10,18 @@ import (
 )
 
 // The console is served at /_tether/ only with WithConsole, with a CSP that
-// keeps it to its own origin and out of frames; its scripts reach only the
-// gateway's routes, so the token still guards what they call.
+// keeps it to its own origin and out of frames; like every page of the
+// gateway it needs the token (a browser has it as the session cookie), and
+// so does what it calls.
 func TestConsole(t *testing.T) {
 	off := newHarness(t)
 	status, _, body := off.do(t, "GET", gateway.ConsolePath, nil, nil)
 	wantError(t, status, body, http.StatusNotFound, tether.CodeNotFound)
 
 	on := newHarness(t, gateway.WithConsole(), gateway.WithToken("s3cret"))
+	auth := map[string]string{"Authorization": "Bearer s3cret"}
+	status, _, body = on.do(t, "GET", gateway.ConsolePath, nil, nil)
+	wantError(t, status, body, http.StatusUnauthorized, tether.CodeUnauthenticated)
 	for _, tc := range []struct{ path, typ, has string }{
 		{"/_tether/", "text/html", "Tether console"},
 		{"/_tether/index.html", "text/html", `src="console.js"`},
@@ -25,7 +29,7 @@ func TestConsole(t *testing.T) {
 		{"/_tether/console.css", "text/css", "--accent"},
 		{"/_tether/favicon.svg", "image/svg+xml", "<svg"},
 	} {
-		status, hdr, body := on.do(t, "GET", tc.path, nil, nil)
+		status, hdr, body := on.do(t, "GET", tc.path, nil, auth)
 		if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), tc.typ) || !strings.Contains(string(body), tc.has) {
 			t.Errorf("%s: %d %s, want 200 %s containing %q", tc.path, status, hdr.Get("Content-Type"), tc.typ, tc.has)
 		}
@@ -38,7 +42,7 @@ func TestConsole(t *testing.T) {
 	}
 	noFollow := *on.hs.Client()
 	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	res, err := noFollow.Do(on.request(t, "GET", "/_tether", nil, nil))
+	res, err := noFollow.Do(on.request(t, "GET", "/_tether", nil, auth))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +51,7 @@ func TestConsole(t *testing.T) {
 		t.Errorf("/_tether: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	for _, p := range []string{"/_tether/nope.js", "/_tether/../_tether/console.js", "/_tether/.hidden"} {
-		status, _, body := on.do(t, "GET", p, nil, nil)
+		status, _, body := on.do(t, "GET", p, nil, auth)
 		wantError(t, status, body, http.StatusNotFound, tether.CodeNotFound)
 	}
 	// what the console calls still needs the token

@@ -24,7 +24,7 @@ type Command struct {
 }
 
 func (g *Gateway) commands(r *http.Request) ([]Command, error) {
-	ctx, cancel := g.callContext(r)
+	ctx, cancel := g.callContext(r, false)
 	defer cancel()
 	res, err := g.ipc.ListCommands(ctx, &tetherv1.ListCommandsRequest{})
 	if err != nil {
@@ -175,7 +175,7 @@ func (g *Gateway) serveLive(w http.ResponseWriter, _ *http.Request, _ map[string
 // health service: 200 while the core is SERVING, 503 while it starts or
 // drains.
 func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request, _ map[string]string) {
-	ctx, cancel := g.callContext(r)
+	ctx, cancel := g.callContext(r, false)
 	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, 2*time.Second)
 	defer cancelT()

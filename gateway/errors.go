@@ -83,6 +83,10 @@ func (g *Gateway) muxErrorHandler(ctx context.Context, _ *runtime.ServeMux, _ ru
 		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(g.cfg.maxBody))
 		return
 	}
+	if te := tether.FromError(err); te.Code() == tether.CodeInvalidArgument && te.Message() == errNotJSON {
+		writeError(w, http.StatusUnsupportedMediaType, tether.NewError(tether.CodeInvalidArgument, "Content-Type is not supported: "+errNotJSON))
+		return
+	}
 	var hse *runtime.HTTPStatusError
 	if errors.As(err, &hse) {
 		code := tether.CodeInvalidArgument

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -27,13 +29,15 @@ import (
 // use. The connection given to New stays owned by the caller: close it after
 // the HTTP server has shut down.
 type Gateway struct {
-	cfg    config
-	pol    *policy
-	ipc    tetherv1.IPCClient
-	health healthpb.HealthClient
-	mux    *runtime.ServeMux
-	files  *files
-	pages  pages
+	cfg     config
+	pol     *policy
+	auth    *auth // nil without WithToken
+	headers respHeaders
+	ipc     tetherv1.IPCClient
+	health  healthpb.HealthClient
+	mux     *runtime.ServeMux
+	files   *files
+	pages   pages
 
 	// ctx ends every stream when the gateway closes; streams counts the
 	// pushed SSE listeners (listen.go), which Close waits for, and hangups
@@ -74,7 +78,7 @@ func New(conn grpc.ClientConnInterface, opts ...Option) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, pol: pol, ipc: tetherv1.NewIPCClient(conn), health: healthpb.NewHealthClient(conn)}
+	g := &Gateway{cfg: cfg, pol: pol, auth: newAuth(cfg.token), headers: cfg.respHeaders(), ipc: tetherv1.NewIPCClient(conn), health: healthpb.NewHealthClient(conn)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if g.files, err = newFiles(cfg.frontend); err != nil {
 		g.cancel()
@@ -86,10 +90,11 @@ func New(conn grpc.ClientConnInterface, opts ...Option) (*Gateway, error) {
 		runtime.WithIncomingHeaderMatcher(g.forwardHeader),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD { return identityMD(identityFrom(ctx)) }),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+		// Typed routes read JSON bodies only: a body of another type (a
+		// page's text/plain "simple request", which skips the CORS
+		// preflight) is refused, as on the /ipc/ routes.
+		runtime.WithMarshalerOption(contentTypeJSON, jsonPb),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonOut{jsonPb}),
 		runtime.WithDisablePathLengthFallback(),
 	)
 	if err := g.routes(); err != nil {
@@ -103,6 +108,24 @@ func New(conn grpc.ClientConnInterface, opts ...Option) (*Gateway, error) {
 		}
 	}
 	return g, nil
+}
+
+// jsonPb is the JSON form of typed routes.
+var jsonPb = &runtime.JSONPb{
+	MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
+	UnmarshalOptions: protojson.UnmarshalOptions{},
+}
+
+// jsonOut writes JSON but reads nothing: the marshaler of typed routes for
+// requests whose Content-Type is not application/json.
+type jsonOut struct{ *runtime.JSONPb }
+
+// errNotJSON is the decoding error of jsonOut, which muxErrorHandler
+// answers with 415.
+const errNotJSON = "send the body as application/json"
+
+func (jsonOut) NewDecoder(io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(any) error { return errors.New(errNotJSON) })
 }
 
 // routes registers the gateway's own routes. The frontend is not a route:
@@ -147,6 +170,7 @@ func (g *Gateway) routes() error {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	addShared(h, "Vary", hvOrigin)
+	g.securityHeaders(h, r.URL.Path)
 	if g.ctx.Err() != nil {
 		writeError(w, 0, errGatewayGone)
 		return
@@ -180,13 +204,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if id.cross {
 		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
 	}
 	if preflight {
 		g.preflight(w, r)
 		return
 	}
-	if g.cfg.token != "" && needsToken(r) {
-		if err := checkToken(g.cfg.token, r.Header.Get("Authorization")); err != nil {
+	id.caller, id.connNum, id.remote = "http:"+remoteHost(r), connNum(r), r.RemoteAddr
+	if g.auth != nil && !public(r) {
+		if tok, ok := r.URL.Query()[TokenParam]; ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/ipc/") {
+			g.auth.openWithToken(w, r, tok[0])
+			return
+		}
+		if id.caller, err = g.auth.authenticate(r); err != nil {
 			h.Set("WWW-Authenticate", `Bearer realm="tether"`)
 			writeError(w, 0, err)
 			return
@@ -337,21 +367,6 @@ func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// needsToken reports the API routes: everything but static files, the
-// scripts and the health check.
-func needsToken(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return true
-	}
-	switch p := r.URL.Path; {
-	case p == "/ipc/listen", p == "/ipc/stream", p == "/ipc/commands", p == "/openapi.json", p == "/metrics":
-		return true
-	case strings.HasPrefix(p, "/v1/"), strings.HasPrefix(p, "/ipc/asset/"):
-		return true
-	}
-	return false
-}
-
 // forwardHeader lets only X-Tether-* headers reach the core as metadata
 // on typed routes; nothing can set tether-client-label or tether-origin.
 func (g *Gateway) forwardHeader(key string) (string, bool) {
@@ -362,23 +377,41 @@ func (g *Gateway) forwardHeader(key string) (string, bool) {
 	return "", false
 }
 
+// identityMD is the metadata that tells the core who calls: label,
+// origin and caller.
 func identityMD(id identity) metadata.MD {
-	md := make(metadata.MD, 2)
+	md := make(metadata.MD, 4)
 	if id.label != "" {
 		md[tether.MetadataClientLabel] = []string{id.label}
 	}
 	if id.origin != "" {
 		md[tether.MetadataOrigin] = []string{id.origin}
 	}
+	if id.caller != "" {
+		md[tether.MetadataCaller] = []string{id.caller}
+	}
+	return md
+}
+
+// streamMD is identityMD and, for the core's bounds of streams per
+// connection, the caller's HTTP connection.
+func streamMD(id identity) metadata.MD {
+	md := identityMD(id)
+	md[tether.MetadataConn] = []string{id.conn()}
 	return md
 }
 
 // callContext is the context of a call to the core: the request's, ended
-// also when the gateway closes, carrying the identity as metadata.
-func (g *Gateway) callContext(r *http.Request) (context.Context, context.CancelFunc) {
+// also when the gateway closes, carrying the identity as metadata (with
+// the connection, for a stream).
+func (g *Gateway) callContext(r *http.Request, stream bool) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(g.ctx, cancel)
-	ctx = metadata.NewOutgoingContext(ctx, identityMD(identityFrom(r.Context())))
+	md := identityMD
+	if stream {
+		md = streamMD
+	}
+	ctx = metadata.NewOutgoingContext(ctx, md(identityFrom(r.Context())))
 	return ctx, func() { stop(); cancel() }
 }
 
@@ -419,6 +452,7 @@ func (g *Gateway) Server(addr string) *http.Server {
 		WriteTimeout:      g.cfg.writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    g.cfg.maxHeader + 4096,
+		ConnContext:       withConnID,
 		ConnState: func(c net.Conn, st http.ConnState) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/subtle"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,6 +30,20 @@ type identity struct {
 	label  string
 	origin string // the Origin header as normalized, or "" if none was sent
 	cross  bool   // an allowed cross-origin page: CORS headers are needed
+	caller string // who is calling, for the core's per-caller bounds (tether.Call.Caller)
+	// The HTTP connection, for the core's per-connection bounds of streams
+	// (named by conn only when a stream needs it): Server's number for it,
+	// else its remote address.
+	connNum uint64
+	remote  string
+}
+
+// conn names the caller's HTTP connection.
+func (id identity) conn() string {
+	if id.connNum != 0 {
+		return "http#" + strconv.FormatUint(id.connNum, 10)
+	}
+	return "http:" + id.remote
 }
 
 func identityFrom(ctx context.Context) identity {
@@ -188,18 +201,6 @@ func validName(what, s string) *tether.Error {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '/' || c == ':' || c == '_') {
 			return tether.Errorf(tether.CodeInvalidArgument, "invalid %s name %q: only letters, digits, '-', '/', ':' and '_' are allowed", what, clip(s))
 		}
-	}
-	return nil
-}
-
-// checkToken compares the bearer token in constant time.
-func checkToken(want, header string) *tether.Error {
-	got, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || got == "" {
-		return tether.NewError(tether.CodeUnauthenticated, "missing bearer token")
-	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return tether.NewError(tether.CodeUnauthenticated, "wrong bearer token")
 	}
 	return nil
 }

@@ -78,13 +78,24 @@ func newHarness(t testing.TB, opts ...gateway.Option) *harness {
 	return newHarnessOver(t, false, opts...)
 }
 
+// newHarnessWith is newHarness with server options too.
+func newHarnessWith(t testing.TB, sopts []server.Option, opts ...gateway.Option) *harness {
+	t.Helper()
+	return newHarnessOf(t, false, sopts, opts...)
+}
+
 // newHarnessOver is newHarness with the gateway on a Unix-socket connection
 // to the core when relayed (as split mode has it): streams are relayed, not
 // pushed.
 func newHarnessOver(t testing.TB, relayed bool, opts ...gateway.Option) *harness {
 	t.Helper()
+	return newHarnessOf(t, relayed, nil, opts...)
+}
+
+func newHarnessOf(t testing.TB, relayed bool, sopts []server.Option, opts ...gateway.Option) *harness {
+	t.Helper()
 	h := &harness{seen: &seen{}, data: t.TempDir()}
-	h.srv = server.New(server.WithLogger(quiet), server.WithInterceptors(h.seen.interceptor))
+	h.srv = server.New(append([]server.Option{server.WithLogger(quiet), server.WithInterceptors(h.seen.interceptor)}, sopts...)...)
 	demo.New(h.data).Register(h.srv)
 	server.Handle(h.srv, "whoami", func(ctx context.Context, _ struct{}) (map[string]string, error) {
 		c, _ := tether.CallFromContext(ctx)

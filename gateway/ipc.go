@@ -205,7 +205,7 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, name string) {
 		g.serveChannel(w, r, req)
 		return
 	}
-	ctx, cancel := g.callContext(r)
+	ctx, cancel := g.callContext(r, false)
 	defer cancel()
 	res, err := g.ipc.Invoke(ctx, req, inproc.HandOff{})
 	if err != nil {
@@ -271,7 +271,7 @@ func payloadJSON(p *tetherv1.Payload) []byte {
 // serveChannel streams a channel command as SSE. Errors before the first
 // message are ordinary error responses; after it, an error frame.
 func (g *Gateway) serveChannel(w http.ResponseWriter, r *http.Request, req *tetherv1.InvokeRequest) {
-	ctx, cancel := g.callContext(r)
+	ctx, cancel := g.callContext(r, true)
 	defer cancel()
 	stream, err := g.ipc.Channel(ctx, req)
 	if err != nil {
@@ -346,7 +346,7 @@ func (g *Gateway) serveEmit(w http.ResponseWriter, r *http.Request, params map[s
 	if p == nil {
 		p = &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: []byte("null")}}
 	}
-	ctx, cancel := g.callContext(r)
+	ctx, cancel := g.callContext(r, false)
 	defer cancel()
 	res, err := g.ipc.Emit(ctx, &tetherv1.EmitRequest{Event: name, Payload: p, Target: target})
 	if err != nil {

@@ -73,7 +73,7 @@ func (g *Gateway) serveListen(w http.ResponseWriter, r *http.Request, _ map[stri
 	// A pushed stream outlives this handler: its context ends with the
 	// gateway, or when cancelled.
 	ctx, cancel := context.WithCancel(g.ctx)
-	ctx = metadata.NewOutgoingContext(ctx, identityMD(identityFrom(r.Context())))
+	ctx = metadata.NewOutgoingContext(ctx, streamMD(identityFrom(r.Context())))
 	var opts []grpc.CallOption
 	pl := newPushListen(g, cancel)
 	if r.ProtoMajor == 1 {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -22,9 +21,10 @@ const (
 	DefaultReadTimeout    = 30 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
 	// DefaultMaxPageStreams bounds the page streams (GET /ipc/stream) one
-	// client label holds open at once: every tab of a page has one, and
-	// callers outside a browser share the label "main".
-	DefaultMaxPageStreams = 1 << 16
+	// caller holds open at once — a browser session (every tab of a page
+	// has one), or a caller outside a browser —, so that no caller can take
+	// the streams of others who share its client label.
+	DefaultMaxPageStreams = 256
 	// DefaultLabel is the label of same-origin pages and non-browser callers.
 	DefaultLabel = "main"
 )
@@ -65,6 +65,9 @@ type config struct {
 	globalTauri    bool
 	maxPageStreams int
 	console        bool
+
+	frameAncestors []string
+	csp            string
 }
 
 type extraRoute struct {
@@ -132,9 +135,16 @@ func WithHosts(hosts ...string) Option {
 	return func(c *config) { c.hosts = append(c.hosts, hosts...) }
 }
 
-// WithToken requires "Authorization: Bearer TOKEN" on every API route
-// (everything but static files, the scripts and /healthz). It is off by
-// default, which is meant for loopback only.
+// WithToken makes every route but the health checks (/healthz, /readyz,
+// /livez) and the two scripts (/ipc/client.js, /ipc/tauri-shim.js) need
+// the secret token — the frontend's files too. Callers send it as
+// "Authorization: Bearer TOKEN". A browser opens the address once with
+// ?token=TOKEN (see TokenParam): the gateway answers with a session cookie
+// (HttpOnly, SameSite=Strict, signed with a key derived from the token)
+// and sends it on to the address without the token; the page's own calls
+// then carry the cookie. Without WithToken anyone who can reach the
+// gateway may use it: package app always gives one (a secret made at each
+// launch, unless configured).
 func WithToken(token string) Option { return func(c *config) { c.token = token } }
 
 // WithMaxBodyBytes bounds request bodies (default 4 MiB); larger ones get
@@ -186,9 +196,9 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // window.__TAURI__ (core, event and app), as Tauri's app.withGlobalTauri.
 func WithGlobalTauri() Option { return func(c *config) { c.globalTauri = true } }
 
-// WithMaxPageStreams bounds the page streams one client label may hold
-// open (default DefaultMaxPageStreams); past it, GET /ipc/stream answers
-// 429 resource_exhausted. Each stream's subscriptions also count against
+// WithMaxPageStreams bounds the page streams one caller may hold open
+// (default DefaultMaxPageStreams); past it, GET /ipc/stream answers 429
+// resource_exhausted. Each stream's subscriptions also count against
 // the core's listener bounds (limits.max_listeners).
 func WithMaxPageStreams(n int) Option { return func(c *config) { c.maxPageStreams = n } }
 
@@ -214,8 +224,13 @@ func (c *config) check() (*policy, error) {
 			return nil, fmt.Errorf("gateway: asset protocol: %v", err)
 		}
 	}
-	if strings.ContainsAny(c.token, " \t\r\n") {
-		return nil, fmt.Errorf("gateway: token must not contain spaces")
+	for i := 0; i < len(c.token); i++ {
+		if c.token[i] <= ' ' || c.token[i] > '~' {
+			return nil, fmt.Errorf("gateway: the token must be printable ASCII without spaces")
+		}
+	}
+	if err := c.checkHeaders(); err != nil {
+		return nil, err
 	}
 	p := &policy{origins: map[string][]string{}, hosts: map[string]bool{}, hostPorts: map[string]bool{}}
 	var err error

@@ -73,9 +73,9 @@ const (
 
 // pages is the gateway's table of page streams.
 type pages struct {
-	mu      sync.Mutex
-	byID    map[string]*pageStream
-	byLabel map[string]int
+	mu       sync.Mutex
+	byID     map[string]*pageStream
+	byCaller map[string]int // open streams by callerOf
 }
 
 type pageStream struct {
@@ -84,7 +84,8 @@ type pageStream struct {
 	who    identity
 	ctx    context.Context
 	cancel context.CancelFunc
-	sse    *sseWriter
+	sse    *sseWriter // set once, before ready is closed
+	ready  chan struct{}
 	conn   net.Conn // taken over from net/http, or nil
 	done   chan struct{}
 
@@ -112,19 +113,19 @@ func (p *pages) open(g *Gateway, who identity) (*pageStream, error) {
 		return nil, tether.Errorf(tether.CodeInternal, "stream id: %v", err)
 	}
 	ps := &pageStream{g: g, id: base64.RawURLEncoding.EncodeToString(raw[:]), who: who,
-		subs: map[string]*pageSub{}, done: make(chan struct{})}
+		subs: map[string]*pageSub{}, ready: make(chan struct{}), done: make(chan struct{})}
 	ps.ctx, ps.cancel = context.WithCancel(g.ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.byID == nil {
-		p.byID, p.byLabel = map[string]*pageStream{}, map[string]int{}
+		p.byID, p.byCaller = map[string]*pageStream{}, map[string]int{}
 	}
-	if p.byLabel[who.label] >= g.cfg.maxPageStreams {
+	if p.byCaller[callerOf(who)] >= g.cfg.maxPageStreams {
 		ps.cancel()
-		return nil, tether.Errorf(tether.CodeResourceExhausted, "client %q has %d page streams open", who.label, g.cfg.maxPageStreams)
+		return nil, tether.Errorf(tether.CodeResourceExhausted, "this caller of client %q has %d page streams open: close one first", who.label, g.cfg.maxPageStreams)
 	}
 	p.byID[ps.id] = ps
-	p.byLabel[who.label]++
+	p.byCaller[callerOf(who)]++
 	return ps, nil
 }
 
@@ -133,21 +134,41 @@ func (p *pages) remove(ps *pageStream) {
 	defer p.mu.Unlock()
 	if p.byID[ps.id] == ps {
 		delete(p.byID, ps.id)
-		if p.byLabel[ps.who.label]--; p.byLabel[ps.who.label] <= 0 {
-			delete(p.byLabel, ps.who.label)
+		if k := callerOf(ps.who); p.byCaller[k] > 1 {
+			p.byCaller[k]--
+		} else {
+			delete(p.byCaller, k)
 		}
 	}
 }
 
-// get returns the stream id if who may use it.
+// get returns the stream id if who may use it, once its writer is in
+// place: the id reaches the page in the response's headers, and the page may
+// use it before the gateway has taken the connection over.
 func (p *pages) get(id string, who identity) (*pageStream, error) {
 	p.mu.Lock()
 	ps := p.byID[id]
 	p.mu.Unlock()
-	if ps == nil || ps.who.label != who.label || crossOrigin(ps.who) != crossOrigin(who) || ps.ctx.Err() != nil {
+	if ps == nil || ps.who.label != who.label || crossOrigin(ps.who) != crossOrigin(who) {
+		return nil, errNoStream
+	}
+	select {
+	case <-ps.ready:
+	case <-ps.ctx.Done():
+	}
+	if ps.ctx.Err() != nil {
 		return nil, errNoStream
 	}
 	return ps, nil
+}
+
+// callerOf is who the page-stream bound counts: the caller within the
+// label (a browser session, a bearer's host), or the label if none is known.
+func callerOf(who identity) string {
+	if who.caller != "" {
+		return who.caller
+	}
+	return who.label
 }
 
 // crossOrigin is the origin of a cross-origin caller, "" for the gateway's
@@ -218,6 +239,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, _ map[stri
 		stop := context.AfterFunc(r.Context(), ps.cancel)
 		defer stop()
 	}
+	close(ps.ready)
 	err = ps.sse.raw(func(b []byte) []byte {
 		if g.cfg.retry > 0 {
 			b = append(b, "retry: "...)
@@ -282,7 +304,7 @@ func (ps *pageStream) armPing() {
 func (ps *pageStream) callContext(r *http.Request) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	stop := context.AfterFunc(ps.ctx, cancel)
-	ctx = metadata.NewOutgoingContext(ctx, identityMD(ps.who))
+	ctx = metadata.NewOutgoingContext(ctx, streamMD(ps.who))
 	return ctx, func() { stop(); cancel() }
 }
 
@@ -355,7 +377,7 @@ func (g *Gateway) serveStreamListen(w http.ResponseWriter, r *http.Request, para
 	// A subscription's context holds nothing of its request (it lasts as
 	// long as the stream): the identity, as metadata.
 	ctx, cancel := context.WithCancel(ps.ctx)
-	ctx = metadata.NewOutgoingContext(ctx, identityMD(ps.who))
+	ctx = metadata.NewOutgoingContext(ctx, streamMD(ps.who))
 	sub := &pageSub{cancel: cancel}
 	ps.mu.Lock()
 	switch {

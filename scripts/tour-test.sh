@@ -77,6 +77,8 @@ checks() {
   check "$name" "$out" '^greet +invoke +\{name: string\}'
   check "$name" "$out" '"event":"frontend-event","id":[0-9]+,"payload":\{"message":"hi"\}'
   check "$name" "$out" '^"Hello, World!"$'
+  check "$name" "$out" '^\{"code":"unauthenticated","message":"missing bearer token'
+  check "$name" "$out" '^tether: open http://127\.0\.0\.1:7400/\?token=[A-Za-z0-9_-]{43}$'
   check "$name" "$out" '^event: x$'
   check "$name" "$out" '^data: \{"any":"json"\}$'
   check "$name" "$out" '^\{"id":"?[0-9]+"?\}$'

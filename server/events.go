@@ -115,12 +115,33 @@ func (s *Server) EmitFilter(ctx context.Context, event string, v any, keep func(
 // every untargeted event named event — emitted by frontends, services or
 // the backend — until unlisten is called. bus.Wildcard listens to all.
 func (s *Server) Listen(event string, h bus.Handler) (unlisten func(), err error) {
+	s.noteBackendEvent(event)
 	return s.bus.Listen(event, h)
 }
 
 // Once is Listen for the first such event only.
 func (s *Server) Once(event string, h bus.Handler) (unlisten func(), err error) {
+	s.noteBackendEvent(event)
 	return s.bus.Once(event, h)
+}
+
+// KnownEvent reports whether name is an event the app itself knows:
+// declared with a type (DeclareEvent, or the tether.v1.event option), or
+// ever listened to by a backend listener (Listen, Once). Callers cannot
+// add names to it, so it suits bounds such as metrics label values
+// (metrics.WithKnownEvents).
+func (s *Server) KnownEvent(name string) bool {
+	if _, ok := s.events.Load(name); ok {
+		return true
+	}
+	_, ok := s.backendEvents.Load(name)
+	return ok
+}
+
+func (s *Server) noteBackendEvent(name string) {
+	if name != bus.Wildcard && bus.ValidName(name) == nil {
+		s.backendEvents.Store(name, struct{}{})
+	}
 }
 
 // DecodeEvent decodes an event's payload into out: a proto message (from
@@ -190,20 +211,24 @@ func (p *ipcService) Emit(ctx context.Context, req *tetherv1.EmitRequest) (*teth
 	if err := bus.ValidName(req.GetEvent()); err != nil {
 		return nil, err
 	}
+	if t := req.GetTarget(); t != "" && bus.ValidName(t) != nil {
+		return nil, tether.Errorf(tether.CodeInvalidArgument, "invalid target label %q", clipName(t))
+	}
 	call, err := s.newCall(ctx, tether.KindEmit, req.GetEvent(), EmitMethod)
 	if err != nil {
 		return nil, err
 	}
+	call.Target = req.GetTarget()
 	ctx = tether.WithCall(ctx, call)
 	handler := func(ctx context.Context, r any) (any, error) {
 		req := r.(*tetherv1.EmitRequest)
 		if err := bus.ValidName(req.GetEvent()); err != nil { // an interceptor may have changed it
 			return nil, err
 		}
-		if req.GetTarget() != "" {
-			if err := bus.ValidName(req.GetTarget()); err != nil {
-				return nil, tether.Errorf(tether.CodeInvalidArgument, "invalid target label %q", req.GetTarget())
-			}
+		if req.GetTarget() != call.Target {
+			// The capabilities checked call.Target: an emit may not be
+			// sent elsewhere after them.
+			return nil, tether.NewError(tether.CodeFailedPrecondition, "the emit's target changed after it was checked")
 		}
 		if err := s.checkEventPayload(req.GetEvent(), req.GetPayload()); err != nil {
 			return nil, err

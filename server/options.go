@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -30,6 +31,7 @@ type options struct {
 	noValidation bool
 	bus          bus.Bus
 	events       EventObserver
+	token        string
 	dataDir      string
 	strictAll    bool
 	strict       map[string]bool
@@ -76,9 +78,31 @@ type Limits struct {
 	MaxSendBytes int
 	// MaxDepth bounds the nesting of JSON args (default 64).
 	MaxDepth int
+	// MaxStreamsPerConn bounds the open server streams (listen, channel)
+	// of one connection, and MaxStreamsPerCaller those of one caller
+	// (tether.Call's Conn and Caller: for the gateway's callers, each HTTP
+	// connection and each page session or HTTP client); defaults 256 and
+	// 512. A stream beyond either is refused with resource_exhausted, so
+	// that no caller can take the slots others need.
+	MaxStreamsPerConn, MaxStreamsPerCaller int
+	// StreamWriteTimeout ends a gRPC server stream whose send has waited
+	// this long for the client to read (default 60 s; negative: never),
+	// with resource_exhausted; unless the connection is in-process, the
+	// connection is closed too (every stream on it ends; clients reconnect
+	// and resume), which frees what the transport held for the client.
+	StreamWriteTimeout time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
+	if l.MaxStreamsPerConn <= 0 {
+		l.MaxStreamsPerConn = DefaultMaxStreamsPerConn
+	}
+	if l.MaxStreamsPerCaller <= 0 {
+		l.MaxStreamsPerCaller = DefaultMaxStreamsPerCaller
+	}
+	if l.StreamWriteTimeout == 0 {
+		l.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
 	if l.MaxMessageBytes <= 0 {
 		l.MaxMessageBytes = 4 << 20
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/server"
 )
 
@@ -145,5 +146,59 @@ func TestCommandErrorDetails(t *testing.T) {
 	_, err = demov1.NewDemoClient(e.conn).Fail(context.Background(), &demov1.FailRequest{Reason: "boom"})
 	if got := tether.FromError(err); string(got.Details()) != string(te.Details()) {
 		t.Fatalf("typed details %s, by name %s", got.Details(), te.Details())
+	}
+}
+
+// An emit's target reaches the chain as Call.Target, so interceptors
+// (capabilities) can decide on it; an interceptor that sends the emit
+// elsewhere after the checks is refused.
+func TestEmitTargetReachesTheChain(t *testing.T) {
+	var mu sync.Mutex
+	var targets []string
+	redirect := false
+	e := start(t, nil, server.WithInterceptors(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		call, _ := tether.CallFromContext(ctx)
+		mu.Lock()
+		targets = append(targets, call.Target)
+		moved := redirect
+		mu.Unlock()
+		if r, ok := req.(*tetherv1.EmitRequest); ok && moved {
+			r.Target = "elsewhere"
+		}
+		return h(ctx, req)
+	}))
+	ctx := context.Background()
+	if _, err := e.cli.EmitTo(ctx, "peer", "chat", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cli.Emit(ctx, "chat", "all"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	redirect = true
+	mu.Unlock()
+	_, err := e.cli.EmitTo(ctx, "peer", "chat", "moved")
+	if tether.CodeOf(err) != tether.CodeFailedPrecondition {
+		t.Fatalf("a target changed after the checks: %v, want failed_precondition", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(targets) != 3 || targets[0] != "peer" || targets[1] != "" || targets[2] != "peer" {
+		t.Fatalf("the chain saw targets %q", targets)
+	}
+}
+
+// KnownEvent: declared events and those a backend listener asked for;
+// never a name a caller made up.
+func TestKnownEvent(t *testing.T) {
+	e := start(t, nil)
+	e.srv.DeclareEvent("typed-event", &wrapperspb.StringValue{})
+	if _, err := e.cli.Emit(context.Background(), "made-up", "x"); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"frontend-event": true, "typed-event": true, "made-up": false, "*": false} {
+		if got := e.srv.KnownEvent(name); got != want {
+			t.Errorf("KnownEvent(%q) = %v, want %v", name, got, want)
+		}
 	}
 }

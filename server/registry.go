@@ -112,3 +112,11 @@ func serviceDescriptor(desc *grpc.ServiceDesc) protoreflect.ServiceDescriptor {
 	sd, _ := d.(protoreflect.ServiceDescriptor)
 	return sd
 }
+
+// clipName shortens caller input quoted in an error message.
+func clipName(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

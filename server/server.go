@@ -46,7 +46,9 @@ type Server struct {
 	bus       bus.Bus
 	listeners labelSet
 	events    sync.Map // event name -> protoreflect.MessageType of declared events
-	validator *validate.Validator
+	// backendEvents holds the names backend listeners asked for (KnownEvent).
+	backendEvents sync.Map
+	validator     *validate.Validator
 	// draining is cancelled when shutdown starts: listen streams end with
 	// unavailable so that clients reconnect elsewhere and resume.
 	draining     context.Context
@@ -62,6 +64,9 @@ type Server struct {
 
 	mu     sync.Mutex
 	inproc *bufconn.Listener
+
+	gate  *streamGate
+	conns connSet // the connections of Serve's listeners, for sendGuard
 
 	pluginsMu sync.Mutex
 	plugins   map[string]*Plugin
@@ -125,13 +130,25 @@ func New(opts ...Option) *Server {
 
 	wire := append(append([]grpc.UnaryServerInterceptor{}, s.opts.wireUnary...), s.unaryEntry)
 	s.wireChain = chainUnary(wire)
-	wireStream := append(append([]grpc.StreamServerInterceptor{}, s.opts.wireStream...), s.streamEntry)
+	// The transport's chains: the token check first (network peers only),
+	// then the write timeout of streams.
+	transportUnary := wire
+	transportStream := []grpc.StreamServerInterceptor{s.sendGuard}
+	if s.opts.token != "" {
+		transportUnary = append([]grpc.UnaryServerInterceptor{s.tokenUnary}, wire...)
+		transportStream = []grpc.StreamServerInterceptor{s.tokenStream, s.sendGuard}
+	}
+	// The stream bounds come first on every path (the transport, and the
+	// gateway's pushed streams, which run s.wireStream directly); the
+	// write timeout only on the transport, where a send can block.
+	s.gate = newStreamGate(s.opts.limits)
+	wireStream := append(append([]grpc.StreamServerInterceptor{s.gate.intercept}, s.opts.wireStream...), s.streamEntry)
 	s.wireStream = chainStream(wireStream)
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.opts.limits.MaxMessageBytes),
 		grpc.MaxSendMsgSize(s.opts.limits.MaxSendBytes),
-		grpc.ChainUnaryInterceptor(wire...),
-		grpc.ChainStreamInterceptor(wireStream...),
+		grpc.ChainUnaryInterceptor(transportUnary...),
+		grpc.ChainStreamInterceptor(append(transportStream, wireStream...)...),
 		// The proto codec, with large payload bodies neither copied into
 		// a marshal buffer nor out of the received one (internal/bulk), and
 		// Listen's pre-encoded frames passed through (listenframe.go). Not
@@ -248,7 +265,7 @@ func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo { return s.grpc.Ge
 
 // Serve accepts connections on l until Stop or Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.grpc.Serve(l)
+	err := s.grpc.Serve(trackedListener{Listener: l, set: &s.conns})
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
 	}
@@ -371,6 +388,7 @@ func (s *Server) newCall(ctx context.Context, kind tether.Kind, name, method str
 	if p, ok := peer.FromContext(ctx); ok {
 		c.Peer = p.Addr
 	}
+	c.Conn, c.Caller = callerIDs(ctx)
 	if md, ok := incomingMetadata(ctx); ok {
 		c.Header = md
 	}

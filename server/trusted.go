@@ -18,6 +18,7 @@ type TrustedAddr struct {
 	Endpoint string // unix:///path
 	Label    string
 	UID, PID int
+	conn     uint64 // tells the connections of one process apart
 }
 
 func (a TrustedAddr) Network() string { return "tether-trusted" }
@@ -65,7 +66,7 @@ func (l *trustedListener) Accept() (net.Conn, error) {
 	}
 	a := TrustedAddr{Endpoint: l.endpoint, Label: l.label, UID: -1, PID: -1}
 	if p, ok := c.RemoteAddr().(netaddr.PeerAddr); ok {
-		a.UID, a.PID = p.UID, p.PID
+		a.UID, a.PID, a.conn = p.UID, p.PID, p.Conn
 	}
 	return &trustedConn{Conn: c, addr: a}, nil
 }

@@ -317,7 +317,7 @@ func newTetherSide(ctx context.Context, url, store string) (*tetherSide, error) 
 	t := &tetherSide{c: &counters{progress: make([]atomic.Int64, listeners)}}
 	rctx, cancel := context.WithCancel(ctx)
 	t.cancel = cancel
-	var addrs []string
+	var addrs, tokens []string
 	for i := range 3 {
 		cfg := config.Default()
 		cfg.GRPC, cfg.HTTP = "127.0.0.1:0", "off"
@@ -339,19 +339,19 @@ func newTetherSide(ctx context.Context, url, store string) (*tetherSide, error) 
 		t.apps, t.done = append(t.apps, a), append(t.done, done)
 		select {
 		case r := <-ready:
-			addrs = append(addrs, r.GRPC)
+			addrs, tokens = append(addrs, r.GRPC), append(tokens, r.Token)
 		case err := <-done:
 			t.close()
 			return nil, err
 		}
 	}
 	var err error
-	if t.emitter, err = client.Dial(addrs[0]); err != nil {
+	if t.emitter, err = client.Dial(addrs[0], client.WithToken(tokens[0])); err != nil {
 		t.close()
 		return nil, err
 	}
 	for i := range listeners {
-		c, err := client.Dial(addrs[1+i%2])
+		c, err := client.Dial(addrs[1+i%2], client.WithToken(tokens[1+i%2])) // each replica's own secret
 		if err != nil {
 			t.close()
 			return nil, err

@@ -29,6 +29,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -116,7 +118,7 @@ func main() {
 func core(args []string) error {
 	fs := flag.NewFlagSet("core", flag.ContinueOnError)
 	addr := fs.String("addr", "", "gRPC address")
-	data := fs.String("data", "", "data folder")
+	data := fs.String("data", "", "data folder (its file token holds the secret of every run)")
 	durable := fs.Bool("durable", true, "durable idempotency log in DATA/idempotency")
 	natsURL := fs.String("nats", "", "NATS server URL (replica mode)")
 	jetstream := fs.Bool("jetstream", false, "events on JetStream")
@@ -127,6 +129,7 @@ func core(args []string) error {
 	}
 	cfg := config.Default()
 	cfg.GRPC, cfg.HTTP, cfg.Data = *addr, "off", *data
+	cfg.Gateway.TokenFile = filepath.Join(*data, "token") // the same secret across restarts
 	cfg.Log.Level = "warn"
 	cfg.ShutdownTimeout.Duration = 5 * time.Second
 	if *durable {
@@ -276,6 +279,21 @@ func (l *listener) on(e client.Event) {
 	l.got[v.N]++
 }
 
+// newSecret writes a new secret to data/token for the core (each run of it
+// reads it there, so it stays the same across restarts): the driver
+// reaches the core over TCP, so it sends it.
+func newSecret(data string) (string, error) {
+	b := make([]byte, 32)
+	rand.Read(b) //nolint:errcheck // crypto/rand.Read does not fail
+	token := base64.RawURLEncoding.EncodeToString(b)
+	return token, writeSecret(data, token)
+}
+
+// writeSecret writes token to data/token, mode 0600.
+func writeSecret(data, token string) error {
+	return os.WriteFile(filepath.Join(data, "token"), []byte(token+"\n"), 0o600)
+}
+
 // drive runs the fault scenario against self (this program) in core mode.
 func drive(p params, self string) (bool, error) {
 	var err error
@@ -293,6 +311,11 @@ func drive(p params, self string) (bool, error) {
 		return false, err
 	}
 	defer logf.Close()
+
+	token, err := newSecret(data)
+	if err != nil {
+		return false, err
+	}
 
 	// A free loopback port, used by every run of the core.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -326,7 +349,7 @@ func drive(p params, self string) (bool, error) {
 		}
 	}()
 	dial := func() (*client.Client, error) {
-		c, err := client.Dial(addr)
+		c, err := client.Dial(addr, client.WithToken(token))
 		if err == nil {
 			conns = append(conns, c)
 		}

@@ -73,9 +73,16 @@ func driveReplicas(p params, self string) (bool, error) {
 		l.Close()
 	}
 	execs := filepath.Join(data, executions)
+	token, err := newSecret(data) // one secret for every replica
+	if err != nil {
+		return false, err
+	}
 	start := func(i int) (*child, error) {
 		dir := filepath.Join(data, fmt.Sprint("replica-", i))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := writeSecret(dir, token); err != nil {
 			return nil, err
 		}
 		return startChild(self, addrs[i], dir, false, logf, "-nats", ns.ClientURL(), "-jetstream", "-idem", p.idem, "-executions", execs)
@@ -108,7 +115,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	spread := func() ([]*client.Client, error) {
 		cs := make([]*client.Client, n)
 		for i, a := range addrs {
-			c, err := client.Dial(a)
+			c, err := client.Dial(a, client.WithToken(token))
 			if err != nil {
 				return nil, err
 			}

@@ -55,13 +55,17 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	data := t.TempDir()
+	token, err := newSecret(data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	first, err := startChild(binary, addr, data, true, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { first.cmd.Process.Kill() }()
 
-	c, err := client.Dial(addr)
+	c, err := client.Dial(addr, client.WithToken(token))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -95,6 +97,7 @@ func core(args []string) error {
 	}
 	cfg := config.Default()
 	cfg.GRPC, cfg.HTTP, cfg.Data = "127.0.0.1:0", "off", *data
+	cfg.Gateway.TokenFile = filepath.Join(*data, "token") // the driver's secret: it calls over TCP
 	cfg.Log.Level = "warn"
 	if *idem == "file" {
 		cfg.Limits.IdempotencyDir = filepath.Join(*data, "idempotency")
@@ -117,6 +120,12 @@ func drive(p params, self string) (bool, error) {
 		return false, err
 	}
 	defer os.RemoveAll(data)
+	secret := make([]byte, 32)
+	rand.Read(secret) //nolint:errcheck // crypto/rand.Read does not fail
+	token := base64.RawURLEncoding.EncodeToString(secret)
+	if err := os.WriteFile(filepath.Join(data, "token"), []byte(token+"\n"), 0o600); err != nil {
+		return false, err
+	}
 	cmd := exec.Command(self, "core", "-data", data, "-idem", p.idem)
 	cmd.Stderr = io.Discard // the core logs every refused retry; the figures say it
 	out, err := cmd.StdoutPipe()
@@ -143,12 +152,12 @@ func drive(p params, self string) (bool, error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, err := client.Dial(addr)
+	c, err := client.Dial(addr, client.WithToken(token))
 	if err != nil {
 		return false, err
 	}
 	defer c.Close()
-	stalledConn, err := client.Dial(addr)
+	stalledConn, err := client.Dial(addr, client.WithToken(token))
 	if err != nil {
 		return false, err
 	}

@@ -283,7 +283,7 @@ func run(mode string, p params) (*result, error) {
 		}
 	}()
 	dial := func() (*client.Client, error) {
-		var opts []client.Option
+		opts := []client.Option{client.WithToken(rd.Token)} // TCP callers send the secret
 		if mode == config.IsolationPattern {
 			stage, err := a.NewStage()
 			if err != nil {
@@ -301,7 +301,7 @@ func run(mode string, p params) (*result, error) {
 
 	// In isolation mode, a call without the stage must be refused.
 	if mode == config.IsolationPattern {
-		plain, err := client.Dial(rd.GRPC)
+		plain, err := client.Dial(rd.GRPC, client.WithToken(rd.Token))
 		if err != nil {
 			return nil, err
 		}

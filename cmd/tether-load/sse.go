@@ -141,6 +141,7 @@ func round(d time.Duration) time.Duration {
 // coreInfo is what the core process reports when it is ready.
 type coreInfo struct {
 	HTTP  string `json:"http"`
+	Token string `json:"token"` // the app's secret, which callers send
 	PID   int    `json:"pid"`
 	cores string
 }
@@ -191,7 +192,7 @@ func coreMain() {
 		fmt.Printf("{\"error\":%q}\n", fmt.Sprint(err))
 		os.Exit(1)
 	}
-	b, _ := json.Marshal(coreInfo{HTTP: r.HTTP, PID: os.Getpid()})
+	b, _ := json.Marshal(coreInfo{HTTP: r.HTTP, Token: r.Token, PID: os.Getpid()})
 	fmt.Println(string(b))
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -295,14 +296,14 @@ type sseListener struct {
 }
 
 // open connects from src and sends the GET; the stream is read by read.
-func (l *sseListener) open(ctx context.Context, src net.IP, addr, host string) error {
+func (l *sseListener) open(ctx context.Context, src net.IP, addr, host, token string) error {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 30 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
 	l.conn = conn
-	_, err = fmt.Fprintf(conn, "GET /ipc/listen?event=load HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", host)
+	_, err = fmt.Fprintf(conn, "GET /ipc/listen?event=load HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nAuthorization: Bearer %s\r\n\r\n", host, token)
 	if err != nil {
 		conn.Close()
 	}
@@ -426,7 +427,7 @@ func runSSE(p sseParams) (*sseResult, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := l.open(ctx, src, addr, addr); err != nil {
+			if err := l.open(ctx, src, addr, addr, c.info.Token); err != nil {
 				mu.Lock()
 				openErr = errors.Join(openErr, err)
 				mu.Unlock()
@@ -473,7 +474,13 @@ func runSSE(p sseParams) (*sseResult, error) {
 			time.Sleep(d)
 		}
 		body := fmt.Sprintf(`{"t":%d,"n":%d}`, time.Now().UnixNano(), k)
-		res, err := hc.Post(c.info.HTTP+"/ipc/emit/load", "application/json", strings.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, c.info.HTTP+"/ipc/emit/load", strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+c.info.Token)
+		res, err := hc.Do(req)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
@@ -28,11 +29,13 @@ type clientConfig struct {
 	Addr string `json:"addr"`
 }
 
-// addrFlag adds --addr to a client command and returns where it lands.
-func addrFlag(cmd *cobra.Command) *string {
-	p := new(string)
-	cmd.Flags().StringVar(p, "addr", "", "core address, host:port or unix:///path (default $"+envAddr+", the config file's \"addr\", or "+defaultGRPC+")")
-	return p
+// addrFlag adds --addr and --token-file to a client command and returns
+// where they land.
+func addrFlag(cmd *cobra.Command) *target {
+	t := new(target)
+	cmd.Flags().StringVar(&t.addr, "addr", "", "core address, unix:///path or host:port (default $"+envAddr+", the config file's \"addr\", or "+defaultGRPC+")")
+	tokenFlag(cmd, t)
+	return t
 }
 
 // coreAddr is the address a client command talks to: the flag, else
@@ -96,13 +99,22 @@ func loadClientConfig() (clientConfig, error) {
 	return cfg, nil
 }
 
-// dial connects to the core a client command names.
-func dial(flagValue string) (*client.Client, string, error) {
-	addr, err := coreAddr(flagValue)
+// dial connects to the core a client command names; over TCP it sends
+// the app's secret (see target.secret).
+func dial(t target) (*client.Client, string, error) {
+	addr, err := coreAddr(t.addr)
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := client.Dial(addr)
+	tokenFile, err := t.secret(addr)
+	if err != nil {
+		return nil, addr, err
+	}
+	var opts []client.Option
+	if tokenFile != "" {
+		opts = append(opts, client.WithDialOptions(grpc.WithPerRPCCredentials(fileToken(tokenFile))))
+	}
+	c, err := client.Dial(addr, opts...)
 	if err != nil {
 		return nil, addr, usagef("--addr %q: %s", addr, tether.FromError(err).Message())
 	}

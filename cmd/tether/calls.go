@@ -208,10 +208,12 @@ func completeCommands(cmd *cobra.Command, args []string, _ string) ([]string, co
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	addr, _ := cmd.Flags().GetString("addr")
+	var t target
+	t.addr, _ = cmd.Flags().GetString("addr")
+	t.tokenFile, _ = cmd.Flags().GetString("token-file")
 	ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
 	defer cancel()
-	res, _, err := listCommands(ctx, addr)
+	res, _, err := listCommands(ctx, t)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
@@ -278,8 +280,8 @@ func printCommands(res *tetherv1.ListCommandsResponse, asJSON bool, stdout io.Wr
 // listCommands asks the core a client command names (--addr, else the
 // environment or config file) for its commands; it returns the address it
 // asked too.
-func listCommands(ctx context.Context, flagAddr string) (*tetherv1.ListCommandsResponse, string, error) {
-	c, target, err := dial(flagAddr)
+func listCommands(ctx context.Context, t target) (*tetherv1.ListCommandsResponse, string, error) {
+	c, target, err := dial(t)
 	if err != nil {
 		return nil, target, err
 	}

@@ -24,7 +24,7 @@ func TestServeHTTP(t *testing.T) {
 	if code, body := post("/ipc/invoke/greet", `{}`, "Origin", "http://evil.example"); code != 403 || !strings.Contains(body, `"permission_denied"`) {
 		t.Fatalf("foreign origin: %d %s", code, body)
 	}
-	res, err := http.Get(url + "/healthz")
+	res, err := http.Get(url + "/healthz") // needs no secret
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestServeHTTP(t *testing.T) {
 func TestServeMetricsMove(t *testing.T) {
 	_, url := serveHTTP(t, "--grpc", "127.0.0.1:0")
 	scrape := func() string {
-		res, err := http.Get(url + "/metrics")
+		res, err := authed(url).Get(url + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,10 +64,10 @@ func TestServeMetricsMove(t *testing.T) {
 	emitted := `tether_events_emitted_total{event="frontend-event"}`
 	before := scrape()
 	for i := 0; i < 3; i++ {
-		http.Post(url+"/ipc/invoke/greet", "application/json", strings.NewReader(`{"name":"M"}`))
+		postWith(t, url+"/ipc/invoke/greet", `{"name":"M"}`)
 	}
-	http.Post(url+"/ipc/invoke/greet", "application/json", strings.NewReader(`{"name":""}`))
-	http.Post(url+"/ipc/emit/frontend-event", "application/json", strings.NewReader(`{"message":"m"}`))
+	postWith(t, url+"/ipc/invoke/greet", `{"name":""}`)
+	postWith(t, url+"/ipc/emit/frontend-event", `{"message":"m"}`)
 	after := scrape()
 	if d := value(after, okSeries) - value(before, okSeries); d != 3 {
 		t.Errorf("%s moved by %v, want 3", okSeries, d)

@@ -34,13 +34,29 @@ func postWith(t *testing.T, url, body string, hdr ...string) (int, string) {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := authed(url).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// authed is an HTTP client that sends the secret of the served gateway u
+// is under, as curl -H "Authorization: Bearer $(tether token)" does.
+func authed(u string) *http.Client {
+	return &http.Client{Transport: bearer(secretFor(u))}
+}
+
+type bearer string
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if b != "" && r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+string(b))
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // `tether serve` in isolation mode, with the gateway in-process and split
@@ -97,7 +113,7 @@ func (s *syncBuffer) String() string {
 func TestSplitGatewayDiesWithTheCore(t *testing.T) {
 	_, url, core := serveIn(t, "", "--data", t.TempDir(), "--grpc", "127.0.0.1:0", "--pattern", "isolation", "--isolation-dir", whitelistDir(t), "--split")
 	httpPost(t, url+"/ipc/invoke/read_file", `{"path":"x"}`) // blocked in the gateway process
-	res, err := http.Get(url + "/metrics")
+	res, err := authed(url).Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

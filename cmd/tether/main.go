@@ -12,9 +12,12 @@
 //
 // The core's address comes from --addr, else $TETHER_ADDR, else the "addr"
 // of the client config file ($TETHER_CLI_CONFIG, default
-// $XDG_CONFIG_HOME/tether/cli.json), else 127.0.0.1:7401. Failures print
-// one line to standard error; the exit status says what kind (see
-// `tether --help`).
+// $XDG_CONFIG_HOME/tether/cli.json), else the socket `tether serve` opens
+// by default ($XDG_RUNTIME_DIR/tether/dev.tether.app/grpc.sock). Over TCP
+// the commands send the app's secret (--token-file, $TETHER_TOKEN_FILE, or
+// the file `tether serve` writes; `tether token` prints it for HTTP
+// callers). Failures print one line to standard error; the exit status
+// says what kind (see `tether --help`).
 package main
 
 import (
@@ -31,11 +34,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tether-ipc/tether/app"
-)
-
-const (
-	defaultGRPC = "127.0.0.1:7401"
-	defaultHTTP = "127.0.0.1:7400"
 )
 
 // Exit statuses, the same for every command.
@@ -175,7 +173,7 @@ else ` + defaultGRPC + `.` + "\n" + exitStatusHelp,
 		c.GroupID = "app"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{newInvoke(e), newCommands(e), newEmit(e), newListen(e), newWait(e)} {
+	for _, c := range []*cobra.Command{newInvoke(e), newCommands(e), newEmit(e), newListen(e), newWait(e), newToken(e)} {
 		c.GroupID = "client"
 		root.AddCommand(c)
 	}

@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +25,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "tether")
+	// One runtime folder for the test's processes, as a user's session has:
+	// `tether serve` writes its secret there and the client commands read
+	// it. (Tests that run two cores at once give them --token-file.)
+	rt := filepath.Join(dir, "run")
+	os.Mkdir(rt, 0o700)
+	os.Setenv("XDG_RUNTIME_DIR", rt)
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		os.Stderr.Write(out)
 		panic(err)
@@ -57,6 +65,7 @@ func serveIn(t *testing.T, dir string, args ...string) (grpcAddr, httpURL string
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, binary, append([]string{"serve", "--http", "127.0.0.1:0"}, args...)...)
 	cmd.Dir = dir
+
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
 	stdout, err := cmd.StdoutPipe()
@@ -82,6 +91,7 @@ func serveIn(t *testing.T, dir string, args ...string) (grpcAddr, httpURL string
 	})
 	lines := make(chan string, 1)
 	urls := make(chan string, 1)
+	opens := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -91,19 +101,46 @@ func serveIn(t *testing.T, dir string, args ...string) (grpcAddr, httpURL string
 			if u, ok := strings.CutPrefix(sc.Text(), "tether: HTTP on "); ok {
 				urls <- u
 			}
+			if u, ok := strings.CutPrefix(sc.Text(), "tether: open "); ok {
+				opens <- u
+			}
 		}
 		io.Copy(io.Discard, stdout)
 	}()
 	timeout := time.After(20 * time.Second)
-	for grpcAddr == "" || httpURL == "" {
+	var open string
+	for grpcAddr == "" || httpURL == "" || open == "" {
 		select {
 		case grpcAddr = <-lines:
 		case httpURL = <-urls:
+		case open = <-opens:
 		case <-timeout:
 			t.Fatalf("serve did not start:\n%s", stderr.String())
 		}
 	}
+	u, err := url.Parse(open)
+	if err != nil || u.Query().Get("token") == "" {
+		t.Fatalf("the address to open has no token: %q", open)
+	}
+	served.Store(httpURL, u.Query().Get("token"))
+	t.Cleanup(func() { served.Delete(httpURL) })
 	return grpcAddr, httpURL, cmd.Process
+}
+
+// served maps the gateway URL of each running `tether serve` to its secret.
+var served sync.Map
+
+// secretFor is the secret of the served gateway u is under.
+func secretFor(u string) string {
+	var tok string
+	served.Range(func(k, v any) bool {
+		if base := k.(string); strings.HasPrefix(u, base+"/") || u == base {
+			tok, _ = v.(string)
+			return false
+		}
+		return true
+	})
+	return tok
 }
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -182,5 +219,106 @@ func TestCommandsListsShapes(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) < 6 {
 		t.Fatalf("commands --json: %v\n%s", err, out)
+	}
+}
+
+// The defaults, as the README's tour uses them: `tether serve` with no
+// addresses opens its gRPC socket (0600) in the user's runtime folder
+// (0700) and writes its secret there (0600); `tether invoke`, `emit`,
+// `listen` and `commands` reach it with no flags; `tether token` prints the
+// secret that HTTP callers send; without it the gateway answers 401.
+func TestDefaultsAsInTheREADME(t *testing.T) {
+	grpcAddr, httpURL, proc := serveIn(t, "", "--data", t.TempDir())
+	env := os.Environ()
+	sock := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "tether", "dev.tether.app", "grpc.sock")
+	if grpcAddr != "unix://"+sock {
+		t.Fatalf("gRPC on %s, want the runtime folder's socket %s", grpcAddr, sock)
+	}
+	for path, want := range map[string]os.FileMode{sock: 0o600, filepath.Dir(sock): 0o700, filepath.Join(filepath.Dir(sock), "token"): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode().Perm() != want {
+			t.Fatalf("%s: %v %v, want mode %v", path, fi.Mode(), err, want)
+		}
+	}
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.Command(binary, args...)
+		cmd.Env = env
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return o.String(), e.String(), code
+	}
+	if out, errOut, code := run("invoke", "greet", `{"name":"World"}`); code != 0 || out != "Hello, World!\n" {
+		t.Fatalf("tether invoke greet: %d %q %q", code, out, errOut)
+	}
+	if out, _, code := run("commands"); code != 0 || !strings.Contains(out, "greet") {
+		t.Fatalf("tether commands: %d %q", code, out)
+	}
+	// tether listen, then tether emit frontend-event: the demo answers with
+	// a backend-event.
+	lctx, lcancel := context.WithCancel(context.Background())
+	defer lcancel()
+	lis := exec.CommandContext(lctx, binary, "listen", "backend-event")
+	lis.Env = env
+	lout, _ := lis.StdoutPipe()
+	if err := lis.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Wait() //nolint:errcheck
+	got := make(chan string, 8)
+	go func() {
+		sc := bufio.NewScanner(lout)
+		for sc.Scan() {
+			got <- sc.Text()
+		}
+	}()
+	deadline := time.After(10 * time.Second)
+emit:
+	for {
+		if _, errOut, code := run("emit", "frontend-event", `{"message":"hi"}`); code != 0 {
+			t.Fatalf("tether emit: %d %s", code, errOut)
+		}
+		for {
+			select {
+			case line := <-got:
+				if strings.Contains(line, "backend heard: hi") {
+					break emit
+				}
+				continue
+			case <-time.After(300 * time.Millisecond): // the listener may not have subscribed yet
+			case <-deadline:
+				t.Fatal("tether listen printed no reply to tether emit")
+			}
+			break
+		}
+	}
+	lcancel()
+	// HTTP: curl -H "Authorization: Bearer $(tether token)".
+	tok, _, code := run("token")
+	tok = strings.TrimSpace(tok)
+	if code != 0 || tok != secretFor(httpURL) {
+		t.Fatalf("tether token: %d %q", code, tok)
+	}
+	if code, body := postWith(t, httpURL+"/ipc/invoke/greet", `{"name":"World"}`, "Authorization", "Bearer "+tok); code != 200 || body != `"Hello, World!"` {
+		t.Fatalf("greet with the token: %d %s", code, body)
+	}
+	if code, _ := postWith(t, httpURL+"/ipc/invoke/greet", `{"name":"World"}`, "Authorization", "Bearer wrong"); code != 401 {
+		t.Fatalf("greet with a wrong token: %d", code)
+	}
+	// The secret goes at shutdown.
+	proc.Signal(os.Interrupt)
+	for end := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(sock), "token")); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the token file outlived the app")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -100,14 +100,14 @@ func (a *App) ReadFile(ctx context.Context, r *demov1.ReadFileRequest) (*wrapper
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, tether.Errorf(tether.CodeInvalidArgument, "%q is a folder", r.GetPath())
+		return nil, tether.Errorf(tether.CodeInvalidArgument, "%q is a folder", clip(r.GetPath()))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxReadBytes+1))
 	if err != nil {
-		return nil, tether.Errorf(tether.CodeInternal, "reading %q: %v", r.GetPath(), err)
+		return nil, tether.Errorf(tether.CodeInternal, "reading %q: %v", clip(r.GetPath()), err)
 	}
 	if len(b) > MaxReadBytes {
-		return nil, tether.Errorf(tether.CodeResourceExhausted, "%q is larger than %d bytes", r.GetPath(), MaxReadBytes)
+		return nil, tether.Errorf(tether.CodeResourceExhausted, "%q is larger than %d bytes", clip(r.GetPath()), MaxReadBytes)
 	}
 	return wrapperspb.String(string(b)), nil
 }
@@ -120,10 +120,10 @@ func (a *App) open(ctx context.Context, path string) (*os.File, error) {
 		}
 		f, err := ps.Open(a.dataDir, path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, tether.Errorf(tether.CodeNotFound, "no file %q in the data folder", path)
+			return nil, tether.Errorf(tether.CodeNotFound, "no file %q in the data folder", clip(path))
 		}
 		if err != nil {
-			return nil, tether.Errorf(tether.CodePermissionDenied, "path %q is outside the read_file scope: %s", path, tether.FromError(err).Message())
+			return nil, tether.Errorf(tether.CodePermissionDenied, "outside the read_file scope: %s", tether.FromError(err).Message())
 		}
 		return f, nil
 	}
@@ -135,11 +135,19 @@ func (a *App) open(ctx context.Context, path string) (*os.File, error) {
 	f, err := root.Open(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, tether.Errorf(tether.CodeNotFound, "no file %q in the data folder", path)
+		return nil, tether.Errorf(tether.CodeNotFound, "no file %q in the data folder", clip(path))
 	case err != nil:
-		return nil, tether.Errorf(tether.CodePermissionDenied, "path %q is outside the data folder", path)
+		return nil, tether.Errorf(tether.CodePermissionDenied, "path %q is outside the data folder", clip(path))
 	}
 	return f, nil
+}
+
+// clip shortens a caller's path for an error message.
+func clip(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "…"
+	}
+	return s
 }
 
 // FailDetails is the details value of fail's error.

@@ -45,15 +45,21 @@
 // become hyphens). Scopes on allow-x-y reach the handler in call.Scopes;
 // deny-x-y denies the command outright and takes no scopes.
 //
-// Events have allow-emit, deny-emit, allow-listen and deny-listen. Without
-// scopes they cover every event; with scopes {"event": "name-or-glob"} they
-// cover only the events named. An allow-emit or allow-listen may also carry
-// deny scopes, whose events are denied. Tauri's identifiers are accepted as
-// aliases: core:event:allow-emit (and -emit-to), core:event:allow-listen and
-// their deny- forms; core:event:allow-unlisten and deny-unlisten are
-// accepted and do nothing (leaving a subscription is always allowed);
-// core:event:default and core:default grant emit and listen of every event.
-// Other core: and plugin permissions are unknown.
+// Events have allow-emit, deny-emit, allow-emit-to, deny-emit-to,
+// allow-listen and deny-listen. Without scopes they cover every event; with
+// scopes {"event": "name-or-glob"} they cover only the events named. An
+// emit to one client label (Call.Target, Tauri's emit_to) needs
+// allow-emit-to, whose scopes may also name the target:
+// {"event": "chat", "target": "peer-*"} or {"target": "log"}; the denies of
+// emit hold for it as well. An allow may also carry deny scopes, whose
+// events are denied. A listen to every event ("*") is allowed only by a
+// permission for every event with no deny that applies. Tauri's
+// identifiers are accepted as aliases: core:event:allow-emit,
+// core:event:allow-emit-to, core:event:allow-listen and their deny- forms;
+// core:event:allow-unlisten and deny-unlisten are accepted and do nothing
+// (leaving a subscription is always allowed); core:event:default and
+// core:default grant emit, emit-to and listen of every event. Other core:
+// and plugin permissions are unknown.
 //
 // A permission set is a file in a folder named permissions
 // (capabilities/permissions/*.json for Load):

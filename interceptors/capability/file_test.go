@@ -66,6 +66,12 @@ func TestParseErrors(t *testing.T) {
 			{"identifier": "allow-emit", "allow": [{"name": "x"}, {"event": "a b"}]}]}`},
 			[]string{`c.json: permissions[0].allow[0]: an event scope is {"event": "<name or glob>"}`,
 				`c.json: permissions[0].allow[1]: "a b": event names use`}},
+		{"target scope on allow-emit", map[string]string{"c.json": `{"identifier": "c", "windows": ["*"], "permissions": [
+			{"identifier": "allow-emit", "allow": [{"event": "x", "target": "main"}]},
+			{"identifier": "allow-emit-to", "allow": [{"target": "a b"}, {"event": "x", "target": "y", "z": 1}]}]}`},
+			[]string{`c.json: permissions[0].allow[0]: an event scope is {"event": "<name or glob>"}`,
+				`c.json: permissions[1].allow[0]: "a b": target names use`,
+				`c.json: permissions[1].allow[1]: an emit-to scope is {"event": "<name or glob>", "target": "<label or glob>"}`}},
 		{"bad label glob", map[string]string{"c.json": `{"identifier": "c", "windows": ["main[0]"], "permissions": []}`},
 			[]string{`c.json: windows[0]: "main[0]": character classes`}},
 		{"origin with path", map[string]string{"c.json": `{"identifier": "c", "windows": ["*"], "remote": {"urls": ["https://x.com/app/*"]}, "permissions": []}`},
@@ -248,6 +254,8 @@ func FuzzParse(f *testing.F) {
 		"core:default", {"identifier": "allow-emit", "allow": [{"event": "a*"}], "deny": [{"event": "b"}]},
 		{"identifier": "allow-read-file", "allow": [{"path": "**"}]}]}`), false)
 	f.Add([]byte(`{"identifier": "s", "permissions": ["s", "allow-x", {"identifier": "deny-y"}]}`), true)
+	f.Add([]byte(`{"identifier": "t", "windows": ["a"], "permissions": [{"identifier": "allow-emit-to", "allow": [{"event": "e*", "target": "p-?"}, {"target": "*"}], "deny": [{"target": "admin"}]},
+		{"identifier": "deny-listen", "allow": [{"event": "secret-*"}]}, "allow-listen"]}`), false)
 	f.Add([]byte(`{"identifier": 1, "identifier": [}`), false)
 	f.Fuzz(func(t *testing.T, data []byte, isSet bool) {
 		name := "capabilities/c.json"
@@ -262,7 +270,8 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		_ = s.Validate([]string{"x", "read_file"})
-		for _, c := range []*tether.Call{invoke("read_file", "a"), {Kind: tether.KindListen, Name: "a", ClientLabel: "a", Origin: "https://x.com"}} {
+		for _, c := range []*tether.Call{invoke("read_file", "a"), {Kind: tether.KindListen, Name: "a", ClientLabel: "a", Origin: "https://x.com"},
+			{Kind: tether.KindListen, Name: "*", Events: []string{"*"}, ClientLabel: "a"}, {Kind: tether.KindEmit, Name: "e1", Target: "p-1", ClientLabel: "a"}} {
 			_, _ = s.Check(c)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tether-ipc/tether"
 )
@@ -126,9 +127,11 @@ func compilePathScope(sc map[string]any, vars map[string]string) (*pathGlob, err
 // unless some allow pattern is absolute; a relative userPath that leaves
 // base, lexically ("../x", "a/../../x") or through a symlink on its existing
 // part; dangling or looping symlinks; a path that a deny pattern matches,
-// before or after resolving symlinks; and a path no allow pattern matches
-// after resolving symlinks. Parts of the path that do not exist yet are
-// taken as written, so a file about to be created can be checked.
+// before or after resolving symlinks; a path no allow pattern matches after
+// resolving symlinks; and a regular file with more than one name (hard
+// links, which no path rule can see). Parts of the path that do not exist
+// yet are taken as written, so a file about to be created can be checked.
+// Errors quote at most the first 128 bytes of userPath.
 //
 // Between Resolve and opening, the file system may change. Open closes that
 // gap with os.Root; prefer it when the goal is to open the file.
@@ -150,11 +153,51 @@ func (ps *PathScope) Open(base, userPath string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capability: %w", err)
 	}
-	return os.OpenInRoot(root, rel)
+	f, err := os.OpenInRoot(root, rel)
+	if err != nil {
+		return nil, err
+	}
+	// The file opened is the one checked, whatever changed since: a hard
+	// link made meanwhile is caught here.
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkLinks(userPath, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkLinks refuses a regular file with more than one name. A hard link
+// is a second name for the same file, which no path rule can see: a link
+// inside an allowed folder to a denied file (or one outside the base
+// folder) would otherwise pass every check.
+func checkLinks(userPath string, fi fs.FileInfo) error {
+	if n := linkCount(fi); fi.Mode().IsRegular() && n > 1 {
+		return scopeErr(userPath, "is a file with %d names (hard links), which path scopes cannot check", n)
+	}
+	return nil
 }
 
 func scopeErr(userPath, format string, args ...any) error {
-	return tether.Errorf(tether.CodePermissionDenied, "path %q %s", userPath, fmt.Sprintf(format, args...))
+	return tether.Errorf(tether.CodePermissionDenied, "path %q %s", clip(userPath), fmt.Sprintf(format, args...))
+}
+
+// maxEcho bounds what of a caller's input goes back in an error message.
+const maxEcho = 128
+
+// clip shortens caller input for an error message (at a rune boundary).
+func clip(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	n := maxEcho
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func (ps *PathScope) resolve(base, userPath string) (real, root string, err error) {
@@ -162,7 +205,7 @@ func (ps *PathScope) resolve(base, userPath string) (real, root string, err erro
 		return "", "", scopeErr(userPath, "is not allowed: no path scope")
 	}
 	if userPath == "" || strings.IndexByte(userPath, 0) >= 0 {
-		return "", "", tether.Errorf(tether.CodeInvalidArgument, "invalid path %q", userPath)
+		return "", "", tether.Errorf(tether.CodeInvalidArgument, "invalid path %q", clip(userPath))
 	}
 	absBase, err := filepath.Abs(base)
 	if err != nil {
@@ -201,6 +244,11 @@ func (ps *PathScope) resolve(base, userPath string) (real, root string, err erro
 	g := ps.allowed(realBase, real)
 	if g == nil {
 		return "", "", scopeErr(userPath, "is not allowed by scope")
+	}
+	if fi, err := os.Lstat(real); err == nil {
+		if err := checkLinks(userPath, fi); err != nil {
+			return "", "", err
+		}
 	}
 	switch {
 	case inBase:

@@ -215,3 +215,52 @@ func TestNewPathScopeErrors(t *testing.T) {
 		t.Fatal("nil PathScope allowed a path")
 	}
 }
+
+// A hard link is a second name for a file that no path rule sees: a link
+// inside an allowed folder to a denied file, or to a file outside the base
+// folder, is refused by Resolve and by Open, and so is the denied file
+// itself once it has two names. A file with one name still opens.
+func TestPathScopeHardLinks(t *testing.T) {
+	root := tree(t)
+	base := filepath.Join(root, "base")
+	ps := pathScope(t, []string{"docs/**"}, []string{"docs/secret"}, nil)
+	for name, target := range map[string]string{
+		"base/docs/hard-secret.txt":  "base/docs/secret/k.txt",
+		"base/docs/hard-outside.txt": "outside/o.txt",
+	} {
+		if err := os.Link(filepath.Join(root, target), filepath.Join(root, name)); err != nil {
+			t.Skipf("hard links not available: %v", err)
+		}
+	}
+	for _, p := range []string{"docs/hard-secret.txt", "docs/hard-outside.txt"} {
+		if _, err := ps.Resolve(base, p); err == nil || !strings.Contains(err.Error(), "hard links") {
+			t.Errorf("Resolve(%q) = %v, want a refusal naming hard links", p, err)
+		}
+		if f, err := ps.Open(base, p); err == nil {
+			b, _ := io.ReadAll(f)
+			f.Close()
+			t.Errorf("Open(%q) read %q", p, b)
+		} else if tether.CodeOf(err) != tether.CodePermissionDenied {
+			t.Errorf("Open(%q): %v, want permission_denied", p, err)
+		}
+	}
+	if f, err := ps.Open(base, "docs/a.txt"); err != nil {
+		t.Errorf("a file with one name: %v", err)
+	} else {
+		f.Close()
+	}
+}
+
+// Errors quote a long path only in part.
+func TestPathScopeClipsLongPaths(t *testing.T) {
+	root := tree(t)
+	ps := pathScope(t, []string{"docs/**"}, nil, nil)
+	long := "docs/" + strings.Repeat("a", 100<<10)
+	_, err := ps.Resolve(filepath.Join(root, "base"), "../"+long)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if n := len(err.Error()); n > 512 {
+		t.Fatalf("error of %d bytes quotes the whole path", n)
+	}
+}

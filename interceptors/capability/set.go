@@ -22,7 +22,7 @@ type Set struct {
 	// cover the commands the server says are in the plugin's default set
 	// (tether.Call.PluginDefault).
 	pluginDefaults map[string]*cmdRule
-	events         [2]eventRule // emit, listen
+	events         [3]eventRule // emit, emit-to, listen
 	refs           []cmdRef     // every allow-/deny-<command> reference, for Validate
 }
 
@@ -67,8 +67,27 @@ type eventRule struct {
 type eventGrant struct {
 	cap    *capability
 	perm   string
-	events []*glob // the events it covers; nil: every event
-	except []*glob // events its deny scopes deny
+	events []eventScope // the events it covers; nil: every event
+	except []eventScope // events its deny scopes deny
+}
+
+// eventScope is one {"event": …} scope, or for emit-to {"event": …,
+// "target": …}; a nil glob matches anything.
+type eventScope struct {
+	event, target *glob
+}
+
+func (sc eventScope) match(event, target string) bool {
+	return (sc.event == nil || sc.event.match(event)) && (sc.target == nil || sc.target.match(target))
+}
+
+func matchScopes(ss []eventScope, event, target string) bool {
+	for _, sc := range ss {
+		if sc.match(event, target) {
+			return true
+		}
+	}
+	return false
 }
 
 type cmdRef struct {
@@ -82,13 +101,14 @@ type cmdRef struct {
 var corePlugins = []string{"app", "resources", "path"}
 
 const (
-	evEmit = iota
+	evEmit   = iota // an emit to every listener
+	evEmitTo        // an emit to the listeners of one client label
 	evListen
 )
 
 // eventPerm describes a built-in event permission identifier.
 type eventPerm struct {
-	which int // evEmit or evListen; -1 for a no-op
+	which int // evEmit, evEmitTo or evListen; -1 for a no-op
 	deny  bool
 	both  bool // a default set granting emit and listen
 }
@@ -103,8 +123,10 @@ var eventPerms = map[string]eventPerm{
 	"deny-listen":               {which: evListen, deny: true},
 	"core:event:allow-emit":     {which: evEmit},
 	"core:event:deny-emit":      {which: evEmit, deny: true},
-	"core:event:allow-emit-to":  {which: evEmit},
-	"core:event:deny-emit-to":   {which: evEmit, deny: true},
+	"allow-emit-to":             {which: evEmitTo},
+	"deny-emit-to":              {which: evEmitTo, deny: true},
+	"core:event:allow-emit-to":  {which: evEmitTo},
+	"core:event:deny-emit-to":   {which: evEmitTo, deny: true},
 	"core:event:allow-listen":   {which: evListen},
 	"core:event:deny-listen":    {which: evListen, deny: true},
 	"core:event:allow-unlisten": {which: -1},
@@ -363,30 +385,56 @@ func (c *compiler) eventGrant(cp *capability, rp rawPerm, ep eventPerm) {
 	}
 	g := &eventGrant{cap: cp, perm: rp.id}
 	ok := true
-	compileEvents := func(list string, scopes []map[string]any) []*glob {
-		var gs []*glob
+	shape := `an event scope is {"event": "<name or glob>"}`
+	if ep.which == evEmitTo {
+		shape = `an emit-to scope is {"event": "<name or glob>", "target": "<label or glob>"}, with either or both`
+	}
+	compileOne := func(field, key string, v any) (*glob, bool) {
+		s, isStr := v.(string)
+		if !isStr || !validEventGlob(s) {
+			c.p.errf(rp.file, field, "%q: %s names use letters, digits and - / : _ (plus * and ? in patterns)", fmt.Sprint(v), key)
+			return nil, false
+		}
+		g, err := compileGlob(s, 0)
+		if err != nil {
+			c.p.errf(rp.file, field, "%q: %v", s, err)
+			return nil, false
+		}
+		return g, true
+	}
+	compileEvents := func(list string, scopes []map[string]any) []eventScope {
+		var out []eventScope
 		for i, sc := range scopes {
 			field := fmt.Sprintf("%s.%s[%d]", rp.field, list, i)
-			ev, isStr := sc["event"].(string)
-			if len(sc) != 1 || !isStr {
-				c.p.errf(rp.file, field, `an event scope is {"event": "<name or glob>"}`)
+			ev, hasEvent := sc["event"]
+			tg, hasTarget := sc["target"]
+			n := 0
+			if hasEvent {
+				n++
+			}
+			if hasTarget {
+				n++
+			}
+			if n == 0 || n != len(sc) || hasTarget && ep.which != evEmitTo {
+				c.p.errf(rp.file, field, "%s", shape)
 				ok = false
 				continue
 			}
-			if !validEventGlob(ev) {
-				c.p.errf(rp.file, field, "%q: event names use letters, digits and - / : _ (plus * and ? in patterns)", ev)
+			var es eventScope
+			good := true
+			if hasEvent {
+				es.event, good = compileOne(field, "event", ev)
+			}
+			if hasTarget && good {
+				es.target, good = compileOne(field, "target", tg)
+			}
+			if !good {
 				ok = false
 				continue
 			}
-			eg, err := compileGlob(ev, 0)
-			if err != nil {
-				c.p.errf(rp.file, field, "%q: %v", ev, err)
-				ok = false
-				continue
-			}
-			gs = append(gs, eg)
+			out = append(out, es)
 		}
-		return gs
+		return out
 	}
 	g.events = compileEvents("allow", rp.allow)
 	g.except = compileEvents("deny", rp.deny)
@@ -527,8 +575,11 @@ func (s *Set) Capabilities() []string {
 // rules accept the call's Origin.
 //
 // Invoke and channel calls are checked against allow-<command> and
-// deny-<command>; emit and listen calls against the event permissions, each
-// event of a listen call on its own. A denial is a *tether.Error with code
+// deny-<command>; listen calls against the listen permissions, each event
+// of a listen call on its own (a listen to "*" only if every event is
+// granted and none denied); emits against the emit permissions, and an emit
+// to a target label (Call.Target) against the emit-to permissions and the
+// emit denies as well. A denial is a *tether.Error with code
 // permission_denied that says what was denied, for which client, and by
 // which capability if one denied it explicitly.
 //
@@ -544,6 +595,9 @@ func (s *Set) Check(call *tether.Call) (Decision, error) {
 	case tether.KindInvoke, tether.KindChannel:
 		return s.checkCommand(call)
 	case tether.KindEmit:
+		if call.Target != "" {
+			return s.checkEmitTo(call)
+		}
 		return s.checkEvent(call, evEmit, call.Name)
 	case tether.KindListen:
 		if len(call.Events) == 0 {
@@ -637,25 +691,61 @@ func withDefaults(rule, defaults *cmdRule) *cmdRule {
 	return &cmdRule{denies: rule.denies, allows: append(append(make([]*cmdGrant, 0, len(rule.allows)+len(defaults.allows)), rule.allows...), defaults.allows...)}
 }
 
+// wildcard is bus.Wildcard: a listen to it receives every event.
+const wildcard = "*"
+
 func (s *Set) checkEvent(call *tether.Call, which int, event string) (Decision, error) {
-	d := Decision{Configured: true}
 	what := "emit of event"
 	if which == evListen {
 		what = "listen to event"
 	}
 	r := &s.events[which]
+	if event == wildcard {
+		return s.checkEvery(call, r, what)
+	}
+	if err := r.denied(call, what, event, ""); err != nil {
+		return Decision{Configured: true}, err
+	}
+	return r.granted(call, what, event, "")
+}
+
+// checkEmitTo decides an emit to one client label: the emit denies hold
+// (an event denied to emit is denied to emit to anyone), then the emit-to
+// permissions decide.
+func (s *Set) checkEmitTo(call *tether.Call) (Decision, error) {
+	what := fmt.Sprintf("emit to %q of event", clip(call.Target))
+	if err := s.events[evEmit].denied(call, what, call.Name, ""); err != nil {
+		return Decision{Configured: true}, err
+	}
+	r := &s.events[evEmitTo]
+	if err := r.denied(call, what, call.Name, call.Target); err != nil {
+		return Decision{Configured: true}, err
+	}
+	return r.granted(call, what, call.Name, call.Target)
+}
+
+// denied returns the denial of the first deny permission, or deny scope
+// of an allow, that applies to call and matches the event (and target).
+func (r *eventRule) denied(call *tether.Call, what, event, target string) error {
 	for _, g := range r.denies {
-		if g.cap.applies(call) && (g.events == nil || matchAny(g.events, event)) {
-			return d, denyf(call, what, event, g.cap, g.perm)
+		if g.cap.applies(call) && (g.events == nil || matchScopes(g.events, event, target)) {
+			return denyf(call, what, event, g.cap, g.perm)
 		}
 	}
 	for _, g := range r.allows {
-		if g.cap.applies(call) && matchAny(g.except, event) {
-			return d, denyf(call, what, event, g.cap, g.perm+" deny scope")
+		if g.cap.applies(call) && matchScopes(g.except, event, target) {
+			return denyf(call, what, event, g.cap, g.perm+" deny scope")
 		}
 	}
+	return nil
+}
+
+// granted returns the first allow that applies to call and covers the
+// event (and target), or a denial if none does.
+func (r *eventRule) granted(call *tether.Call, what, event, target string) (Decision, error) {
+	d := Decision{Configured: true}
 	for _, g := range r.allows {
-		if g.cap.applies(call) && (g.events == nil || matchAny(g.events, event)) {
+		if g.cap.applies(call) && (g.events == nil || matchScopes(g.events, event, target)) {
 			d.Capability, d.Permission = g.cap.id, g.perm
 			return d, nil
 		}
@@ -663,9 +753,45 @@ func (s *Set) checkEvent(call *tether.Call, which int, event string) (Decision, 
 	return d, denyf(call, what, event, nil, "")
 }
 
+// checkEvery decides a call for every event at once (a listen to "*"): it
+// is allowed only if some permission that applies grants every event and
+// no deny rule that applies — a deny permission, or a deny scope of an
+// allow — refuses any. Matching the deny patterns against the literal "*"
+// would let a listener receive what they deny.
+func (s *Set) checkEvery(call *tether.Call, r *eventRule, what string) (Decision, error) {
+	d := Decision{Configured: true}
+	for _, g := range r.denies {
+		if g.cap.applies(call) {
+			return d, denyf(call, what, wildcard, g.cap, g.perm+", which denies some events: listen to events by name")
+		}
+	}
+	for _, g := range r.allows {
+		if g.cap.applies(call) && len(g.except) > 0 {
+			return d, denyf(call, what, wildcard, g.cap, g.perm+" deny scope, which denies some events: listen to events by name")
+		}
+	}
+	for _, g := range r.allows {
+		if g.cap.applies(call) && (g.events == nil || coversAll(g.events)) {
+			d.Capability, d.Permission = g.cap.id, g.perm
+			return d, nil
+		}
+	}
+	return d, denyf(call, what, wildcard, nil, "")
+}
+
+// coversAll reports whether one of ss matches every event.
+func coversAll(ss []eventScope) bool {
+	for _, sc := range ss {
+		if sc.target == nil && (sc.event == nil || sc.event.kind == globAll) {
+			return true
+		}
+	}
+	return false
+}
+
 func denyf(call *tether.Call, what, name string, by *capability, perm string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %q ", what, name)
+	fmt.Fprintf(&b, "%s %q ", what, clip(name))
 	if by != nil {
 		b.WriteString("denied for ")
 	} else {
@@ -674,10 +800,10 @@ func denyf(call *tether.Call, what, name string, by *capability, perm string) er
 	if call.ClientLabel == "" {
 		b.WriteString("unlabelled client")
 	} else {
-		fmt.Fprintf(&b, "client %q", call.ClientLabel)
+		fmt.Fprintf(&b, "client %q", clip(call.ClientLabel))
 	}
 	if call.Origin != "" {
-		fmt.Fprintf(&b, " from origin %q", call.Origin)
+		fmt.Fprintf(&b, " from origin %q", clip(call.Origin))
 	}
 	if by != nil {
 		fmt.Fprintf(&b, ": denied by capability %q (%s)", by.id, perm)

@@ -249,9 +249,18 @@ func TestEvents(t *testing.T) {
 			{"identifier": "deny-listen", "allow": [{"event": "secret-*"}]},
 			{"identifier": "deny-emit", "deny": [{"event": "shutdown"}]}]}`,
 		"mute.json": `{"identifier": "mute", "windows": ["muted"], "permissions": ["core:event:default", "deny-emit"]}`,
+		"scoped.json": `{"identifier": "scoped", "windows": ["scoped"], "permissions": [
+			{"identifier": "allow-listen", "allow": [{"event": "*"}], "deny": [{"event": "audit/*"}]}]}`,
+		"every.json": `{"identifier": "every", "windows": ["every"], "permissions": [{"identifier": "allow-listen", "allow": [{"event": "*"}]}]}`,
+		"to.json": `{"identifier": "to", "windows": ["to"], "permissions": ["allow-emit",
+			{"identifier": "core:event:allow-emit-to", "allow": [{"event": "chat", "target": "peer-*"}, {"target": "log"}], "deny": [{"target": "peer-admin"}]},
+			{"identifier": "deny-emit", "allow": [{"event": "shutdown"}]}]}`,
 	})
 	ev := func(kind tether.Kind, label string, events ...string) *tether.Call {
 		return &tether.Call{Kind: kind, Name: events[0], Events: events, ClientLabel: label}
+	}
+	emitTo := func(label, target, event string) *tether.Call {
+		return &tether.Call{Kind: tether.KindEmit, Name: event, Target: target, ClientLabel: label}
 	}
 	tests := []struct {
 		name string
@@ -272,6 +281,27 @@ func TestEvents(t *testing.T) {
 		{"unscoped deny-emit", ev(tether.KindEmit, "muted", "x"), `denied by capability "mute" (deny-emit)`},
 		{"unscoped deny-emit leaves listen", ev(tether.KindListen, "muted", "x"), ""},
 		{"no capability for label", ev(tether.KindEmit, "nobody", "frontend-event"), "not allowed"},
+		// A listen to every event ("*", bus.Wildcard) would receive what a
+		// deny rule refuses: it is allowed only when nothing is denied.
+		{"wildcard listen past a deny-listen", ev(tether.KindListen, "tool", "*"), `listen to event "*" denied for client "tool": denied by capability "block" (deny-listen`},
+		{"wildcard listen past a deny scope", ev(tether.KindListen, "scoped", "*"), `denied by capability "scoped" (allow-listen deny scope`},
+		{"wildcard listen beside a wildcard among events", ev(tether.KindListen, "tool", "hello", "*"), `denied by capability "block"`},
+		{"wildcard listen with a narrower grant", ev(tether.KindListen, "main", "*"), `listen to event "*" not allowed for client "main"`},
+		{"wildcard listen with every event granted", ev(tether.KindListen, "muted", "*"), ""},
+		{"wildcard listen with an allow scope of *", ev(tether.KindListen, "every", "*"), ""},
+		{"scoped deny scope by name", ev(tether.KindListen, "scoped", "audit/login"), `(allow-listen deny scope)`},
+		// An emit's target is checked: allow-emit grants only untargeted
+		// emits, allow-emit-to (scoped by event and target) targeted ones,
+		// and emit denies hold for both.
+		{"emit-to needs emit-to", emitTo("main", "other", "frontend-event"), `emit to "other" of event "frontend-event" not allowed for client "main"`},
+		{"emit-to in scope", emitTo("to", "peer-1", "chat"), ""},
+		{"emit-to any event to log", emitTo("to", "log", "whatever"), ""},
+		{"emit-to out of target scope", emitTo("to", "main", "chat"), `emit to "main" of event "chat" not allowed`},
+		{"emit-to out of event scope", emitTo("to", "peer-1", "other"), "not allowed"},
+		{"emit-to deny scope on target", emitTo("to", "peer-admin", "chat"), `(core:event:allow-emit-to deny scope)`},
+		{"emit deny holds for emit-to", emitTo("to", "log", "shutdown"), `denied by capability "to" (deny-emit)`},
+		{"untargeted emit with allow-emit", ev(tether.KindEmit, "to", "chat"), ""},
+		{"core:default grants emit-to", emitTo("tool", "anyone", "x"), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,6 +53,7 @@ type config struct {
 	maxValues   int
 	maxCommands int
 	events      []string
+	known       func(string) bool
 }
 
 // WithBuckets sets the buckets of tether_invoke_duration_seconds.
@@ -82,6 +83,16 @@ func MaxLabelValues(events, commands int) Option {
 // as "other".
 func WithEvents(names ...string) Option {
 	return func(c *config) { c.events = append(c.events, names...) }
+}
+
+// WithKnownEvents gives the event names for which known returns true a
+// value of their own in the event labels, outside MaxLabelValues' bound,
+// so that callers emitting or listening to made-up names cannot push the
+// app's events into "other" (server.Server.KnownEvent: declared events and
+// those with a backend listener). known must be cheap and safe for
+// concurrent use, and true for a bounded set of names.
+func WithKnownEvents(known func(name string) bool) Option {
+	return func(c *config) { c.known = known }
 }
 
 // Metrics holds a private Prometheus registry and the Tether metrics in it.
@@ -150,6 +161,7 @@ func New(opts ...Option) *Metrics {
 		reasons:   newBounded(c.maxValues, nil),
 		dropNames: newBounded(c.maxValues, c.events),
 	}
+	m.events.known, m.dropNames.known = c.known, c.known
 	m.reg.MustRegister(m.invokes, m.duration, m.emitted, m.listeners, m.messages, m.rejections, m.delivered, m.dropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -270,12 +282,14 @@ func (s *countingStream) SendMsg(msg any) error {
 }
 
 // bounded admits at most max distinct label values; others become Other.
-// With a fixed list, only the listed values are admitted.
+// With a fixed list, only the listed values are admitted. Values known
+// reports are admitted besides, without taking a slot.
 type bounded struct {
 	mu    sync.RWMutex
 	seen  map[string]struct{}
 	max   int
 	fixed bool
+	known func(string) bool
 }
 
 func newBounded(max int, fixed []string) *bounded {
@@ -293,7 +307,7 @@ func (b *bounded) value(v string) string {
 	b.mu.RLock()
 	_, ok := b.seen[v]
 	b.mu.RUnlock()
-	if ok {
+	if ok || b.known != nil && b.known(v) {
 		return v
 	}
 	if b.fixed {

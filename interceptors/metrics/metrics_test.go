@@ -184,6 +184,12 @@ func TestLabelBounds(t *testing.T) {
 			map[string]float64{`tether_events_emitted_total{event="a"}`: 2, `tether_events_emitted_total{event="b"}`: 1, `tether_events_emitted_total{event="other"}`: 2}},
 		{"fixed list", []metrics.Option{metrics.WithEvents("b")}, []string{"a", "b", "c"},
 			map[string]float64{`tether_events_emitted_total{event="b"}`: 1, `tether_events_emitted_total{event="other"}`: 2}},
+		// Made-up names fill the slots; the app's own events still get
+		// their label.
+		{"known events", []metrics.Option{metrics.MaxLabelValues(2, 0), metrics.WithKnownEvents(func(n string) bool { return n == "app-event" })},
+			[]string{"junk-1", "junk-2", "junk-3", "junk-4", "app-event", "app-event"},
+			map[string]float64{`tether_events_emitted_total{event="junk-1"}`: 1, `tether_events_emitted_total{event="junk-2"}`: 1,
+				`tether_events_emitted_total{event="other"}`: 2, `tether_events_emitted_total{event="app-event"}`: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

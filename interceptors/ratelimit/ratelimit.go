@@ -25,15 +25,17 @@ const (
 // Limits configures a Limiter. Zero fields are off, except the memory
 // bounds, which take the defaults.
 type Limits struct {
-	// Rate is the sustained number of calls per second each client may
-	// make; each unary command, emit, channel and listen call takes one
+	// Rate is the sustained number of calls per second each client (see
+	// Key) may make; each unary command, emit, channel and listen call takes one
 	// token. 0 means no rate limit.
 	Rate float64
 	// Burst is how many calls a client may make at once (the bucket's
 	// size). Required when Rate is set.
 	Burst int
-	// MaxListeners bounds each client's concurrent listen streams. 0 means
-	// no bound.
+	// MaxListeners bounds each client's concurrent listen streams (a
+	// client is what Key returns: by default a label and one caller of it).
+	// 0 means no bound. The server bounds every caller's streams besides
+	// (server.Limits).
 	MaxListeners int
 	// MaxStreamLifetime ends every stream (channel or listen) after this
 	// long, give or take 10% so that clients do not all reconnect at once.
@@ -48,14 +50,24 @@ type Limits struct {
 	Key func(ctx context.Context, call *tether.Call) string
 }
 
-// DefaultKey is the call's client label, or else "peer:" and the host of
-// its peer address, or else "".
+// DefaultKey is the client a call counts against: its client label and
+// its caller ("main@session:…", "main@pid:4242"; see tether.Call.Caller),
+// so that callers sharing a label — a page and a local process both
+// labelled "main" — each have their own rate and listeners; or the label
+// alone when the caller is unknown; or else "peer:" and the host of its
+// peer address, or else "".
 func DefaultKey(_ context.Context, call *tether.Call) string {
 	if call == nil {
 		return ""
 	}
 	if call.ClientLabel != "" {
+		if call.Caller != "" {
+			return call.ClientLabel + "@" + call.Caller
+		}
 		return call.ClientLabel
+	}
+	if call.Caller != "" {
+		return "peer:" + call.Caller
 	}
 	if call.Peer != nil {
 		host := call.Peer.String()

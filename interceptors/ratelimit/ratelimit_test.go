@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
@@ -257,6 +258,8 @@ func TestDefaultKey(t *testing.T) {
 		{nil, ""},
 		{&tether.Call{}, ""},
 		{&tether.Call{ClientLabel: "main", Peer: tcp}, "main"},
+		{&tether.Call{ClientLabel: "main", Peer: tcp, Caller: "session:abc"}, "main@session:abc"},
+		{&tether.Call{Caller: "pid:42"}, "peer:pid:42"},
 		{&tether.Call{Peer: tcp}, "peer:127.0.0.1"},
 		{&tether.Call{Peer: server.InProcessAddr{}}, "peer:in-process"},
 	}
@@ -265,4 +268,37 @@ func TestDefaultKey(t *testing.T) {
 			t.Errorf("DefaultKey(%+v) = %q, want %q", tt.call, got, tt.want)
 		}
 	}
+}
+
+// Callers that share a label (a page and a local process, both "main")
+// each have their own listeners: one that takes all its slots does not
+// lock the other out.
+func TestMaxListenersPerCaller(t *testing.T) {
+	c, _ := start(t, ratelimit.Limits{MaxListeners: 2}, nil)
+	listen := func(caller string) (*client.Subscription, error) {
+		ctx := metadata.AppendToOutgoingContext(coretest.Labelled("main"), tether.MetadataCaller, caller)
+		return c.Client.Listen(ctx, []string{"evt"}, func(client.Event) {})
+	}
+	var subs []*client.Subscription
+	defer func() {
+		for _, s := range subs {
+			s.Unlisten()
+			<-s.Done()
+		}
+	}()
+	for i := range 2 {
+		s, err := listen("pid:4242")
+		if err != nil {
+			t.Fatalf("listener %d: %v", i, err)
+		}
+		subs = append(subs, s)
+	}
+	if _, err := listen("pid:4242"); tether.CodeOf(err) != tether.CodeResourceExhausted {
+		t.Fatalf("third listener of one caller: %v, want resource_exhausted", err)
+	}
+	s, err := listen("session:page")
+	if err != nil {
+		t.Fatalf("the page, another caller of label main: %v", err)
+	}
+	subs = append(subs, s)
 }

@@ -90,7 +90,7 @@ func BenchmarkGatewayGreet(b *testing.B) {
 			}
 			hc := rawClient(1)
 			defer hc.CloseIdleConnections()
-			call := poster(hc, url, greetJSON, greetReply)
+			call := poster(hc, p.Token, url, greetJSON, greetReply)
 			b.ReportAllocs()
 			defer cpuPerOp(b)()
 			for b.Loop() {
@@ -115,7 +115,7 @@ func BenchmarkIsolationJS(b *testing.B) {
 			defer p.stop()
 			hc := rawClient(1)
 			defer hc.CloseIdleConnections()
-			call := poster(hc, p.HTTP+"/ipc/invoke/process_data", body, reply)
+			call := poster(hc, p.Token, p.HTTP+"/ipc/invoke/process_data", body, reply)
 			b.ReportAllocs()
 			defer cpuPerOp(b)()
 			for b.Loop() {
@@ -143,7 +143,7 @@ func BenchmarkJSON1MiB(b *testing.B) {
 			}
 			hc := rawClient(1)
 			defer hc.CloseIdleConnections()
-			call := poster(hc, url, body, reply)
+			call := poster(hc, p.Token, url, body, reply)
 			b.ReportAllocs()
 			defer cpuPerOp(b)()
 			for b.Loop() {

@@ -86,7 +86,7 @@ func runGRPCFanoutVsNATS(ctx context.Context, cfg *Config, r *Result) error {
 	tprog := make([]atomic.Int64, fanoutSubs)
 	var lagged atomic.Int64
 	for i := range fanoutSubs {
-		cli, err := client.Dial(c.GRPC)
+		cli, err := client.Dial(c.GRPC, client.WithToken(c.Token))
 		if err != nil {
 			return err
 		}

@@ -116,10 +116,23 @@ func rawClient(conns int) *http.Client {
 }
 
 // poster returns a call that POSTs body as JSON to url and checks the
-// answer is want.
-func poster(hc *http.Client, url string, body, want []byte) func() error {
+// answer is want. A Tether side is called with its app's secret (token),
+// as every caller of an app as shipped sends it.
+func poster(hc *http.Client, token, url string, body, want []byte) func() error {
+	auth := ""
+	if token != "" {
+		auth = "Bearer " + token
+	}
 	return func() error {
-		res, err := hc.Post(url, "application/json", bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := hc.Do(req)
 		if err != nil {
 			return err
 		}
@@ -161,8 +174,8 @@ func runGatewayVsConnect(ctx context.Context, cfg *Config, r *Result) error {
 			defer stop()
 			for _, n := range callerCounts {
 				hc := rawClient(n)
-				a := throughput(side, n, poster(hc, t.HTTP+"/ipc/invoke/greet", greetJSON, greetReply))
-				b := throughput(side, n, poster(hc, c.HTTP+"/demo.v1.Demo/Greet", greetJSON, greetReply))
+				a := throughput(side, n, poster(hc, t.Token, t.HTTP+"/ipc/invoke/greet", greetJSON, greetReply))
+				b := throughput(side, n, poster(hc, c.Token, c.HTTP+"/demo.v1.Demo/Greet", greetJSON, greetReply))
 				defs := []metricDef{
 					{key: "rate", name: "throughput", unit: "calls/s", goal: Goal{">=", 1.0}},
 					{key: "p50", name: "p50 latency", unit: "ns", goal: Goal{"<=", 1.0}},
@@ -210,8 +223,8 @@ func runJSON1MiBVsConnect(ctx context.Context, cfg *Config, r *Result) error {
 			if cfg.Quick {
 				minOps = 8
 			}
-			a := latency(cfg.Side, minOps, poster(hc, t.HTTP+"/ipc/invoke/process_data", body, reply))
-			b := latency(cfg.Side, minOps, poster(hc, c.HTTP+"/demo.v1.Demo/ProcessData", body, reply))
+			a := latency(cfg.Side, minOps, poster(hc, t.Token, t.HTTP+"/ipc/invoke/process_data", body, reply))
+			b := latency(cfg.Side, minOps, poster(hc, c.Token, c.HTTP+"/demo.v1.Demo/ProcessData", body, reply))
 			return interleave(ctx, cfg, r, modeLabel(cross), []metricDef{p50Latency(1.20)}, a, b)
 		}()
 		if err != nil {
@@ -236,8 +249,8 @@ func runIsolationJSVsBrownfield(ctx context.Context, cfg *Config, r *Result) err
 			defer stop()
 			hc := rawClient(1)
 			defer hc.CloseIdleConnections()
-			a := latency(cfg.Side, 200, poster(hc, iso.HTTP+"/ipc/invoke/process_data", body, reply))
-			b := latency(cfg.Side, 200, poster(hc, brown.HTTP+"/ipc/invoke/process_data", body, reply))
+			a := latency(cfg.Side, 200, poster(hc, iso.Token, iso.HTTP+"/ipc/invoke/process_data", body, reply))
+			b := latency(cfg.Side, 200, poster(hc, brown.Token, brown.HTTP+"/ipc/invoke/process_data", body, reply))
 			return interleave(ctx, cfg, r, modeLabel(cross), []metricDef{p50Latency(1.25)}, a, b)
 		}()
 		if err != nil {

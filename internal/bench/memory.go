@@ -82,7 +82,7 @@ func runListenerMemory(ctx context.Context, cfg *Config, r *Result) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, exe)
-	cmd.Env = append(os.Environ(), ChildEnv+"=listeners", "TETHER_BENCH_GRPC="+c.GRPC, "TETHER_BENCH_HTTP="+c.HTTP)
+	cmd.Env = append(os.Environ(), ChildEnv+"=listeners", "TETHER_BENCH_GRPC="+c.GRPC, "TETHER_BENCH_HTTP="+c.HTTP, "TETHER_BENCH_TOKEN="+c.Token)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -221,7 +221,7 @@ func listenerChild() {
 // more, as an idle listener.
 func openGRPCListener(addr string, i int) (func(), error) {
 	d := &net.Dialer{LocalAddr: sourceAddr(i)}
-	cli, err := client.Dial(addr, client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+	cli, err := client.Dial(addr, client.WithToken(os.Getenv("TETHER_BENCH_TOKEN")), client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
 		return d.DialContext(ctx, "tcp", a)
 	})))
 	if err != nil {
@@ -251,6 +251,7 @@ func openSSEListener(base string, i int) (func(), error) {
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+os.Getenv("TETHER_BENCH_TOKEN"))
 	res, err := hc.Do(req)
 	if err != nil {
 		return nil, err

@@ -64,6 +64,8 @@ type peer struct {
 	GRPC string `json:"grpc,omitempty"` // host:port or unix:///path
 	HTTP string `json:"http,omitempty"` // http://host:port
 	Raw  string `json:"raw,omitempty"`  // a Unix socket path
+	// Token is a Tether app's secret: callers over HTTP and TCP gRPC send it.
+	Token string `json:"token,omitempty"`
 
 	app  *app.App // a Tether app running in this process
 	hub  *sseHub  // the minimal SSE server running in this process
@@ -177,7 +179,7 @@ func startApp(kind string) (*peer, error) {
 	}
 	select {
 	case r := <-readyc:
-		p.GRPC, p.HTTP = r.GRPC, r.HTTP
+		p.GRPC, p.HTTP, p.Token = r.GRPC, r.HTTP, r.Token
 		return p, nil
 	case err := <-done:
 		cancel()

@@ -85,7 +85,7 @@ func TestSSEHub(t *testing.T) {
 	}
 	defer p.stop()
 	readers := []*sseReader{{}, {}, {}}
-	closeAll, err := openSSE(t.Context(), p.HTTP+"/events", len(readers), readers)
+	closeAll, err := openSSE(t.Context(), p.HTTP+"/events", "", len(readers), readers)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,8 +115,9 @@ type sseReader struct {
 }
 
 // openSSE opens n SSE clients of url (a connection each, from several
-// loopback addresses), waiting for each stream's first bytes.
-func openSSE(ctx context.Context, url string, n int, readers []*sseReader) (func(), error) {
+// loopback addresses), waiting for each stream's first bytes; with a token
+// (a Tether app's secret) they send it.
+func openSSE(ctx context.Context, url, token string, n int, readers []*sseReader) (func(), error) {
 	var closers []func()
 	closeAll := func() {
 		for _, c := range closers {
@@ -136,6 +137,9 @@ func openSSE(ctx context.Context, url string, n int, readers []*sseReader) (func
 			return nil, err
 		}
 		req.Header.Set("Accept", "text/event-stream")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		res, err := hc.Do(req)
 		if err != nil {
 			cancel()
@@ -237,7 +241,7 @@ func startSSESides(ctx context.Context, timed bool) (tether, min *sseSide, err e
 		return nil, nil, err
 	}
 	tr := mk()
-	closeT, err := openSSE(ctx, t.HTTP+"/ipc/listen?event=bench", sseClients, tr)
+	closeT, err := openSSE(ctx, t.HTTP+"/ipc/listen?event=bench", t.Token, sseClients, tr)
 	if err != nil {
 		t.stop()
 		return nil, nil, err
@@ -253,7 +257,7 @@ func startSSESides(ctx context.Context, timed bool) (tether, min *sseSide, err e
 		return nil, nil, err
 	}
 	mr := mk()
-	closeM, err := openSSE(ctx, m.HTTP+"/events", sseClients, mr)
+	closeM, err := openSSE(ctx, m.HTTP+"/events", m.Token, sseClients, mr)
 	if err != nil {
 		m.stop()
 		tether.stop()

@@ -1,6 +1,7 @@
 package jsonargs
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -532,6 +533,25 @@ func (c *canon) members(f func(member) error) error {
 	}
 }
 
+// channelRef reports whether the value at c.pos is a string holding a
+// channel reference, "__CHANNEL__:<digits>".
+func (c *canon) channelRef() bool {
+	i := c.pos
+	for i < len(c.in) && (c.in[i] == ' ' || c.in[i] == '\t' || c.in[i] == '\n' || c.in[i] == '\r') {
+		i++
+	}
+	const prefix = `"__CHANNEL__:`
+	if !bytes.HasPrefix(c.in[i:], []byte(prefix)) {
+		return false
+	}
+	i += len(prefix)
+	n := 0
+	for i < len(c.in) && c.in[i] >= '0' && c.in[i] <= '9' {
+		i, n = i+1, n+1
+	}
+	return n > 0 && n <= 15 && i < len(c.in) && c.in[i] == '"'
+}
+
 // skipValue reads and drops the value at c.pos.
 func (c *canon) skipValue() error {
 	w := c.write
@@ -555,6 +575,20 @@ func (c *canon) fields(s *Shape, nd *node) error {
 	first := true
 	return c.members(func(m member) error {
 		i, ok := nd.byKey[string(m.key)]
+		if !ok && len(c.path) == 1 && c.channelRef() {
+			// A channel ("__CHANNEL__:<id>", Tauri's serialized Channel)
+			// in a top-level key of its own travels beside the arguments:
+			// the core takes it as the channel of a channel command.
+			if !first {
+				c.emitByte(',')
+			}
+			first = false
+			if c.write {
+				c.out = strconv.AppendQuote(c.out, string(m.key))
+				c.out = append(c.out, ':')
+			}
+			return c.value(nil, 0)
+		}
 		if !ok {
 			if c.strict {
 				c.path = c.path[:len(c.path)-1]

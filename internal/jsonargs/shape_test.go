@@ -369,3 +369,29 @@ func FuzzShapeFromProto(f *testing.F) {
 		}
 	})
 }
+
+// A channel in a top-level key the handler does not bind ("onMessage":
+// "__CHANNEL__:1", as Tauri serializes a Channel) is kept, strict or not:
+// a channel command's channel travels beside its arguments, and an
+// isolation stage that dropped it would leave the command nowhere to send.
+// Anywhere else, and any other unknown value, is dropped as before.
+func TestCanonicalKeepsTopLevelChannels(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		s := ShapeOf(reflect.TypeFor[topArgs]()).Strict(strict)
+		got, err := canonOf(t, s, `{"filePath":"/a","onMessage":"__CHANNEL__:12"}`)
+		if err != nil || got != `{"file_path":"/a","onMessage":"__CHANNEL__:12"}` {
+			t.Errorf("strict=%v: %s %v", strict, got, err)
+		}
+	}
+	s := ShapeOf(reflect.TypeFor[topArgs]())
+	for in, want := range map[string]string{
+		`{"file_path":"/a","opts":{"c":"__CHANNEL__:1"}}`: `{"file_path":"/a","opts":{}}`, // not top level
+		`{"file_path":"/a","x":"__CHANNEL__:"}`:           `{"file_path":"/a"}`,             // no id
+		`{"file_path":"/a","x":"__CHANNEL__:1x"}`:         `{"file_path":"/a"}`,             // not digits
+		`{"file_path":"/a","x":["__CHANNEL__:1"]}`:        `{"file_path":"/a"}`,             // not a string
+	} {
+		if got, err := canonOf(t, s, in); err != nil || got != want {
+			t.Errorf("%s: %s %v, want %s", in, got, err, want)
+		}
+	}
+}

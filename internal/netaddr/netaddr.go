@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 )
 
 // Parse splits addr into a network ("tcp" or "unix") and an address.
@@ -65,11 +66,13 @@ func Listen(addr string) (net.Listener, error) {
 }
 
 // PeerAddr is the remote address of a connection accepted on a Unix socket
-// opened by Listen: the socket it came in on and, where the system tells
-// (Linux), the peer process's user and process ids (-1 when unknown).
+// opened by Listen: the socket it came in on, where the system tells
+// (Linux) the peer process's user and process ids (-1 when unknown), and a
+// number that tells this connection from the others of the process.
 type PeerAddr struct {
 	Path     string
 	UID, PID int
+	Conn     uint64
 }
 
 func (a PeerAddr) Network() string { return "unix" }
@@ -102,9 +105,12 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		if !known {
 			uid, pid = -1, -1
 		}
-		return &peerConn{Conn: c, peer: PeerAddr{Path: l.path, UID: uid, PID: pid}}, nil
+		return &peerConn{Conn: c, peer: PeerAddr{Path: l.path, UID: uid, PID: pid, Conn: connSerial.Add(1)}}, nil
 	}
 }
+
+// connSerial numbers the connections accepted on Unix sockets.
+var connSerial atomic.Uint64
 
 type peerConn struct {
 	net.Conn

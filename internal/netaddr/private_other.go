@@ -2,7 +2,11 @@
 
 package netaddr
 
-import "net"
+import (
+	"net"
+	"os"
+	"path/filepath"
+)
 
 // listenPrivate creates the Unix socket; without a umask here, its mode is
 // set by the caller's chmod right after.
@@ -16,3 +20,10 @@ func peerCred(net.Conn) (uid, pid int, known bool) { return 0, 0, false }
 
 // CheckPeerProcess: not checked on this system.
 func CheckPeerProcess(net.Conn, int, int) error { return nil }
+
+// PrivateDir makes the folder base/rel; this system's owners and modes are
+// not checked.
+func PrivateDir(base, rel string) (string, error) {
+	dir := filepath.Join(base, rel)
+	return dir, os.MkdirAll(dir, 0o700)
+}

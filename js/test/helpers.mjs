@@ -3,6 +3,25 @@
 import { startMockGateway } from './mock-gateway.mjs';
 
 export const external = process.env.TETHER_URL || '';
+
+// A real gateway wants the app's secret (TETHER_TOKEN, which with-tether.mjs
+// sets), as a local program sends it: every request to it carries the
+// bearer token, whoever makes it (the client, the shim, a test). The mock
+// wants none.
+if (external && process.env.TETHER_TOKEN) {
+  const base = external.replace(/\/+$/, '') + '/';
+  const token = process.env.TETHER_TOKEN;
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (input, init = {}) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (url.startsWith(base)) {
+      const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
+      if (!headers.has('authorization')) headers.set('Authorization', `Bearer ${token}`);
+      init = { ...init, headers };
+    }
+    return realFetch(input, init);
+  };
+}
 /** Pass as a test's skip option: set when a test needs the mock gateway. */
 export const mockOnly = external ? 'needs the mock gateway (TETHER_URL is set)' : false;
 

@@ -24,7 +24,7 @@ for (const transport of ['tether', 'tauri']) {
     assert.ok(existsSync(`${dist}index.html`), `fixtures/bindings/dist-${transport} is built (npm run build)`);
     page.tether = await startTether(['--frontend', dist, '--data', DATA]);
     page.browser = await launch();
-    await page.browser.page.goto(`${page.tether.url}/`);
+    await page.tether.login(page.browser.page);
     await page.browser.page.locator('#status').filter({ hasText: /^done$/ }).waitFor({ timeout: 60000 });
     page.results = await page.browser.page.evaluate(() => window.__results);
     if (process.env.DEBUG_RESULTS) console.log(transport, JSON.stringify(page.results, null, 1));
@@ -54,7 +54,8 @@ const rejected = (transport, name) => {
 
 for (const transport of ['tether', 'tauri']) {
   test(`${transport}: the page is the fixture${transport === 'tauri' ? ', with the shim first' : ''}`, async () => {
-    const html = await (await fetch(`${pages[transport].tether.url}/`, { signal: AbortSignal.timeout(5000) })).text();
+    const t = pages[transport].tether;
+    const html = await (await fetch(`${t.url}/`, { headers: t.headers(), signal: AbortSignal.timeout(5000) })).text();
     if (transport === 'tauri') assert.match(html, /<script src="\/ipc\/tauri-shim\.js"><\/script>\s*<script type="module"/);
     else assert.doesNotMatch(html, /tauri-shim/);
   });

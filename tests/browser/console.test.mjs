@@ -24,6 +24,7 @@ before(async () => {
   browser = await launch();
   page = browser.page;
   await page.setViewportSize({ width: 1400, height: 900 });
+  await tether.login(page);
   await page.goto(`${tether.url}/_tether/`);
   await page.locator('#console-status').filter({ hasText: /^ready$/ }).waitFor();
 });
@@ -49,7 +50,7 @@ async function invokeAndWait(states) {
 }
 
 test('every command of /ipc/commands is listed, with its kind and a form from its schema', async () => {
-  const res = await fetch(`${tether.url}/ipc/commands`);
+  const res = await fetch(`${tether.url}/ipc/commands`, { headers: tether.headers() });
   const commands = await res.json();
   const listed = await page.locator('.cmd-item').evaluateAll((els) => els.map((e) => e.dataset.command));
   assert.deepEqual(listed, commands.map((c) => c.name).sort());
@@ -169,7 +170,7 @@ test('live events: listen, emit from the console, the backend reply, another cli
   const other = `other-${Date.now()}`;
   const res = await fetch(`${tether.url}/ipc/emit/backend-event`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: tether.headers({ 'Content-Type': 'application/json' }),
     body: JSON.stringify({ other }),
   });
   assert.equal(res.status, 200);
@@ -202,13 +203,13 @@ test('a narrow screen: one column, nothing wider than the screen', async () => {
 test('the console is off unless configured; the page logged no errors but the refused calls', async () => {
   const off = await startTether(['--data', dataDir, '--console=false']);
   try {
-    const res = await fetch(`${off.url}/_tether/`);
+    const res = await fetch(`${off.url}/_tether/`, { headers: off.headers() });
     assert.equal(res.status, 404);
     assert.equal((await res.json()).code, 'not_found');
   } finally {
     await off.stop();
   }
-  const res = await fetch(`${tether.url}/_tether/console.js`);
+  const res = await fetch(`${tether.url}/_tether/console.js`, { headers: tether.headers() });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-security-policy'), /frame-ancestors 'none'/);
   // The console fetches errors on purpose (fail, read_file ../); Chromium

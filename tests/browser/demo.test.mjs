@@ -20,7 +20,7 @@ before(async () => {
   tether = await startTether(['--data', dataDir]);
   browser = await launch();
   page = browser.page;
-  await page.goto(`${tether.url}/`);
+  await tether.login(page); // the address tether printed: the page gets its session cookie
   await page.locator('#status').filter({ hasText: /^ready$/ }).waitFor();
 });
 
@@ -136,7 +136,7 @@ test('events: a backend-event emitted by another client reaches the page', async
   const marker = `from-node-${Date.now()}`;
   const res = await fetch(`${tether.url}/ipc/emit/backend-event`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: tether.headers({ 'Content-Type': 'application/json' }),
     body: JSON.stringify({ marker }),
     signal: AbortSignal.timeout(5000),
   });
@@ -154,7 +154,7 @@ test('events: the 5 s heartbeat reaches the page', async () => {
 
 test('the page has a favicon and fits a narrow screen', async () => {
   const icon = await page.locator('link[rel="icon"]').getAttribute('href');
-  const res = await fetch(new URL(icon, `${tether.url}/`));
+  const res = await fetch(new URL(icon, `${tether.url}/`), { headers: tether.headers() });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type'), /^image\/svg\+xml/);
   await page.setViewportSize({ width: 390, height: 844 });

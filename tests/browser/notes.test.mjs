@@ -23,7 +23,7 @@ before(async () => {
   ]);
   browser = await launch();
   page = browser.page;
-  await page.goto(`${app.url}/`);
+  await app.login(page);
   await page.waitForSelector('body[data-ready="true"]');
 });
 

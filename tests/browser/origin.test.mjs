@@ -1,9 +1,12 @@
 // A page on an origin the gateway does not allow cannot invoke, emit or
 // listen — neither with CORS requests (blocked at the preflight) nor with
 // "simple" requests that skip the preflight (no-cors fetch, sendBeacon),
-// which the gateway refuses by their Origin header. The test process
-// listens on the gateway to prove nothing the foreign page sent ran. Then
-// the same page, on the same origin, works once --allow-origin names it.
+// which the gateway refuses by their Origin header — though the browser
+// holds the gateway's session cookie and sends it (the foreign page is on
+// 127.0.0.1 too: the same site, so SameSite=Strict lets it go). The test
+// process listens on the gateway to prove nothing the foreign page sent
+// ran. Then the same page, on the same origin, works once --allow-origin
+// names it: its credentialed requests carry the cookie.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -38,25 +41,25 @@ async function json(res) {
 (async () => {
   // CORS requests: application/json makes the browser ask first (preflight).
   await attempt('invoke', async () => json(await fetch(GW + '/ipc/invoke/greet', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, credentials: 'include',
     body: JSON.stringify({ name: 'Foreign' }), signal: timeout(),
   })));
   await attempt('emit', async () => json(await fetch(GW + '/ipc/emit/foreign-event', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, credentials: 'include',
     body: JSON.stringify({ tag: TAG, how: 'cors' }), signal: timeout(),
   })));
   // Simple requests: no preflight, the request reaches the gateway; the
   // page cannot read the answer, so the server side must refuse it.
   await attempt('emitNoCors', async () => {
     const res = await fetch(GW + '/ipc/emit/foreign-event', {
-      method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' },
+      method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' }, credentials: 'include',
       body: JSON.stringify({ tag: TAG, how: 'no-cors' }), signal: timeout(),
     });
     return { type: res.type };
   });
   await attempt('frontendNoCors', async () => {
     const res = await fetch(GW + '/ipc/emit/frontend-event', {
-      method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' },
+      method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' }, credentials: 'include',
       body: JSON.stringify({ message: 'foreign ' + TAG }), signal: timeout(),
     });
     return { type: res.type };
@@ -65,7 +68,7 @@ async function json(res) {
     navigator.sendBeacon(GW + '/ipc/emit/foreign-event', JSON.stringify({ tag: TAG, how: 'beacon' })));
   // Reading events: EventSource of the listen stream.
   await attempt('listen', () => new Promise((resolve, reject) => {
-    const es = new EventSource(GW + '/ipc/listen?event=foreign-event');
+    const es = new EventSource(GW + '/ipc/listen?event=foreign-event', { withCredentials: true });
     const t = setTimeout(() => { es.close(); reject(new Error('no open and no error within 5 s')); }, 5000);
     es.onopen = () => { clearTimeout(t); es.close(); resolve('open'); };
     es.onerror = () => { clearTimeout(t); es.close(); reject(new Error('EventSource error')); };
@@ -73,6 +76,18 @@ async function json(res) {
   document.getElementById('out').textContent = JSON.stringify(results, null, 1);
   document.getElementById('status').textContent = 'done';
 })();
+</script></body></html>`;
+
+// The clickjacker: the app's page in a frame (?gw=GATEWAY), as an
+// invisible one would lie under a decoy button. window.__framed is set once
+// the frame has loaded something.
+const FRAMER = `<!doctype html>
+<html><head><meta charset="utf-8"><title>a framing page</title></head>
+<body><iframe id="f" width="800" height="600"></iframe>
+<script>
+const f = document.getElementById('f');
+f.onload = () => { window.__framed = true; };
+f.src = new URLSearchParams(location.search).get('gw') + '/';
 </script></body></html>`;
 
 let site; // the foreign origin's HTTP server
@@ -84,6 +99,9 @@ before(async () => {
     if (req.url.startsWith('/?') || req.url === '/') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end(PAGE);
+    } else if (req.url.startsWith('/frame?')) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end(FRAMER);
     } else {
       res.writeHead(404).end();
     }
@@ -101,11 +119,12 @@ after(async () => {
 
 /**
  * tap listens on the gateway from the test process (no Origin header: the
- * same-origin "main" label) and collects every event of the given names.
+ * same-origin "main" label; the secret as a bearer token) and collects every
+ * event of the given names.
  */
-async function tap(url, names) {
-  const res = await fetch(`${url}/ipc/listen?${names.map((n) => `event=${n}`).join('&')}`, {
-    headers: { Accept: 'text/event-stream' },
+async function tap(tether, names) {
+  const res = await fetch(`${tether.url}/ipc/listen?${names.map((n) => `event=${n}`).join('&')}`, {
+    headers: tether.headers({ Accept: 'text/event-stream' }),
     signal: AbortSignal.timeout(60000),
   });
   assert.equal(res.status, 200);
@@ -147,20 +166,22 @@ async function waitFor(cond, ms, what) {
   }
 }
 
-async function emitFromTest(url, name, payload) {
-  const res = await fetch(`${url}/ipc/emit/${name}`, {
+async function emitFromTest(tether, name, payload) {
+  const res = await fetch(`${tether.url}/ipc/emit/${name}`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: tether.headers({ 'Content-Type': 'application/json' }),
     body: JSON.stringify(payload),
     signal: AbortSignal.timeout(5000),
   });
   assert.equal(res.status, 200);
 }
 
-async function runForeignPage(gw, tag) {
+async function runForeignPage(tether, tag) {
   const page = await browser.context.newPage();
   try {
-    await page.goto(`${origin}/?gw=${encodeURIComponent(gw)}&tag=${tag}`);
+    // The browser has been to the gateway: it holds its session cookie.
+    await tether.login(page);
+    await page.goto(`${origin}/?gw=${encodeURIComponent(tether.url)}&tag=${tag}`);
     await page.locator('#status').filter({ hasText: /^done$/ }).waitFor({ timeout: 40000 });
     return await page.evaluate(() => window.__results);
   } finally {
@@ -171,18 +192,21 @@ async function runForeignPage(gw, tag) {
 test('a page on a non-allowed origin can neither invoke, emit nor listen', async () => {
   const tether = await startTether([]);
   try {
-    const t = await tap(tether.url, ['foreign-event', 'frontend-event', 'backend-event']);
+    const t = await tap(tether, ['foreign-event', 'frontend-event', 'backend-event']);
     try {
       const tag = `denied-${Date.now()}`;
-      const r = await runForeignPage(tether.url, tag);
+      const r = await runForeignPage(tether, tag);
       // CORS: the preflight is refused, so fetch rejects and nothing is sent.
       assert.equal(r.invoke.ok, false, `invoke must fail, got ${JSON.stringify(r.invoke)}`);
       assert.match(r.invoke.error, /^TypeError: Failed to fetch/);
       assert.equal(r.emit.ok, false, `emit must fail, got ${JSON.stringify(r.emit)}`);
       assert.match(r.emit.error, /^TypeError: Failed to fetch/);
-      // Simple requests are sent, with an opaque answer the page cannot read.
-      assert.deepEqual(r.emitNoCors, { ok: true, value: { type: 'opaque' } });
-      assert.deepEqual(r.frontendNoCors, { ok: true, value: { type: 'opaque' } });
+      // Simple requests are sent (the sentinel below shows they ran nothing);
+      // the answer does not even come back opaque: Cross-Origin-Resource-Policy
+      // same-origin, on every response, has the browser drop it.
+      assert.equal(r.emitNoCors.ok, false, `a no-cors answer reached the page: ${JSON.stringify(r.emitNoCors)}`);
+      assert.match(r.emitNoCors.error, /^TypeError: Failed to fetch/);
+      assert.equal(r.frontendNoCors.ok, false, `a no-cors answer reached the page: ${JSON.stringify(r.frontendNoCors)}`);
       assert.equal(r.beacon.ok, true);
       assert.equal(r.listen.ok, false, 'the listen stream must not open');
 
@@ -199,7 +223,7 @@ test('a page on a non-allowed origin can neither invoke, emit nor listen', async
 
       // Nothing the page sent ran: a sentinel emitted now is the first and only event seen.
       const sentinel = `sentinel-${Date.now()}`;
-      await emitFromTest(tether.url, 'foreign-event', { sentinel });
+      await emitFromTest(tether, 'foreign-event', { sentinel });
       await waitFor(() => t.events.some((e) => e.payload?.sentinel === sentinel), 5000, 'the sentinel');
       await new Promise((r) => setTimeout(r, 100));
       const seen = t.events.filter((e) => e.name !== 'backend-event' || e.payload?.kind !== 'heartbeat');
@@ -216,10 +240,10 @@ test('a page on a non-allowed origin can neither invoke, emit nor listen', async
 test('with --allow-origin the same page invokes, emits and listens', async () => {
   const tether = await startTether(['--allow-origin', `${origin}=main`]);
   try {
-    const t = await tap(tether.url, ['foreign-event', 'frontend-event', 'backend-event']);
+    const t = await tap(tether, ['foreign-event', 'frontend-event', 'backend-event']);
     try {
       const tag = `allowed-${Date.now()}`;
-      const r = await runForeignPage(tether.url, tag);
+      const r = await runForeignPage(tether, tag);
       assert.deepEqual(r.invoke, { ok: true, value: { status: 200, body: 'Hello, Foreign!' } });
       assert.equal(r.emit.ok, true, JSON.stringify(r.emit));
       assert.equal(r.emit.value.status, 200);
@@ -230,7 +254,7 @@ test('with --allow-origin the same page invokes, emits and listens', async () =>
       // text/plain bodies from a browser are refused even for an allowed origin
       // (415: only JSON or octet-stream), so the simple requests ran nothing.
       const sentinel = `sentinel-${Date.now()}`;
-      await emitFromTest(tether.url, 'foreign-event', { sentinel });
+      await emitFromTest(tether, 'foreign-event', { sentinel });
       await waitFor(() => t.events.some((e) => e.payload?.sentinel === sentinel), 5000, 'the sentinel');
       const foreign = t.events.filter((e) => e.name === 'foreign-event').map((e) => e.payload);
       assert.deepEqual(foreign, [{ tag, how: 'cors' }, { sentinel }]);
@@ -240,5 +264,33 @@ test('with --allow-origin the same page invokes, emits and listens', async () =>
   } finally {
     const r = await tether.stop();
     assert.equal(r.code, 0, tether.logs());
+  }
+});
+
+// Clickjacking: another site cannot show the app's page in a frame, even to
+// a browser that holds its session cookie (X-Frame-Options DENY and CSP
+// frame-ancestors 'none' on every response); with --frame-ancestor naming
+// that site, the same frame shows the page (so the test can fail).
+test('no other site can frame the app\'s page', async () => {
+  for (const allow of [false, true]) {
+    const tether = await startTether(allow ? ['--frame-ancestor', origin] : []);
+    const page = await browser.context.newPage();
+    try {
+      await tether.login(page);
+      await page.goto(`${origin}/frame?gw=${encodeURIComponent(tether.url)}`);
+      await page.waitForFunction(() => window.__framed === true, null, { timeout: 10000 });
+      const frame = page.frames().find((f) => f !== page.mainFrame());
+      assert.ok(frame, 'the frame exists');
+      const rendered = await frame.locator('#status').count();
+      if (allow) {
+        assert.equal(rendered, 1, `with --frame-ancestor ${origin} the page shows in the frame (at ${frame.url()})`);
+      } else {
+        assert.equal(rendered, 0, `the app's page rendered inside another site's frame (at ${frame.url()})`);
+      }
+    } finally {
+      await page.close();
+      const r = await tether.stop();
+      assert.equal(r.code, 0, tether.logs());
+    }
   }
 });

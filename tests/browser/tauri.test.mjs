@@ -20,7 +20,7 @@ before(async () => {
   tether = await startTether(['--frontend', DIST]);
   browser = await launch();
   const { page } = browser;
-  await page.goto(`${tether.url}/`);
+  await tether.login(page);
   await page.locator('#status').filter({ hasText: /^done$/ }).waitFor({ timeout: 60000 });
   results = await page.evaluate(() => window.__results);
   if (process.env.DEBUG_RESULTS) console.log(JSON.stringify(results, null, 1));
@@ -46,7 +46,7 @@ const rejected = (name) => {
 };
 
 test('the frontend folder is served and the page is the fixture, with the shim first', async () => {
-  const html = await (await fetch(`${tether.url}/`, { signal: AbortSignal.timeout(5000) })).text();
+  const html = await (await fetch(`${tether.url}/`, { headers: tether.headers(), signal: AbortSignal.timeout(5000) })).text();
   assert.match(html, /<script src="\/ipc\/tauri-shim\.js"><\/script>\s*<script type="module" src="\.\/main\.js">/);
 });
 

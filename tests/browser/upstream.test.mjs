@@ -55,7 +55,7 @@ for (const name of ['vanilla', 'vanilla-ts', 'react-ts', 'svelte-ts']) {
     assert.match(readFileSync(join(dir, 'index.html'), 'utf8'), /<script src="\/ipc\/tauri-shim\.js"><\/script>/);
     const app = await serve(dir);
     const { page, errors } = await browser();
-    await page.goto(`${app.url}/`);
+    await app.login(page);
     await page.locator('#greet-input').fill('Tether');
     await page.locator('button[type=submit]').click();
     await page.getByText(GREETING).waitFor();
@@ -71,7 +71,7 @@ test("tauri's examples/api: the Welcome view shows the configured name and versi
     if (m.type() === 'error' && /Uncaught \(in promise\)/.test(m.text())) rejections.push(m.text());
   });
   page.on('pageerror', (e) => rejections.push(e.message));
-  await page.goto(`${app.url}/`);
+  await app.login(page);
   const welcome = page.locator('pre').filter({ hasText: 'App name:' });
   await welcome.filter({ hasText: 'Tauri API' }).waitFor();
   await welcome.filter({ hasText: 'App version: 1.0.0' }).waitFor();
@@ -91,7 +91,7 @@ test("tauri's examples/api: the Welcome view shows the configured name and versi
 test('@tauri-apps/plugin-store and plugin-log from npm: set, get, save, reload the page, get again', async () => {
   const app = await serve(PLUGINS);
   const { page, errors } = await browser();
-  await page.goto(`${app.url}/?step=write`);
+  await app.login(page, '/?step=write');
   await page.locator('#status').filter({ hasText: /^done$/ }).waitFor();
   const w = await page.evaluate(() => window.__results);
   for (const k of ['set', 'get', 'has', 'set2', 'entries', 'save', 'log', 'warn']) assert.equal(w[k]?.ok, true, `${k}: ${JSON.stringify(w[k])}`);
@@ -119,7 +119,7 @@ test('@tauri-apps/plugin-store and plugin-log from npm: set, get, save, reload t
 test("greet's median latency with 10 open channels and 10 listeners is within 2x of a page with none", async () => {
   const app = await serve(join(UPSTREAM, 'vanilla'));
   const { page, errors } = await browser();
-  await page.goto(`${app.url}/`);
+  await app.login(page);
   const res = await page.evaluate(async () => {
     const { invoke, Channel } = window.__TAURI__.core;
     const { listen } = window.__TAURI__.event;

@@ -20,10 +20,12 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func post(t *testing.T, url, body string, hdr ...string) (int, string) {
+// post sends body with the app's secret, as the page's calls carry it.
+func post(t *testing.T, token, url, body string, hdr ...string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -62,7 +64,7 @@ func TestNotesApp(t *testing.T) {
 	}
 	defer sub.Unlisten()
 
-	code, body := post(t, r.HTTP+"/ipc/invoke/create_note", `{"title":"Groceries","body":"milk"}`)
+	code, body := post(t, r.Token, r.HTTP+"/ipc/invoke/create_note", `{"title":"Groceries","body":"milk"}`)
 	if code != 200 || !strings.Contains(body, `"title":"Groceries"`) {
 		t.Fatalf("create_note from the page: %d %s", code, body)
 	}
@@ -88,13 +90,13 @@ func TestNotesApp(t *testing.T) {
 		{"not_found with details", "/ipc/invoke/get_note", `{"id":"nope"}`, 404, `"details":{"id":"nope"}`},
 		{"the page emits nothing", "/ipc/emit/note-created", `{}`, 403, "emits no events"},
 	} {
-		if code, body := post(t, r.HTTP+tc.path, tc.body); code != tc.code || !strings.Contains(body, tc.want) {
+		if code, body := post(t, r.Token, r.HTTP+tc.path, tc.body); code != tc.code || !strings.Contains(body, tc.want) {
 			t.Errorf("%s: %d %s; want %d with %s", tc.name, code, body, tc.code, tc.want)
 		}
 	}
 
 	// The export channel, as the page's Channel reads it (SSE).
-	code, body = post(t, r.HTTP+"/ipc/invoke/export_notes", `{}`, "Accept", "text/event-stream")
+	code, body = post(t, r.Token, r.HTTP+"/ipc/invoke/export_notes", `{}`, "Accept", "text/event-stream")
 	if code != 200 || !strings.Contains(body, "Groceries") || !strings.Contains(body, `"of":1`) {
 		t.Fatalf("export_notes: %d %s", code, body)
 	}

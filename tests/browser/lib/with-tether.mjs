@@ -1,6 +1,7 @@
 // node tests/browser/lib/with-tether.mjs [serve args…] -- CMD [args…]
 // Starts a real `tether serve` on loopback ports, runs CMD with TETHER_URL set
-// to its gateway, stops the server with SIGINT and exits with CMD's status.
+// to its gateway and TETHER_TOKEN to its secret, stops the server with SIGINT
+// and exits with CMD's status.
 import { spawn } from 'node:child_process';
 import { startTether } from './tether.mjs';
 
@@ -14,7 +15,7 @@ const t = await startTether(argv.slice(0, sep));
 console.error(`with-tether: TETHER_URL=${t.url}`);
 const child = spawn(argv[sep + 1], argv.slice(sep + 2), {
   stdio: 'inherit',
-  env: { ...process.env, TETHER_URL: t.url },
+  env: { ...process.env, TETHER_URL: t.url, TETHER_TOKEN: t.token },
 });
 const forward = (sig) => child.kill(sig);
 process.on('SIGINT', forward).on('SIGTERM', forward);

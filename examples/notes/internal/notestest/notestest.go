@@ -30,6 +30,7 @@ func Start(t testing.TB) app.Ready {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", tmp) // where the app writes its secret
 	cfg.GRPC = "unix://" + filepath.Join(tmp, "notes.sock")
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.Trusted = map[string]string{"unix://" + filepath.Join(tmp, "backend.sock"): "backend"}
