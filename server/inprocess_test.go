@@ -12,6 +12,8 @@ import (
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
+	"github.com/tether-ipc/tether/examples/demo"
+	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 	"github.com/tether-ipc/tether/internal/inproc"
 	"github.com/tether-ipc/tether/server"
@@ -127,5 +129,34 @@ func TestInProcessHandOffShares(t *testing.T) {
 		if (seen == args) != handOff || (res.GetResult() == sent) != handOff {
 			t.Errorf("handOff %v: request shared %v, reply shared %v", handOff, seen == args, res.GetResult() == sent)
 		}
+	}
+}
+
+// The command chain of a proto command, bound once to its method, sees the
+// decoded arguments, its info, and hands the handler the request as the
+// chain leaves it: an interceptor that replaces the request is heard.
+func TestProtoCommandChainReplacesRequest(t *testing.T) {
+	var methods []string
+	rewrite := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		methods = append(methods, info.FullMethod)
+		if r, ok := req.(*demov1.GreetRequest); ok {
+			req = &demov1.GreetRequest{Name: r.GetName() + " (checked)"}
+		}
+		return h(ctx, req)
+	}
+	srv := server.New(server.WithInterceptors(rewrite))
+	demov1.RegisterDemoServer(srv, demo.New(t.TempDir()))
+	defer srv.Stop()
+	for range 2 {
+		var out string
+		if err := srv.Invoke(context.Background(), "greet", map[string]string{"name": "World"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out != "Hello, World (checked)!" {
+			t.Fatalf("greet: %q", out)
+		}
+	}
+	if len(methods) != 2 || methods[0] != "/demo.v1.Demo/Greet" {
+		t.Fatalf("interceptor saw %v", methods)
 	}
 }
