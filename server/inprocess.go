@@ -280,6 +280,9 @@ func (s *inprocStream) Method() string { return s.method }
 // DirectInProcess marks the direct path (inproc.Direct).
 func (s *inprocStream) DirectInProcess() {}
 
+// DiscardsHeader implements inproc.HeaderSink.
+func (s *inprocStream) DiscardsHeader() bool { return !s.keepHeader }
+
 func (s *inprocStream) setIncoming(md metadata.MD) *peer.Peer {
 	s.md, s.peer = md, peer.Peer{Addr: InProcessAddr{}, LocalAddr: InProcessAddr{}}
 	return &s.peer

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/internal/inproc"
 )
 
 // HeaderRequestID is the response header (and, from trusted fronts, the
@@ -144,8 +145,10 @@ func (c *config) begin(ctx context.Context) (context.Context, string) {
 	if id == "" {
 		id = c.newID()
 	}
-	if grpc.ServerTransportStreamFromContext(ctx) != nil {
-		_ = grpc.SetHeader(ctx, metadata.Pairs(HeaderRequestID, id))
+	if st := grpc.ServerTransportStreamFromContext(ctx); st != nil {
+		if hs, ok := st.(inproc.HeaderSink); !ok || !hs.DiscardsHeader() {
+			_ = grpc.SetHeader(ctx, metadata.Pairs(HeaderRequestID, id))
+		}
 	}
 	return ContextWithRequestID(ctx, id), id
 }

@@ -46,3 +46,8 @@ type Direct interface{ DirectInProcess() }
 // The gateway makes every unary call with it: its requests are built for
 // one call, and its replies are written out and dropped.
 type HandOff struct{ grpc.EmptyCallOption }
+
+// HeaderSink is implemented by the transport stream of a direct unary call:
+// Discards reports that no one will read the call's response header (the
+// caller did not ask for it), so that interceptors need not build one.
+type HeaderSink interface{ DiscardsHeader() bool }
