@@ -225,6 +225,8 @@ func blockObserver(log *slog.Logger, m *metrics.Metrics) []grpc.DialOption {
 		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			err := invoker(ctx, method, req, reply, cc, opts...)
 			if err != nil {
+				// A block is the stage's, before the core had the request:
+				// reading it is safe even when it was handed over.
 				note(ctx, method, req, err)
 			}
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,13 +55,10 @@ var errCoreUnreachable = tether.NewError(tether.CodeUnavailable, "the core is un
 // errors from grpc-gateway's own body decoding become 413 as well.
 type bodyState struct{ tooLarge bool }
 
-type bodyStateKey struct{}
-
 // limitedBody is http.MaxBytesReader that remembers hitting the limit.
 type limitedBody struct {
-	rc    interface{ Read([]byte) (int, error) }
-	close func() error
-	st    *bodyState
+	rc io.ReadCloser
+	st *bodyState
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -72,7 +70,7 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *limitedBody) Close() error { return b.close() }
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 func tooLarge(limit int64) *tether.Error {
 	return tether.Errorf(tether.CodeResourceExhausted, "request body larger than %d bytes", limit)
@@ -81,7 +79,7 @@ func tooLarge(limit int64) *tether.Error {
 // muxErrorHandler writes grpc-gateway's errors (typed routes, body decoding)
 // in the one error shape.
 func (g *Gateway) muxErrorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
-	if st, ok := ctx.Value(bodyStateKey{}).(*bodyState); ok && st.tooLarge {
+	if rs, ok := ctx.Value(requestStateKey{}).(*requestState); ok && rs.limit.tooLarge {
 		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(g.cfg.maxBody))
 		return
 	}

@@ -169,7 +169,7 @@ func (g *Gateway) routes() error {
 // who is calling, and routes it.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Add("Vary", "Origin")
+	addShared(h, "Vary", hvOrigin)
 	g.securityHeaders(h, r.URL.Path)
 	if g.ctx.Err() != nil {
 		writeError(w, 0, errGatewayGone)
@@ -190,7 +190,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	origin := r.Header.Get("Origin")
 	asked := r.Header.Get(LabelHeader)
-	if asked == "" {
+	if asked == "" && r.URL.RawQuery != "" {
 		asked = r.URL.Query().Get("label")
 	}
 	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
@@ -226,38 +226,97 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(g.cfg.maxBody))
 		return
 	}
-	st := &bodyState{}
+	rs := &requestState{id: id}
 	if r.Body != nil && r.Body != http.NoBody {
-		mb := http.MaxBytesReader(w, r.Body, g.cfg.maxBody)
-		r.Body = &limitedBody{rc: mb, close: mb.Close, st: st}
+		rs.body = limitedBody{rc: http.MaxBytesReader(w, r.Body, g.cfg.maxBody), st: &rs.limit}
+		r.Body = &rs.body
 	}
-	ctx := context.WithValue(r.Context(), identityKey{}, id)
-	ctx = context.WithValue(ctx, bodyStateKey{}, st)
+	ctx := context.WithValue(r.Context(), requestStateKey{}, rs)
 	if g.cfg.tracer != nil {
 		var span trace.Span
 		ctx, span = g.startSpan(ctx, r)
 		defer span.End()
 	}
-	g.mux.ServeHTTP(w, r.WithContext(ctx))
+	r = r.WithContext(ctx)
+	// POST /ipc/invoke/{command=**} before grpc-gateway's router, which
+	// would match it the same way (its default unescaping leaves the path as
+	// net/http decoded it): the gateway's own route comes first.
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, invokePrefix) {
+		g.invoke(w, r, r.URL.Path[len(invokePrefix):])
+		return
+	}
+	g.mux.ServeHTTP(w, r)
 }
+
+const invokePrefix = "/ipc/invoke/"
+
+// requestState is what ServeHTTP decided about a request, in its context:
+// the caller's identity and the state of its body.
+type requestState struct {
+	id    identity
+	limit bodyState
+	body  limitedBody
+}
+
+type requestStateKey struct{}
 
 // startSpan starts the request's server span, named by its route.
 func (g *Gateway) startSpan(ctx context.Context, r *http.Request) (context.Context, trace.Span) {
-	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
-	return g.cfg.tracer.Start(ctx, r.Method+" "+routeOf(r.URL.Path), trace.WithSpanKind(trace.SpanKindServer),
+	ctx = otel.GetTextMapPropagator().Extract(ctx, headerCarrier(r.Header))
+	route := routeOf(r.URL.Path)
+	name := spanName(r.Method, route)
+	return g.cfg.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
 }
+
+// spanName is method+" "+route, made once for the usual methods of the
+// gateway's routes.
+func spanName(method, route string) string {
+	if names, ok := spanNames[route]; ok {
+		switch method {
+		case http.MethodGet:
+			return names[0]
+		case http.MethodPost:
+			return names[1]
+		}
+	}
+	return method + " " + route
+}
+
+// routes are the names routeOf gives; spanNames their span names for GET
+// and POST.
+var (
+	routeNames = []string{"/ipc/invoke/{name}", "/ipc/emit/{name}", "/ipc/asset/{name}",
+		"/ipc/stream/{id}/listen", "/ipc/stream/{id}/unlisten",
+		"/ipc/listen", "/ipc/stream", "/ipc/commands", "/ipc/client.js", "/ipc/tauri-shim.js", "/healthz", "/readyz", "/livez", "/metrics", "/openapi.json", "/*"}
+	spanNames = func() map[string][2]string {
+		m := map[string][2]string{}
+		for _, r := range routeNames {
+			m[r] = [2]string{"GET " + r, "POST " + r}
+		}
+		return m
+	}()
+)
 
 // routeOf names the route of a path, without the names it carries (a span
 // name must not hold caller input of unbounded variety).
 func routeOf(path string) string {
-	for _, p := range []string{"/ipc/invoke/", "/ipc/emit/", "/ipc/asset/"} {
-		if strings.HasPrefix(path, p) {
-			return p + "{name}"
+	switch {
+	case strings.HasPrefix(path, invokePrefix):
+		return "/ipc/invoke/{name}"
+	case strings.HasPrefix(path, "/ipc/emit/"):
+		return "/ipc/emit/{name}"
+	case strings.HasPrefix(path, "/ipc/asset/"):
+		return "/ipc/asset/{name}"
+	case strings.HasPrefix(path, "/ipc/stream/"):
+		switch last := path[strings.LastIndexByte(path, '/')+1:]; last {
+		case "listen":
+			return "/ipc/stream/{id}/listen"
+		case "unlisten":
+			return "/ipc/stream/{id}/unlisten"
+		default:
+			return "/ipc/stream/{id}/" + last
 		}
-	}
-	if strings.HasPrefix(path, "/ipc/stream/") {
-		return "/ipc/stream/{id}/" + path[strings.LastIndexByte(path, '/')+1:]
 	}
 	switch path {
 	case "/ipc/listen", "/ipc/stream", "/ipc/commands", "/ipc/client.js", "/ipc/tauri-shim.js", "/healthz", "/readyz", "/livez", "/metrics", "/openapi.json":
@@ -265,6 +324,33 @@ func routeOf(path string) string {
 	}
 	return "/*"
 }
+
+// headerCarrier reads W3C trace context from HTTP headers as
+// propagation.HeaderCarrier does, without canonicalizing the keys the
+// propagators ask for at each request.
+type headerCarrier http.Header
+
+func (c headerCarrier) Get(key string) string {
+	var ck string
+	switch key {
+	case "traceparent":
+		ck = "Traceparent"
+	case "tracestate":
+		ck = "Tracestate"
+	case "baggage":
+		ck = "Baggage"
+	default:
+		return http.Header(c).Get(key)
+	}
+	if v := c[ck]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (c headerCarrier) Set(key, value string) { http.Header(c).Set(key, value) }
+
+func (c headerCarrier) Keys() []string { return propagation.HeaderCarrier(c).Keys() }
 
 func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) {
 	if !g.cfg.preflightOK(r.Header.Get("Access-Control-Request-Method"), r.Header.Get("Access-Control-Request-Headers")) {
@@ -279,18 +365,6 @@ func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
-}
-
-func localPort(ctx context.Context) string {
-	a, ok := ctx.Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok || a == nil || a.Network() != "tcp" {
-		return ""
-	}
-	_, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return ""
-	}
-	return port
 }
 
 // forwardHeader lets only X-Tether-* headers reach the core as metadata

@@ -46,11 +46,11 @@ func (id identity) conn() string {
 	return "http:" + id.remote
 }
 
-type identityKey struct{}
-
 func identityFrom(ctx context.Context) identity {
-	id, _ := ctx.Value(identityKey{}).(identity)
-	return id
+	if rs, ok := ctx.Value(requestStateKey{}).(*requestState); ok {
+		return rs.id
+	}
+	return identity{}
 }
 
 // checkHost refuses Host headers the gateway does not serve (DNS rebinding:

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/inproc"
 	"github.com/tether-ipc/tether/internal/jsonargs"
 )
 
@@ -31,7 +33,7 @@ const (
 // or raw bytes for application/octet-stream. An empty body is no payload.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, allowRaw bool) (*tetherv1.Payload, bool) {
 	raw := false
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != contentTypeJSON {
 		mt, _, err := mime.ParseMediaType(ct)
 		switch {
 		case err == nil && mt == contentTypeJSON:
@@ -63,7 +65,7 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, allowRaw bool
 	if raw {
 		return &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: body}}, true
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, true
 	}
 	if !jsonargs.Valid(body) {
@@ -127,6 +129,20 @@ var notForwarded = map[string]bool{
 	"idempotency-key": true, "last-event-id": true,
 }
 
+// lowerHeaders are the lower-case forms of the request headers browsers
+// and HTTP clients send most, made once.
+var lowerHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
+		"Connection", "Content-Length", "Content-Type", "Cookie", "Dnt", "Host", "Idempotency-Key", "If-Modified-Since",
+		"If-None-Match", "Last-Event-Id", "Origin", "Pragma", "Priority", "Referer", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile",
+		"Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Te", "Traceparent", "Tracestate",
+		"Baggage", "Upgrade", "User-Agent", "X-Forwarded-For", "X-Requested-With", "Tether-Client-Label", "Tether-Stream"} {
+		m[k] = strings.ToLower(k)
+	}
+	return m
+}()
+
 // forwarded returns the request headers an invoke passes to its command,
 // lower-cased, for InvokeRequest.headers (the command reads them in
 // tether.Call.Header, as Tauri's Request gives its headers): every header
@@ -135,13 +151,16 @@ var notForwarded = map[string]bool{
 func (g *Gateway) forwarded(r *http.Request) (map[string]string, *tether.Error) {
 	var out map[string]string
 	for k, vs := range r.Header {
-		lk := strings.ToLower(k)
+		lk, ok := lowerHeaders[k]
+		if !ok {
+			lk = strings.ToLower(k)
+		}
 		if notForwarded[lk] || (strings.HasPrefix(lk, "tether-")) || strings.HasPrefix(lk, "grpc-") ||
 			(lk == "authorization" && g.cfg.token != "") {
 			continue
 		}
 		if out == nil {
-			out = map[string]string{}
+			out = make(map[string]string, min(len(r.Header), maxForwardHeaders))
 		}
 		if len(out) == maxForwardHeaders {
 			return nil, tether.Errorf(tether.CodeInvalidArgument, "more than %d request headers", maxForwardHeaders)
@@ -154,7 +173,11 @@ func (g *Gateway) forwarded(r *http.Request) (map[string]string, *tether.Error) 
 // serveInvoke answers POST /ipc/invoke/{command}: a unary command, or a
 // channel command streamed as SSE when the caller accepts text/event-stream.
 func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request, params map[string]string) {
-	name := params["command"]
+	g.invoke(w, r, params["command"])
+}
+
+// invoke is serveInvoke of the command name.
+func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, name string) {
 	if err := tether.CheckCommandName(name); err != nil {
 		writeError(w, 0, err)
 		return
@@ -184,7 +207,7 @@ func (g *Gateway) serveInvoke(w http.ResponseWriter, r *http.Request, params map
 	}
 	ctx, cancel := g.callContext(r, false)
 	defer cancel()
-	res, err := g.ipc.Invoke(ctx, req)
+	res, err := g.ipc.Invoke(ctx, req, inproc.HandOff{})
 	if err != nil {
 		writeError(w, 0, err)
 		return
@@ -205,21 +228,21 @@ func acceptsEventStream(r *http.Request) bool {
 
 func writePayload(w http.ResponseWriter, p *tetherv1.Payload) {
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	setShared(h, "Cache-Control", hvNoStore)
+	setShared(h, "X-Content-Type-Options", hvNoSniff)
 	var body []byte
 	switch b := p.GetBody().(type) {
 	case *tetherv1.Payload_Raw:
-		h.Set("Content-Type", contentTypeOctets)
+		setShared(h, "Content-Type", hvOctets)
 		body = b.Raw
 	case *tetherv1.Payload_Proto:
-		h.Set("Content-Type", contentTypeProtobuf)
+		setShared(h, "Content-Type", hvProtobuf)
 		body = b.Proto
 	case *tetherv1.Payload_Json:
-		h.Set("Content-Type", contentTypeJSON)
+		setShared(h, "Content-Type", hvJSON)
 		body = b.Json
 	default:
-		h.Set("Content-Type", contentTypeJSON)
+		setShared(h, "Content-Type", hvJSON)
 		body = []byte("null")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))

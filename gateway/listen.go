@@ -151,7 +151,11 @@ func newPushListen(g *Gateway, cancel context.CancelFunc) *pushListen {
 // answer with the writer.
 func (l *pushListen) header(md metadata.MD) error {
 	l.ready <- md
-	if l.sse = <-l.out; l.sse == nil {
+	l.sse = <-l.out
+	// The handshake is over (serve is past both channels): an idle listener
+	// need not hold them.
+	l.ready, l.out = nil, nil
+	if l.sse == nil {
 		return errClientGone
 	}
 	return nil

@@ -166,13 +166,15 @@ func WithTimeouts(read, write time.Duration) Option {
 	return func(c *config) { c.readTimeout, c.writeTimeout = read, write }
 }
 
-// WithServices registers typed REST routes (see RegisterFunc).
+// WithServices registers typed REST routes (see RegisterFunc). POST
+// /ipc/invoke/… is the gateway's own: it is matched before any of them.
 func WithServices(fns ...RegisterFunc) Option {
 	return func(c *config) { c.services = append(c.services, fns...) }
 }
 
 // WithHandler serves h at method and pattern (e.g. "GET", "/metrics")
-// behind the gateway's Host, Origin and token checks.
+// behind the gateway's Host, Origin and token checks. POST /ipc/invoke/… is
+// the gateway's own: it is matched before any such handler.
 func WithHandler(method, pattern string, h http.Handler) Option {
 	return func(c *config) { c.extra = append(c.extra, extraRoute{method, pattern, h}) }
 }

@@ -28,20 +28,41 @@ type sseWriter struct {
 	err error // the first failure, or why the stream was shut: later writes fail with it
 }
 
-// raw buffers what fill appends (frames encoded already) and writes it out.
+// raw writes out what fill appends (frames encoded already). The frames
+// are put together in a buffer lent for the write (out never keeps it), so
+// that neither an idle stream nor a busy one holds or makes a buffer of its
+// own per write.
 func (s *sseWriter) raw(fill func([]byte) []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return s.err
 	}
-	b := fill(s.buf.AvailableBuffer())
-	if len(b) == 0 {
-		return nil
+	if s.buf.Len() > 0 { // not the case: every write empties it
+		b := fill(s.buf.AvailableBuffer())
+		s.buf.Write(b)
+		return s.flush()
 	}
-	s.buf.Write(b)
-	return s.flush()
+	bp := rawBufs.Get().(*[]byte)
+	b := fill((*bp)[:0])
+	var err error
+	if len(b) > 0 {
+		if err = s.out(b); err != nil {
+			s.err = err
+		}
+	}
+	if cap(b) <= maxRawBuf {
+		*bp = b[:0]
+		rawBufs.Put(bp)
+	}
+	return err
 }
+
+// rawBufs lends raw its buffers; those grown past maxRawBuf by a large
+// batch are not kept.
+var rawBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxRawBuf = 64 << 10
 
 // shut makes every later write fail with err (the stream is ending).
 func (s *sseWriter) shut(err error) {

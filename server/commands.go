@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
@@ -37,7 +38,63 @@ func (s *Server) protoUnaryCommand(service, name string, md *grpc.MethodDesc, md
 		}
 		return encodeProto(out.(proto.Message), enc)
 	}
+	if in := inputType(mdesc); in != nil {
+		// The chain bound to the method once (bindUnary), its handler the
+		// generated one without interceptor, given the decoded arguments
+		// as they leave the chain (an interceptor may replace them): a
+		// call makes neither the chain's functions nor the generated
+		// handler's.
+		info := &grpc.UnaryServerInfo{Server: impl, FullMethod: c.method}
+		give := handOver // fields that hold memory are shared, not copied
+		if scalarFields(mdesc.Input()) {
+			give = func(dst, src proto.Message) { proto.Merge(dst, src) } // cheaper then, and the same
+		}
+		chain := bindUnary(s.unaries, info, func(ctx context.Context, req any) (any, error) {
+			return handler(impl, ctx, func(m any) error {
+				give(m.(proto.Message), req.(proto.Message))
+				return nil
+			}, nil)
+		})
+		c.invoke = func(ctx context.Context, args *tetherv1.Payload) (*tetherv1.Payload, error) {
+			enc := encodingOf(args)
+			req := in.New().Interface()
+			if err := decodeProto(args, req, maxDepth, shape); err != nil {
+				return nil, err
+			}
+			out, err := chain(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			return encodeProto(out.(proto.Message), enc)
+		}
+	}
 	return c
+}
+
+// scalarFields reports whether every field of md is a scalar or a string:
+// a copy of such a message shares all it holds (strings are immutable).
+func scalarFields(md protoreflect.MessageDescriptor) bool {
+	fs := md.Fields()
+	for i := range fs.Len() {
+		f := fs.Get(i)
+		if f.IsList() || f.IsMap() || f.Message() != nil || f.Kind() == protoreflect.BytesKind {
+			return false
+		}
+	}
+	return true
+}
+
+// inputType is the Go type of a method's request message, or nil when it
+// is not known (a service without registered descriptors).
+func inputType(md protoreflect.MethodDescriptor) protoreflect.MessageType {
+	if md == nil {
+		return nil
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Input().FullName())
+	if err != nil {
+		return nil
+	}
+	return mt
 }
 
 func (s *Server) protoChannelCommand(service, name string, sd *grpc.StreamDesc, mdesc protoreflect.MethodDescriptor, impl any) *command {
@@ -97,6 +154,7 @@ func Handle[A, R any](r Registrar, name string, fn func(context.Context, A) (R, 
 		shape: jsonargs.ShapeOf(reflect.TypeFor[A]()).Strict(s.opts.strictArgs(full))}
 	info := &grpc.UnaryServerInfo{FullMethod: c.method}
 	handler := func(ctx context.Context, req any) (any, error) { return fn(ctx, req.(A)) }
+	chain := bindUnary(s.unaries, info, handler)
 	maxDepth, shape := s.opts.limits.MaxDepth, c.shape
 	c.invoke = func(ctx context.Context, args *tetherv1.Payload) (*tetherv1.Payload, error) {
 		var a A
@@ -106,7 +164,7 @@ func Handle[A, R any](r Registrar, name string, fn func(context.Context, A) (R, 
 			return nil, err
 		}
 		bindChannels(ctx, reflect.ValueOf(&a).Elem())
-		out, err := s.unary(ctx, a, info, handler)
+		out, err := chain(ctx, a)
 		if err != nil {
 			return nil, err
 		}

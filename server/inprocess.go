@@ -10,6 +10,10 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/inproc"
 )
 
 // unaryMethod is a registered unary method, for in-process calls.
@@ -70,6 +74,7 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 	var header, trailer *metadata.MD
 	var peerOut *peer.Peer
 	maxRecv := s.opts.limits.MaxSendBytes
+	handOff := false
 	for _, o := range opts {
 		switch o := o.(type) {
 		case grpc.HeaderCallOption:
@@ -80,6 +85,8 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 			peerOut = o.PeerAddr
 		case grpc.MaxRecvMsgSizeCallOption:
 			maxRecv = o.MaxRecvMsgSize
+		case inproc.HandOff:
+			handOff = true
 		case grpc.StaticMethodCallOption, grpc.MaxSendMsgSizeCallOption:
 		default:
 			return invoker(ctx, method, req, reply, cc, opts...)
@@ -92,12 +99,16 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, s.opts.limits.MaxMessageBytes)
 	}
 
-	st := &inprocStream{method: method}
-	hctx, p, release := handlerContext(ctx, st)
+	st := &inprocStream{method: method, keepHeader: header != nil}
+	hctx, release := handlerContext(ctx, st)
 	defer release()
 
 	dec := func(m any) error {
-		proto.Merge(m.(proto.Message), in)
+		if handOff {
+			handOver(m.(proto.Message), in)
+		} else {
+			proto.Merge(m.(proto.Message), in)
+		}
 		return nil
 	}
 	resp, err := m.handler(m.impl, hctx, dec, s.wireChain)
@@ -108,7 +119,7 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 		*trailer = st.trailer
 	}
 	if peerOut != nil {
-		*peerOut = *p
+		*peerOut = st.peer
 	}
 	if err != nil {
 		return toStatus(err)
@@ -125,28 +136,94 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, maxRecv)
 	}
 	proto.Reset(out)
-	proto.Merge(out, rm)
+	if handOff {
+		handOver(out, rm)
+	} else {
+		proto.Merge(out, rm)
+	}
 	return nil
 }
+
+// handOver gives dst the fields of src, a message of the same type, without
+// copying what they hold (see inproc.HandOff); dst is empty. Messages of
+// different types are merged.
+func handOver(dst, src proto.Message) {
+	switch d := dst.(type) {
+	case *tetherv1.InvokeRequest:
+		if s, ok := src.(*tetherv1.InvokeRequest); ok {
+			d.Command, d.Args, d.Headers, d.IdempotencyKey, d.Sealed = s.Command, s.Args, s.Headers, s.IdempotencyKey, s.Sealed
+			d.ProtoReflect().SetUnknown(s.ProtoReflect().GetUnknown())
+			return
+		}
+	case *tetherv1.InvokeResponse:
+		if s, ok := src.(*tetherv1.InvokeResponse); ok {
+			d.Result = s.Result
+			d.ProtoReflect().SetUnknown(s.ProtoReflect().GetUnknown())
+			return
+		}
+	}
+	dm, sm := dst.ProtoReflect(), src.ProtoReflect()
+	if dm.Descriptor() != sm.Descriptor() {
+		proto.Merge(dst, src)
+		return
+	}
+	sm.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dm.Set(fd, v)
+		return true
+	})
+	if u := sm.GetUnknown(); len(u) > 0 {
+		dm.SetUnknown(u)
+	}
+}
+
+// The incoming metadata keys the wire adds, with their values; shared by
+// every in-process call (the handler's copies, metadata.FromIncomingContext,
+// never alias them).
+var (
+	inprocAuthority   = []string{inProcessAuthority}
+	inprocContentType = []string{"application/grpc"}
+	inprocUserAgent   = []string{"grpc-go/" + grpc.Version}
+)
 
 // handlerContext is the context a handler of an in-process call sees: it
 // ends with ctx but carries none of its values, only what the wire would —
 // the outgoing metadata as incoming, the in-process peer, and st as the
-// transport stream.
-func handlerContext(ctx context.Context, st grpc.ServerTransportStream) (context.Context, *peer.Peer, func()) {
+// transport stream. st keeps the incoming metadata and the peer.
+func handlerContext(ctx context.Context, st inprocTransport) (context.Context, func()) {
 	inMD, _ := metadata.FromOutgoingContext(ctx) // a copy, keys and values
 	if inMD == nil {
 		inMD = make(metadata.MD, 3)
 	}
-	inMD[":authority"] = []string{inProcessAuthority}
-	inMD["content-type"] = []string{"application/grpc"}
-	inMD["user-agent"] = []string{"grpc-go/" + grpc.Version}
-	p := &peer.Peer{Addr: InProcessAddr{}, LocalAddr: InProcessAddr{}}
+	inMD[":authority"] = inprocAuthority
+	inMD["content-type"] = inprocContentType
+	inMD["user-agent"] = inprocUserAgent
+	p := st.setIncoming(inMD)
 	hctx, release := detach(ctx)
 	hctx = metadata.NewIncomingContext(hctx, inMD)
 	hctx = peer.NewContext(hctx, p)
 	hctx = grpc.NewContextWithServerTransportStream(hctx, st)
-	return hctx, p, release
+	return hctx, release
+}
+
+// inprocTransport is the transport stream of a call on the direct path: it
+// keeps the call's incoming metadata, which newCall reads without copying
+// it, and its peer.
+type inprocTransport interface {
+	grpc.ServerTransportStream
+	setIncoming(metadata.MD) *peer.Peer
+	incoming() metadata.MD
+}
+
+// incomingMetadata is the incoming metadata of the call ctx belongs to, as
+// metadata.FromIncomingContext gives it but, on the direct path, not copied:
+// the caller must not change it.
+func incomingMetadata(ctx context.Context) (metadata.MD, bool) {
+	if st, ok := grpc.ServerTransportStreamFromContext(ctx).(inprocTransport); ok {
+		if md := st.incoming(); md != nil {
+			return md, true
+		}
+	}
+	return metadata.FromIncomingContext(ctx)
 }
 
 // toStatus turns a handler's error into the status the caller would
@@ -188,10 +265,14 @@ func detach(ctx context.Context) (context.Context, func()) {
 }
 
 // inprocStream is the grpc.ServerTransportStream of an in-process call: it
-// collects the header and trailer the handler sets.
+// collects the header and trailer the handler sets (the header only when
+// the caller asked for it), and holds the call's incoming metadata and peer.
 type inprocStream struct {
 	method          string
+	keepHeader      bool
 	header, trailer metadata.MD
+	md              metadata.MD
+	peer            peer.Peer
 }
 
 func (s *inprocStream) Method() string { return s.method }
@@ -199,8 +280,20 @@ func (s *inprocStream) Method() string { return s.method }
 // DirectInProcess marks the direct path (inproc.Direct).
 func (s *inprocStream) DirectInProcess() {}
 
+// DiscardsHeader implements inproc.HeaderSink.
+func (s *inprocStream) DiscardsHeader() bool { return !s.keepHeader }
+
+func (s *inprocStream) setIncoming(md metadata.MD) *peer.Peer {
+	s.md, s.peer = md, peer.Peer{Addr: InProcessAddr{}, LocalAddr: InProcessAddr{}}
+	return &s.peer
+}
+
+func (s *inprocStream) incoming() metadata.MD { return s.md }
+
 func (s *inprocStream) SetHeader(md metadata.MD) error {
-	s.header = metadata.Join(s.header, md)
+	if s.keepHeader {
+		s.header = metadata.Join(s.header, md)
+	}
 	return nil
 }
 

@@ -12,7 +12,10 @@ import (
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
+	"github.com/tether-ipc/tether/examples/demo"
+	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/inproc"
 	"github.com/tether-ipc/tether/server"
 )
 
@@ -88,5 +91,72 @@ func TestInProcessUnaryLikeWire(t *testing.T) {
 	big := &tetherv1.InvokeRequest{Command: "ok", Args: &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: make([]byte, 2<<10)}}}
 	if _, err := tetherv1.NewIPCClient(conn).Invoke(context.Background(), big); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("oversized request: %v", err)
+	}
+}
+
+// With inproc.HandOff the request and the reply cross the direct path
+// without copies: the wire interceptors get the caller's payload itself,
+// and the caller the reply's result as the core made it.
+func TestInProcessHandOffShares(t *testing.T) {
+	var seen *tetherv1.Payload
+	var sent *tetherv1.Payload
+	wire := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		seen = req.(*tetherv1.InvokeRequest).GetArgs()
+		res, err := h(ctx, req)
+		if r, ok := res.(*tetherv1.InvokeResponse); ok {
+			sent = r.GetResult()
+		}
+		return res, err
+	}
+	srv := server.New(server.WithWireInterceptors(wire, nil))
+	server.Handle(srv, "echo", func(_ context.Context, b []byte) ([]byte, error) { return b, nil })
+	conn, err := srv.DialInProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	defer conn.Close()
+	args := &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: []byte("abc")}}
+	for _, handOff := range []bool{false, true} {
+		var opts []grpc.CallOption
+		if handOff {
+			opts = append(opts, inproc.HandOff{})
+		}
+		res, err := tetherv1.NewIPCClient(conn).Invoke(context.Background(), &tetherv1.InvokeRequest{Command: "echo", Args: args}, opts...)
+		if err != nil || string(res.GetResult().GetRaw()) != "abc" {
+			t.Fatalf("handOff %v: %v %v", handOff, res, err)
+		}
+		if (seen == args) != handOff || (res.GetResult() == sent) != handOff {
+			t.Errorf("handOff %v: request shared %v, reply shared %v", handOff, seen == args, res.GetResult() == sent)
+		}
+	}
+}
+
+// The command chain of a proto command, bound once to its method, sees the
+// decoded arguments, its info, and hands the handler the request as the
+// chain leaves it: an interceptor that replaces the request is heard.
+func TestProtoCommandChainReplacesRequest(t *testing.T) {
+	var methods []string
+	rewrite := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		methods = append(methods, info.FullMethod)
+		if r, ok := req.(*demov1.GreetRequest); ok {
+			req = &demov1.GreetRequest{Name: r.GetName() + " (checked)"}
+		}
+		return h(ctx, req)
+	}
+	srv := server.New(server.WithInterceptors(rewrite))
+	demov1.RegisterDemoServer(srv, demo.New(t.TempDir()))
+	defer srv.Stop()
+	for range 2 {
+		var out string
+		if err := srv.Invoke(context.Background(), "greet", map[string]string{"name": "World"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out != "Hello, World (checked)!" {
+			t.Fatalf("greet: %q", out)
+		}
+	}
+	if len(methods) != 2 || methods[0] != "/demo.v1.Demo/Greet" {
+		t.Fatalf("interceptor saw %v", methods)
 	}
 }

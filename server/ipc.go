@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"google.golang.org/grpc/metadata"
@@ -56,17 +57,26 @@ func (s *Server) resolve(ctx context.Context, req *tetherv1.InvokeRequest, kind 
 	}
 	call.IdempotencyKey = req.GetIdempotencyKey()
 	call.Plugin, call.PluginDefault = pluginOf(cmd)
-	if len(req.GetHeaders()) > 0 {
-		h := call.Header.Copy()
-		if h == nil {
-			h = metadata.MD{}
-		}
-		for k, v := range req.GetHeaders() {
-			h.Set(k, v) // the caller's own headers (a page's, through the gateway) over the transport's
-		}
-		call.Header = h
+	if hs := req.GetHeaders(); len(hs) > 0 {
+		call.Header = withHeaders(call.Header, hs)
 	}
 	return cmd, tether.WithCall(ctx, call), nil
+}
+
+// withHeaders is md with the caller's own headers of an Invoke request (a
+// page's, through the gateway) over the transport's keys, in a new map; the
+// values of md are shared, not copied (a Call's Header is read-only).
+func withHeaders(md metadata.MD, hs map[string]string) metadata.MD {
+	h := make(metadata.MD, len(md)+len(hs))
+	for k, v := range md {
+		h[k] = v
+	}
+	vals := make([]string, 0, len(hs)) // one array for every value
+	for k, v := range hs {
+		vals = append(vals, v)
+		h[strings.ToLower(k)] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	return h
 }
 
 func (s *Server) invoke(ctx context.Context, req *tetherv1.InvokeRequest) (res *tetherv1.Payload, err error) {

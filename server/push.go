@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -97,7 +98,7 @@ func (c *pushClient) RecvMsg(any) error {
 	ss := &pushServer{method: c.method, push: c.push, req: c.req}
 	c.ss = ss
 	var release func()
-	ss.ctx, _, release = handlerContext(c.ctx, (*pushTransport)(ss))
+	ss.ctx, release = handlerContext(c.ctx, (*pushTransport)(ss))
 	defer release()
 	err := c.s.wireStream(c.m.impl, ss, &grpc.StreamServerInfo{FullMethod: c.method, IsServerStream: true}, c.m.handler)
 	switch {
@@ -122,6 +123,8 @@ type pushServer struct {
 	header     metadata.MD
 	headerSent bool
 	trailer    metadata.MD
+	md         metadata.MD // incoming
+	peer       peer.Peer
 }
 
 func (s *pushServer) Context() context.Context { return s.ctx }
@@ -165,7 +168,12 @@ func (s *pushServer) SetTrailer(md metadata.MD) {
 // grpc.SetHeader and friends find in the handler's context.
 type pushTransport pushServer
 
-func (t *pushTransport) Method() string                  { return t.method }
+func (t *pushTransport) Method() string        { return t.method }
+func (t *pushTransport) incoming() metadata.MD { return t.md }
+func (t *pushTransport) setIncoming(md metadata.MD) *peer.Peer {
+	t.md, t.peer = md, peer.Peer{Addr: InProcessAddr{}, LocalAddr: InProcessAddr{}}
+	return &t.peer
+}
 func (t *pushTransport) DirectInProcess()                {}
 func (t *pushTransport) SetHeader(md metadata.MD) error  { return (*pushServer)(t).SetHeader(md) }
 func (t *pushTransport) SendHeader(md metadata.MD) error { return (*pushServer)(t).SendHeader(md) }

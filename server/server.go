@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
@@ -41,8 +40,9 @@ type Server struct {
 	reg    *registry
 	log    *slog.Logger
 
-	unary  grpc.UnaryServerInterceptor  // the command chain (never nil)
-	stream grpc.StreamServerInterceptor // the channel/listen chain (never nil)
+	unary   grpc.UnaryServerInterceptor   // the command chain (never nil)
+	unaries []grpc.UnaryServerInterceptor // its interceptors, for bindUnary
+	stream  grpc.StreamServerInterceptor  // the channel/listen chain (never nil)
 
 	bus       bus.Bus
 	listeners labelSet
@@ -126,7 +126,7 @@ func New(opts ...Option) *Server {
 		unary = append(append([]grpc.UnaryServerInterceptor{}, unary...), v.UnaryServerInterceptor())
 		stream = append(append([]grpc.StreamServerInterceptor{}, stream...), v.StreamServerInterceptor())
 	}
-	s.unary = chainUnary(unary)
+	s.unary, s.unaries = chainUnary(unary), unary
 	s.stream = chainStream(stream)
 
 	wire := append(append([]grpc.UnaryServerInterceptor{}, s.opts.wireUnary...), s.unaryEntry)
@@ -390,7 +390,7 @@ func (s *Server) newCall(ctx context.Context, kind tether.Kind, name, method str
 		c.Peer = p.Addr
 	}
 	c.Conn, c.Caller = callerIDs(ctx)
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
+	if md, ok := incomingMetadata(ctx); ok {
 		c.Header = md
 	}
 	label, origin, err := s.opts.identity(ctx)
@@ -476,6 +476,18 @@ func chainUnary(is []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		return is[0](ctx, req, info, unaryNext(is, 1, info, handler))
 	}
+}
+
+// bindUnary is the chain of is for one method (info) and handler, built
+// once: calls through it make no function per interceptor, as the chain of
+// chainUnary does for the handler of each call.
+func bindUnary(is []grpc.UnaryServerInterceptor, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) grpc.UnaryHandler {
+	h := handler
+	for i := len(is) - 1; i >= 0; i-- {
+		in, next := is[i], h
+		h = func(ctx context.Context, req any) (any, error) { return in(ctx, req, info, next) }
+	}
+	return h
 }
 
 func unaryNext(is []grpc.UnaryServerInterceptor, i int, info *grpc.UnaryServerInfo, final grpc.UnaryHandler) grpc.UnaryHandler {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/inproc"
 	"github.com/tether-ipc/tether/internal/jsonargs"
 )
 
@@ -321,7 +322,9 @@ func firstOutgoing(ctx context.Context, key string) string {
 // method (a typed user method) is refused with permission_denied. The
 // caller's request is never modified: interceptors after this one and the
 // invoker get a new, sealed request, which like any unary request is not
-// theirs to keep once the call returns (its buffer is reused).
+// theirs to keep once the call returns (its buffer is reused) — unless the
+// call hands its request over (Tether's gateway does, on the direct
+// in-process path): that request itself is then changed and sealed.
 func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if passes(method) {
@@ -338,6 +341,15 @@ func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 		// The sealed request's buffer is borrowed for the call: once invoker
 		// returns, gRPC has encoded and sent the request and is done with it,
 		// as it is with any request a caller reuses after a unary call.
+		if handedOff(opts) {
+			// The caller gave the request up (inproc.HandOff): it is processed
+			// and sealed in place, into buffers of its own, which the core
+			// may keep.
+			if err := stage.process(ctx, kind, msg, outgoingClient(ctx), connOf(cc)); err != nil {
+				return err
+			}
+			return invoker(ctx, method, msg, reply, cc, opts...)
+		}
 		sb := sealBufs.Get().(*sealBuf)
 		defer sealBufs.Put(sb)
 		sealed, err := stage.processCopy(ctx, kind, msg, sb, connOf(cc))
@@ -346,6 +358,15 @@ func UnaryClientInterceptor(stage *Stage) grpc.UnaryClientInterceptor {
 		}
 		return invoker(ctx, method, sealed, reply, cc, opts...)
 	}
+}
+
+func handedOff(opts []grpc.CallOption) bool {
+	for _, o := range opts {
+		if _, ok := o.(inproc.HandOff); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // DialOptions puts stage on a client connection: both of its client

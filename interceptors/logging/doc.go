@@ -18,7 +18,8 @@
 // warn for errors a caller causes (invalid_argument, not_found,
 // permission_denied, resource_exhausted…, and unavailable and
 // deadline_exceeded), and error for unknown, internal, data_loss and
-// unimplemented; WithLevels changes that.
+// unimplemented; WithLevels changes that. Records carry no source location
+// (a handler's AddSource would name this package, not the command).
 //
 // Put it first (outermost) in the command chain so it sees the final code:
 //

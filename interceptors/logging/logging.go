@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tether-ipc/tether"
+	"github.com/tether-ipc/tether/internal/inproc"
 )
 
 // HeaderRequestID is the response header (and, from trusted fronts, the
@@ -144,8 +145,10 @@ func (c *config) begin(ctx context.Context) (context.Context, string) {
 	if id == "" {
 		id = c.newID()
 	}
-	if grpc.ServerTransportStreamFromContext(ctx) != nil {
-		_ = grpc.SetHeader(ctx, metadata.Pairs(HeaderRequestID, id))
+	if st := grpc.ServerTransportStreamFromContext(ctx); st != nil {
+		if hs, ok := st.(inproc.HeaderSink); !ok || !hs.DiscardsHeader() {
+			_ = grpc.SetHeader(ctx, metadata.Pairs(HeaderRequestID, id))
+		}
 	}
 	return ContextWithRequestID(ctx, id), id
 }
@@ -220,5 +223,10 @@ func (c *config) end(ctx context.Context, l *slog.Logger, id, method string, kin
 		}
 		attrs = append(attrs, slog.String("error", msg))
 	}
-	l.LogAttrs(ctx, level, "tether call", attrs...)
+	// The record is made here rather than by l.LogAttrs, which would look
+	// up its caller's source location at each call: a location in this
+	// package, which says nothing of the call logged.
+	r := slog.NewRecord(time.Now(), level, "tether call", 0)
+	r.AddAttrs(attrs...)
+	_ = l.Handler().Handle(ctx, r)
 }

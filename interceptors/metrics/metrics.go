@@ -110,6 +110,18 @@ type Metrics struct {
 	dropped    *prometheus.CounterVec
 
 	commands, events, reasons, dropNames *bounded
+
+	// cmds holds each admitted command's series, so that a call looks its
+	// series up once, without hashing label values.
+	cmdMu sync.RWMutex
+	cmds  map[string]*commandSeries
+}
+
+// commandSeries are the series of one command label.
+type commandSeries struct {
+	label    string
+	duration prometheus.Observer
+	ok       prometheus.Counter
 }
 
 // New returns a Metrics with its own registry.
@@ -186,6 +198,32 @@ func (m *Metrics) command(call *tether.Call) string {
 	return m.commands.value(call.Name)
 }
 
+// series returns the series of call's command.
+func (m *Metrics) series(call *tether.Call) *commandSeries {
+	name := Unknown
+	if call != nil && call.Name != "" {
+		name = call.Name
+	}
+	m.cmdMu.RLock()
+	cs := m.cmds[name]
+	m.cmdMu.RUnlock()
+	if cs != nil {
+		return cs
+	}
+	label := m.command(call)
+	cs = &commandSeries{label: label, duration: m.duration.WithLabelValues(label), ok: m.invokes.WithLabelValues(label, tether.CodeOK.String())}
+	if label != name {
+		return cs // beyond the bound: not kept
+	}
+	m.cmdMu.Lock()
+	if m.cmds == nil {
+		m.cmds = map[string]*commandSeries{}
+	}
+	m.cmds[name] = cs
+	m.cmdMu.Unlock()
+	return cs
+}
+
 // UnaryServerInterceptor counts unary commands and emits.
 func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -203,9 +241,13 @@ func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 		}
 		start := time.Now()
 		resp, err := handler(ctx, req)
-		cmd := m.command(call)
-		m.duration.WithLabelValues(cmd).Observe(time.Since(start).Seconds())
-		m.invokes.WithLabelValues(cmd, tether.CodeOf(err).String()).Inc()
+		cs := m.series(call)
+		cs.duration.Observe(time.Since(start).Seconds())
+		if code := tether.CodeOf(err); code == tether.CodeOK {
+			cs.ok.Inc()
+		} else {
+			m.invokes.WithLabelValues(cs.label, code.String()).Inc()
+		}
 		return resp, err
 	}
 }

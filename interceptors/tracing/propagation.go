@@ -13,26 +13,6 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-// metadataCarrier reads and writes W3C trace context in gRPC metadata.
-type metadataCarrier metadata.MD
-
-func (c metadataCarrier) Get(key string) string {
-	if v := metadata.MD(c).Get(key); len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-func (c metadataCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
-
-func (c metadataCarrier) Keys() []string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
 // incomingCarrier reads one key of the incoming metadata without copying it.
 type incomingCarrier struct{ ctx context.Context }
 
@@ -81,9 +61,12 @@ func (c *config) serverSpan(ctx context.Context, method string) (context.Context
 	if c.tracer == nil {
 		return ctx, nil
 	}
-	name := strings.TrimPrefix(method, "/")
-	return c.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(semconv.RPCSystemGRPC, rpcService(name), rpcMethod(name)))
+	sp := c.rpcs.get(method, func() *spec {
+		name := strings.TrimPrefix(method, "/")
+		return &spec{name: name, opts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.RPCSystemGRPC, rpcService(name), rpcMethod(name))}}
+	})
+	return c.tracer.Start(ctx, sp.name, sp.opts...)
 }
 
 func rpcService(name string) attribute.KeyValue {
@@ -119,18 +102,50 @@ func inject(ctx context.Context) context.Context {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return ctx
 	}
-	md := metadata.MD{}
-	otel.GetTextMapPropagator().Inject(ctx, metadataCarrier(md))
-	if len(md) == 0 {
+	var c pairsCarrier
+	otel.GetTextMapPropagator().Inject(ctx, &c)
+	if len(c.kv) == 0 {
 		return ctx
 	}
-	pairs := make([]string, 0, 2*len(md))
-	for k, vs := range md {
-		for _, v := range vs {
-			pairs = append(pairs, k, v)
+	return metadata.AppendToOutgoingContext(ctx, c.kv...)
+}
+
+// pairsCarrier collects what a propagator injects as metadata pairs, each
+// key lower-cased and set once (a later Set of a key replaces its value).
+type pairsCarrier struct {
+	kv  []string
+	buf [6]string // room for traceparent, tracestate and baggage
+}
+
+func (c *pairsCarrier) Get(key string) string {
+	for i := 0; i < len(c.kv); i += 2 {
+		if c.kv[i] == key {
+			return c.kv[i+1]
 		}
 	}
-	return metadata.AppendToOutgoingContext(ctx, pairs...)
+	return ""
+}
+
+func (c *pairsCarrier) Set(key, value string) {
+	key = strings.ToLower(key)
+	for i := 0; i < len(c.kv); i += 2 {
+		if c.kv[i] == key {
+			c.kv[i+1] = value
+			return
+		}
+	}
+	if c.kv == nil {
+		c.kv = c.buf[:0]
+	}
+	c.kv = append(c.kv, key, value)
+}
+
+func (c *pairsCarrier) Keys() []string {
+	keys := make([]string, 0, len(c.kv)/2)
+	for i := 0; i < len(c.kv); i += 2 {
+		keys = append(keys, c.kv[i])
+	}
+	return keys
 }
 
 // HTTPCarrier is the carrier of W3C trace context in HTTP headers, for

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/attribute"
@@ -40,6 +41,56 @@ type Option func(*config)
 
 type config struct {
 	tracer trace.Tracer
+	calls  specCache[callKey]
+	rpcs   specCache[string]
+}
+
+// spec is what a span of one kind of call is started with: its name, its
+// attributes and the options that carry them, made once (see specCache).
+type spec struct {
+	name  string
+	attrs []attribute.KeyValue
+	opts  []trace.SpanStartOption
+}
+
+// callKey is what a call's span depends on.
+type callKey struct {
+	kind        tether.Kind
+	name, label string
+}
+
+// maxSpecs bounds each cache of specs; calls beyond it build theirs each
+// time. Command names, methods and client labels are the app's own, so a
+// bound is only reached by an app with that many of them.
+const maxSpecs = 4096
+
+// specCache holds specs by key, safe for concurrent use; looking one up
+// allocates nothing.
+type specCache[K comparable] struct {
+	mu sync.RWMutex
+	m  map[K]*spec
+}
+
+func (c *specCache[K]) get(k K, make func() *spec) *spec {
+	c.mu.RLock()
+	sp, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return sp
+	}
+	sp = make()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[k]; ok {
+		return old
+	}
+	if c.m == nil {
+		c.m = map[K]*spec{}
+	}
+	if len(c.m) < maxSpecs {
+		c.m[k] = sp
+	}
+	return sp
 }
 
 // WithTracerProvider makes the interceptors start a child span for every
@@ -82,15 +133,18 @@ func (c *config) begin(ctx context.Context) (context.Context, trace.Span) {
 	if !ok {
 		return ctx, nil
 	}
-	attrs := Attributes(call)
+	sp := c.calls.get(callKey{call.Kind, call.Name, call.ClientLabel}, func() *spec {
+		attrs := Attributes(call)
+		return &spec{name: "tether." + call.Kind.String() + " " + call.Name, attrs: attrs,
+			opts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...)}}
+	})
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.SetAttributes(attrs...)
+		span.SetAttributes(sp.attrs...)
 	}
 	if c.tracer == nil {
 		return ctx, nil
 	}
-	return c.tracer.Start(ctx, "tether."+call.Kind.String()+" "+call.Name,
-		trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+	return c.tracer.Start(ctx, sp.name, sp.opts...)
 }
 
 func end(span trace.Span, err error) {

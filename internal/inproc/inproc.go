@@ -34,3 +34,20 @@ type Push struct {
 // server.DialInProcess, or a Push stream), so that tests can tell that the
 // fast path held: grpc.ServerTransportStreamFromContext(ctx).(inproc.Direct).
 type Direct interface{ DirectInProcess() }
+
+// HandOff is a grpc.CallOption for a unary call on a connection made by
+// server.DialInProcess: the caller hands the request over — it neither
+// reads nor changes it, nor reuses its memory, once the call has started —
+// and takes the reply as the handler's own value, which it only reads. The
+// direct path then gives the handler the request's fields without copying
+// them, and the caller the reply's. Connections that do not know it ignore
+// it, and calls without it are copied both ways, as over the wire.
+//
+// The gateway makes every unary call with it: its requests are built for
+// one call, and its replies are written out and dropped.
+type HandOff struct{ grpc.EmptyCallOption }
+
+// HeaderSink is implemented by the transport stream of a direct unary call:
+// Discards reports that no one will read the call's response header (the
+// caller did not ask for it), so that interceptors need not build one.
+type HeaderSink interface{ DiscardsHeader() bool }

@@ -80,12 +80,21 @@
 // sloppy-mode assignment to an undeclared name (an implicit global) fails.
 // With FreezePrototype false, builtins stay writable within a call, and each
 // call gets a runtime of its own instead, which costs a runtime per call
-// (about 0.25 ms) rather than a frozen runtime per slot (about 15 ms, once).
+// (about 0.25 ms, made ahead in the background) rather than a frozen runtime
+// per slot (about 15 ms, once).
+//
+// The hook files run for each call, rather than once per runtime with
+// everything reachable from the global object frozen afterwards, because
+// freezing cannot reach a closure's variables (let calls = 0; … calls++), a
+// top-level object held only by a closure, or a Set's or Map's entries:
+// state kept there would cross calls.
 //
 // # Limits
 //
 // Each call is answered within Options.Timeout (100 ms by default) of
-// getting a slot, whatever the script does: the call runs on its runtime's
+// getting a slot and its runtime, whatever the script does (runtimes are
+// made ahead: PoolSize and a spare at load, more in the background as calls
+// use them up; making one is never counted against a call's limit): the call runs on its runtime's
 // own goroutine, and at the limit (or when the caller's context ends) the
 // caller gets "isolation hook exceeded 100ms" while the runtime is
 // interrupted. A native step goja's interrupt cannot reach (a sort, a JSON

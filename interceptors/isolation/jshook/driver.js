@@ -11,8 +11,10 @@
 //
 // parse and stringify are JSON's own, from before the guards; factory runs
 // the hook files with (window, self, globalThis); quiet(bool) mutes console
-// while they run, so that a file's top-level logging shows once, at load.
-(function (parse, stringify, factory, quiet) {
+// while they run, so that a file's top-level logging shows once, at load;
+// args() is the call's arguments as JSON text, read from Go only when the
+// hook first reads them.
+(function (parse, stringify, factory, quiet, args) {
   "use strict";
   var P = Promise, resolve = P.resolve.bind(P), then = P.prototype.then;
   var create = Object.create, defProp = Object.defineProperty, isArray = Array.isArray, keys = Object.keys;
@@ -32,13 +34,23 @@
   }
   function isObj(v) { return v !== null && typeof v === "object"; }
 
+  // The objects of the call in progress (a runtime serves one call at a
+  // time), each list as pairs [object, what it stands for]: emptied for each
+  // call, so an object kept past its call (it cannot be: no state crosses
+  // calls) finds nothing. Plain lists, not WeakMaps, whose entries cost the
+  // collector a weak handle each.
+  var boxes = [], links = [], flats = [];
+  function put(list, o, v) { var n = list.length; list[n] = o; list[n + 1] = v; }
+  function find(list, o) {
+    for (var i = 0; i < list.length; i += 2) if (list[i] === o) return list[i + 1];
+    return undefined;
+  }
   // A box holds the arguments: parsed at the first read; touched once read
   // or replaced. The accessors that show a box are shared: they find the
   // box of the object they are read on (or of the view it inherits from).
-  var boxes = new WeakMap(), links = new WeakMap();
-  function lookup(map, o) {
+  function lookup(list, o) {
     for (var x = o; x !== null && x !== undefined; x = getProto(x)) {
-      var v = map.get(x);
+      var v = find(list, x);
       if (v !== undefined) return v;
     }
     throw new TypeError("isolation hook read the payload off an object that is not the payload");
@@ -47,7 +59,7 @@
     b.touched = true;
     if (!b.loaded) {
       b.loaded = true;
-      b.value = b.text !== undefined ? parse(b.text) : b.invoke ? {} : undefined;
+      b.value = b.text ? parse(args()) : b.invoke ? {} : undefined;
     }
     return b.value;
   }
@@ -71,9 +83,8 @@
   // examples read it: message inherits from a proxy that answers, for a key
   // message does not have itself, from the arguments (or Object.prototype),
   // and writes such keys into the arguments.
-  var flats = new WeakMap();
   function flatArgs(t) {
-    var m = flats.get(t);
+    var m = find(flats, t);
     if (m === undefined || !hasOwn(m, "args")) return undefined;
     var a = m.args;
     return isObj(a) && !isArray(a) ? a : undefined;
@@ -99,7 +110,7 @@
   };
   function newMessage() {
     var t = {}, m = create(new Proxy(t, FLAT));
-    flats.set(t, m);
+    put(flats, t, m);
     return m;
   }
 
@@ -111,14 +122,14 @@
     holder = null;
     if (c.kind === "invoke") {
       var m = newMessage();
-      boxes.set(m, b);
+      put(boxes, m, b);
       defProp(m, "args", ARGS);
       defProp(m, "cmd", { value: c.name, writable: true, enumerable: true, configurable: true });
       p.message = holder = m;
     } else {
       p.event = c.name;
       if (c.kind === "emit") {
-        boxes.set(p, b);
+        put(boxes, p, b);
         defProp(p, "payload", ARGS);
         holder = p;
         if (c.target) p.target = c.target;
@@ -141,21 +152,21 @@
   function v2View(c, b) {
     var p = { cmd: c.name, callback: 1, error: 2 }, m = newMessage();
     holder = null;
-    links.set(m, p);
+    put(links, m, p);
     defProp(m, "cmd", MIRROR_CMD);
     if (c.kind === "invoke") {
-      boxes.set(p, b);
+      put(boxes, p, b);
       defProp(p, "payload", ARGS);
       holder = p;
       p.options = { headers: headersOf(c) };
-      boxes.set(m, b);
+      put(boxes, m, b);
       defProp(m, "args", ARGS_HIDDEN);
     } else {
       var a;
       if (c.kind === "emit") {
         p.cmd = c.target ? EMIT_TO : EMIT;
         a = c.target ? { target: { kind: "AnyLabel", label: c.target }, event: c.name } : { event: c.name };
-        boxes.set(a, b);
+        put(boxes, a, b);
         defProp(a, "payload", ARGS);
         holder = a;
       } else {
@@ -250,39 +261,49 @@
     return out;
   }
 
-  // run calls the hook files and the hook for shapes[i] on a fresh window,
-  // and then for the next shape, and then done(results).
-  function run(win, c, argsText, shapes, i, results, done) {
-    if (i === shapes.length) { done(results); return; }
-    var seed = shapes[i] === "seed";
-    var next = function (r) { results.push(r); run(i + 1 < shapes.length ? newWindow() : null, c, argsText, shapes, i + 1, results, done); };
-    var hook;
-    quiet(true);
-    try {
-      factory.call(win, win, win, win);
-      hook = win.__TAURI_ISOLATION_HOOK__;
-    } catch (e) {
+  // result is what a hook's answer r (not a thenable) says of the call.
+  function result(c, r, b, vh, seed) {
+    if (r === null || r === undefined) return { reason: "isolation hook returned no payload" };
+    if (!isObj(r)) return { reason: "isolation hook returned a value that is not an object" };
+    try { return seed ? seedResult(c, r, b, vh) : v2Result(c, r, b, vh); } catch (e) { return { reason: text(e) }; }
+  }
+
+  // run calls the hook files and the hook for each of shapes from the i-th,
+  // each on a fresh window (win, for the first), and then done(results). A
+  // hook that returns a thenable goes on once it settles; a synchronous one
+  // makes no function of the driver's for the call.
+  function run(win, c, hasArgs, shapes, i, results, done) {
+    for (; i < shapes.length; i++, win = null) {
+      if (win === null) win = newWindow();
+      var seed = shapes[i] === "seed", hook;
+      quiet(true);
+      try {
+        factory.call(win, win, win, win);
+        hook = win.__TAURI_ISOLATION_HOOK__;
+      } catch (e) {
+        quiet(false);
+        results.push({ reason: text(e) });
+        continue;
+      }
       quiet(false);
-      next({ reason: text(e) });
+      if (typeof hook !== "function") { results.push({ reason: "window.__TAURI_ISOLATION_HOOK__ is not a function" }); continue; }
+      var b = { touched: false, loaded: false, value: undefined, text: hasArgs, invoke: c.kind === "invoke" };
+      var view = seed ? seedView(c, b) : v2View(c, b), vh = holder;
+      var res;
+      try { res = hook.call(win, view, seed ? undefined : view.options); } catch (e) { results.push({ reason: text(e) }); continue; }
+      var thenable = false;
+      try { thenable = isObj(res) && typeof res.then === "function"; } catch (e) { results.push({ reason: text(e) }); continue; }
+      if (!thenable) { results.push(result(c, res, b, vh, seed)); continue; }
+      later(res, c, b, vh, seed, hasArgs, shapes, i, results, done);
       return;
     }
-    quiet(false);
-    if (typeof hook !== "function") { next({ reason: "window.__TAURI_ISOLATION_HOOK__ is not a function" }); return; }
-    var b = { touched: false, loaded: false, value: undefined, text: argsText, invoke: c.kind === "invoke" };
-    var view = seed ? seedView(c, b) : v2View(c, b), vh = holder;
-    var res;
-    try { res = hook.call(win, view, seed ? undefined : view.options); } catch (e) { next({ reason: text(e) }); return; }
-    var settle = function (r) {
-      if (r === null || r === undefined) { next({ reason: "isolation hook returned no payload" }); return; }
-      if (!isObj(r)) { next({ reason: "isolation hook returned a value that is not an object" }); return; }
-      var out;
-      try { out = seed ? seedResult(c, r, b, vh) : v2Result(c, r, b, vh); } catch (e) { out = { reason: text(e) }; }
-      next(out);
-    };
-    var thenable = false;
-    try { thenable = isObj(res) && typeof res.then === "function"; } catch (e) { next({ reason: text(e) }); return; }
-    if (!thenable) { settle(res); return; }
-    then.call(resolve(res), settle, function (e) { next({ reason: text(e) }); });
+    done(results);
+  }
+
+  // later goes on with run once the thenable res a hook returned settles.
+  function later(res, c, b, vh, seed, hasArgs, shapes, i, results, done) {
+    var goOn = function (r) { results.push(r); run(null, c, hasArgs, shapes, i + 1, results, done); };
+    then.call(resolve(res), function (r) { goOn(result(c, r, b, vh, seed)); }, function (e) { goOn({ reason: text(e) }); });
   }
 
   function newWindow() {
@@ -301,11 +322,12 @@
       return typeof win.__TAURI_ISOLATION_HOOK__ === "function";
     },
     // call runs the call c (kind, name, headers, target, label, origin, from
-    // Go) with the arguments argsText (JSON, or undefined) in each of shapes
+    // Go), with arguments or not (hasArgs: args() gives them), in each of shapes
     // ("seed", "v2") and reports the results, in order: done(results). win
     // is the window of the first run (a fresh one, from Go).
-    call: function (win, c, argsText, shapes, done) {
-      run(win, c, argsText, shapes, 0, [], done);
+    call: function (win, c, hasArgs, shapes, done) {
+      boxes.length = links.length = flats.length = 0;
+      run(win, c, hasArgs, shapes, 0, [], done);
     }
   };
 })

@@ -2,6 +2,7 @@ package jshook
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/tether-ipc/tether/interceptors/isolation"
 )
@@ -31,3 +32,10 @@ func ApplyForTest(p *isolation.Payload, out string) (*isolation.Payload, error) 
 
 // SameJSONForTest compares two JSON values as JavaScript does.
 func SameJSONForTest(a, b []byte) bool { return sameJSON(a, b) }
+
+// SlowSandboxesForTest makes every runtime made from now on take d longer
+// to make, until the returned function undoes it.
+func SlowSandboxesForTest(d time.Duration) func() {
+	slowMaking.Store(int64(d))
+	return func() { slowMaking.Store(0) }
+}

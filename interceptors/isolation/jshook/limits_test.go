@@ -263,3 +263,24 @@ func TestLargeSortIsCorrect(t *testing.T) {
 		t.Fatalf("sorted: %s", got.Message.Args)
 	}
 }
+
+// Making a runtime is never part of a call's limit: runtimes are made at
+// load and in the background, and a call that finds none ready has its own
+// made before its limit starts. Here making one takes three times the
+// limit; every call still passes, with the realm frozen (a runtime per slot)
+// and without (a runtime per call).
+func TestMakingRuntimesIsNotChargedToCalls(t *testing.T) {
+	off := false
+	for _, freeze := range []*bool{nil, &off} {
+		r := newRunner(t, `window.__TAURI_ISOLATION_HOOK__ = (p) => { for (let i = 0; i < 20000; i++) {} return p; };`,
+			jshook.Options{FreezePrototype: freeze, PoolSize: 1, Timeout: 100 * time.Millisecond})
+		undo := jshook.SlowSandboxesForTest(300 * time.Millisecond)
+		for i := range 4 {
+			if _, err := r.Run(context.Background(), invokePayload("greet", `{"name":"x"}`)); err != nil {
+				undo()
+				t.Fatalf("freeze=%v call %d: %v", freeze == nil, i, err)
+			}
+		}
+		undo()
+	}
+}

@@ -129,8 +129,9 @@ type Runner struct {
 	abandoned atomic.Int64
 	replacing atomic.Bool
 
-	exceededWhy *abortError // the interrupt, and the error, of a call past its limit
+	exceededWhy *abortError // the interrupt, the error and the answer of a call past its limit
 	exceeded    error
+	exceededRun *callRun
 }
 
 type sourceLines struct {
@@ -209,6 +210,7 @@ func New(sources []Source, opts Options) (*Runner, error) {
 		slots: make(chan struct{}, opts.PoolSize)}
 	r.exceededWhy = &abortError{msg: fmt.Sprintf("isolation hook exceeded %v", opts.Timeout), limit: true}
 	r.exceeded = isolation.Exceeded(r.exceededWhy.msg)
+	r.exceededRun = &callRun{err: r.exceeded}
 	// Each source on its own first, for errors that name it; then all of
 	// them as the body of one function, run for each call with a fresh
 	// window, sharing their top-level declarations as scripts of one page.
@@ -244,18 +246,21 @@ func New(sources []Source, opts Options) (*Runner, error) {
 		return nil, err
 	}
 	if !r.freeze {
-		sb.stop()
+		sb.stop() // its builtins may have been changed by the files' top level
 	} else {
-		// A runtime for each slot and the spare, made now rather than by the
-		// first calls.
 		r.idle = append(r.idle, sb)
-		for len(r.idle) < opts.PoolSize+spare {
-			sb, err := r.newSandbox()
-			if err != nil {
-				return nil, err
+	}
+	// A runtime for each slot and the spare, made now rather than by the
+	// first calls.
+	for len(r.idle) < opts.PoolSize+spare {
+		sb, err := r.newSandbox()
+		if err != nil {
+			for _, sb := range r.idle {
+				sb.stop()
 			}
-			r.idle = append(r.idle, sb)
+			return nil, err
 		}
+		r.idle = append(r.idle, sb)
 	}
 	return r, nil
 }
@@ -350,33 +355,52 @@ func (r *Runner) bounded(ctx context.Context, sb *sandbox, limit time.Duration, 
 	return f()
 }
 
+// get takes a ready runtime, made ahead (at New, or in the background), and
+// has the pool replenished; it makes one itself only if none is ready.
+// Either way the making is not part of a call: the call's limit starts once
+// it has its runtime.
 func (r *Runner) get() (*sandbox, error) {
-	if r.freeze {
-		r.mu.Lock()
-		if n := len(r.idle); n > 0 {
-			sb := r.idle[n-1]
-			r.idle = r.idle[:n-1]
-			r.mu.Unlock()
-			return sb, nil
-		}
-		r.mu.Unlock()
+	r.mu.Lock()
+	n := len(r.idle)
+	var sb *sandbox
+	if n > 0 {
+		sb = r.idle[n-1]
+		r.idle = r.idle[:n-1]
+	}
+	r.mu.Unlock()
+	if !r.freeze || sb == nil {
+		r.replenish() // a runtime serves one call, or the pool ran dry
+	}
+	if sb != nil {
+		return sb, nil
 	}
 	return r.newSandbox()
 }
 
-// spare is how many runtimes a frozen Runner keeps beyond one per slot, so
+// spare is how many runtimes a Runner keeps ready beyond one per slot, so
 // that a call arriving while an abandoned call still holds its runtime does
 // not wait for a new one to be made (a freeze takes about 15 ms).
 const spare = 1
 
-// replenish makes runtimes in the background until there are enough idle
-// ones; it runs when a call is abandoned with its runtime.
+// replenish makes runtimes in the background until there are enough ready
+// ones: with a frozen realm, when a call is abandoned with its runtime or
+// the pool ran dry; without, after every call, whose runtime serves it only.
 func (r *Runner) replenish() {
-	if !r.freeze || !r.replacing.CompareAndSwap(false, true) {
+	if !r.replacing.CompareAndSwap(false, true) {
 		return
 	}
 	r.workers.Add(1)
 	go r.replenishing()
+}
+
+// ready is how many idle runtimes replenishing makes: with a frozen realm
+// the spare (the slots' runtimes come back after their calls), without one
+// a runtime for each slot and the spare.
+func (r *Runner) ready() int {
+	if r.freeze {
+		return spare
+	}
+	return r.opts.PoolSize + spare
 }
 
 func (r *Runner) replenishing() {
@@ -384,7 +408,7 @@ func (r *Runner) replenishing() {
 	defer r.replacing.Store(false)
 	for {
 		r.mu.Lock()
-		enough := r.closed || len(r.idle) >= spare
+		enough := r.closed || len(r.idle) >= r.ready()
 		r.mu.Unlock()
 		if enough {
 			return
@@ -393,7 +417,21 @@ func (r *Runner) replenishing() {
 		if err != nil {
 			return
 		}
-		r.put(sb)
+		r.keep(sb)
+	}
+}
+
+// keep adds a new runtime to the pool, or drops it if the pool is full or
+// closed.
+func (r *Runner) keep(sb *sandbox) {
+	r.mu.Lock()
+	ok := !r.closed && len(r.idle) < r.opts.PoolSize+spare
+	if ok {
+		r.idle = append(r.idle, sb)
+	}
+	r.mu.Unlock()
+	if !ok {
+		sb.stop()
 	}
 }
 
@@ -402,17 +440,11 @@ func (r *Runner) replenishing() {
 // each call, nothing of the call survives in it. Beyond a runtime per slot
 // and the spare, or without a frozen realm, the runtime is dropped.
 func (r *Runner) put(sb *sandbox) {
-	keep := false
 	if r.freeze {
-		r.mu.Lock()
-		if keep = !r.closed && len(r.idle) < r.opts.PoolSize+spare; keep {
-			r.idle = append(r.idle, sb)
-		}
-		r.mu.Unlock()
+		r.keep(sb)
+		return
 	}
-	if !keep {
-		sb.stop()
-	}
+	sb.stop()
 }
 
 // The states of a call between the caller and the goroutine that runs it.
@@ -450,13 +482,14 @@ func (r *Runner) Run(ctx context.Context, p *isolation.Payload) (*isolation.Payl
 	case <-ctx.Done():
 		return nil, tether.FromError(ctx.Err())
 	}
-	// The limit counts from here: getting a runtime is part of the call.
-	deadline := time.Now().Add(r.opts.Timeout)
 	sb, err := r.get()
 	if err != nil {
 		<-r.slots
 		return nil, isolation.Block(err.Error())
 	}
+	// The limit counts from here: the runtime was made ahead (or, if none
+	// was ready, just now), and its making is never part of the call.
+	deadline := time.Now().Add(r.opts.Timeout)
 	c, ok := r.start(ctx, sb, in, deadline)
 	<-r.slots
 	if !ok {
@@ -501,12 +534,17 @@ func (r *Runner) start(ctx context.Context, sb *sandbox, in *callInput, deadline
 		}
 		close(c.done)
 	}
-	// Made before waiting: once the limit passes, answer without
-	// allocating. A call that allocates fast keeps the collector busy, and
-	// a goroutine that allocates then is made to help it, which can hold
-	// the answer back by as long as the collection takes.
-	exceeded := &callRun{err: r.exceeded}
-	timer := time.NewTimer(time.Until(sb.deadline))
+	// Once the limit passes, the answer is made without allocating
+	// (r.exceededRun): a call that allocates fast keeps the collector busy,
+	// and a goroutine that allocates then is made to help it, which can hold
+	// the answer back by as long as the collection takes. The timer is the
+	// runtime's own, reset for each call.
+	if sb.timer == nil {
+		sb.timer = time.NewTimer(time.Until(sb.deadline))
+	} else {
+		sb.timer.Reset(time.Until(sb.deadline))
+	}
+	timer := sb.timer
 	defer timer.Stop()
 	var why *abortError
 	select {
@@ -525,7 +563,7 @@ func (r *Runner) start(ctx context.Context, sb *sandbox, in *callInput, deadline
 	}
 	sb.vm.Interrupt(why)
 	if why.limit {
-		return exceeded, false
+		return r.exceededRun, false
 	}
 	return &callRun{err: isolation.Block(why.msg)}, false
 }
@@ -549,14 +587,12 @@ func (sb *sandbox) exec(in *callInput, shape Shape) ([]result, string, error) {
 		}
 		_ = c.Set("headers", h)
 	}
-	argsText := goja.Undefined()
-	if len(in.args) > 0 {
-		argsText = vm.ToValue(string(in.args))
-	}
+	sb.args = in.args
+	defer func() { sb.args = nil }()
 	sb.settled, sb.out, sb.reason = false, nil, ""
 	// The job queue has run when the call returns; with no timers in the
 	// sandbox, a promise still pending then can never settle.
-	if _, err := sb.call(goja.Undefined(), sb.newWindow(), c, argsText, sb.shapes(shape), sb.done); err != nil {
+	if _, err := sb.call(goja.Undefined(), sb.newWindow(), c, vm.ToValue(len(in.args) > 0), sb.shapes(shape), sb.done); err != nil {
 		return nil, "", err
 	}
 	if !sb.settled {

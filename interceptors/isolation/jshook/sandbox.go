@@ -11,6 +11,7 @@ import (
 	"regexp/syntax"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
@@ -80,6 +81,10 @@ type sandbox struct {
 	shapeArrays map[Shape]goja.Value
 	done        goja.Value // driver's done: sb.finish
 
+	// The current call's arguments (JSON), which the driver reads only if
+	// the hook does.
+	args []byte
+
 	// What the driver reported for the current call.
 	settled bool
 	out     []result
@@ -87,7 +92,8 @@ type sandbox struct {
 
 	// Set for each call, by the caller before it starts.
 	deadline time.Time
-	tainted  string // why a regular expression failed during the call
+	timer    *time.Timer // the caller's, for the call's limit (see start)
+	tainted  string      // why a regular expression failed during the call
 
 	// The regular expressions of the current call, the regexp2 form of each
 	// pattern seen (nil: goja uses Go's regexp), and RegExp's own getters.
@@ -109,6 +115,9 @@ type abortError struct {
 }
 
 func (e *abortError) Error() string { return e.msg }
+
+// slowMaking, when set (by tests), is how much longer newSandbox takes.
+var slowMaking atomic.Int64
 
 // newSandbox makes a runtime: builtins checked by the guards, the driver,
 // the hook factory, and, with freeze, every intrinsic frozen. It does not
@@ -181,7 +190,8 @@ func (r *Runner) newSandbox() (*sandbox, error) {
 			sb.quiet = call.Argument(0).ToBoolean()
 			return goja.Undefined()
 		}
-		d, err := mkf(goja.Undefined(), parse, stringify, fv, vm.ToValue(quiet))
+		args := func(goja.FunctionCall) goja.Value { return vm.ToValue(string(sb.args)) }
+		d, err := mkf(goja.Undefined(), parse, stringify, fv, vm.ToValue(quiet), vm.ToValue(args))
 		if err != nil {
 			return err
 		}
@@ -200,6 +210,9 @@ func (r *Runner) newSandbox() (*sandbox, error) {
 		return nil, fmt.Errorf("jshook: setting up the sandbox: %s", errText(err))
 	}
 	sb.done = vm.ToValue(sb.finish)
+	if d := slowMaking.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
 	sb.jobs = make(chan func())
 	r.loops.Add(1)
 	go func() {

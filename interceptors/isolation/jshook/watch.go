@@ -12,14 +12,20 @@ import (
 // heapWatch interrupts a call once the process heap has grown by more than
 // its limit since the call began. One goroutine samples the heap every
 // millisecond while any call is running, for every Runner, and stops when
-// none is.
+// none has run for idleTicks samples (calls one after another then find it
+// running, with a fresh sample for their base).
 type heapWatch struct {
 	mu      sync.Mutex
 	calls   map[*watched]struct{}
 	running bool
+	idle    int // samples taken with no call running
 	last    uint64
 	sample  []metrics.Sample
 }
+
+// idleTicks is how long, in samples, the watch goroutine outlives the last
+// call.
+const idleTicks = 100
 
 type watched struct {
 	vm          *goja.Runtime
@@ -71,9 +77,13 @@ func (w *heapWatch) loop() {
 	for range t.C {
 		w.mu.Lock()
 		if len(w.calls) == 0 {
-			w.running = false
-			w.mu.Unlock()
-			return
+			if w.idle++; w.idle >= idleTicks {
+				w.running = false
+				w.mu.Unlock()
+				return
+			}
+		} else {
+			w.idle = 0
 		}
 		h := w.read()
 		w.last = h
