@@ -149,7 +149,18 @@ func TestChildSpans(t *testing.T) {
 	if err := f.cli.Invoke(context.Background(), "echo", coretest.EchoArgs{Text: "x"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	srv := f.ended(t, "tether.v1.IPC/Invoke")
+	// The client's span has the same name and may end first: take the server's.
+	var srv sdktrace.ReadOnlySpan
+	for deadline := time.Now().Add(5 * time.Second); srv == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, s := range f.rec.Ended() {
+			if s.Name() == "tether.v1.IPC/Invoke" && s.SpanKind() == trace.SpanKindServer {
+				srv = s
+			}
+		}
+	}
+	if srv == nil {
+		t.Fatal("no server span")
+	}
 	var child sdktrace.ReadOnlySpan
 	for deadline := time.Now().Add(5 * time.Second); child == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		for _, s := range f.rec.Ended() {
