@@ -92,10 +92,10 @@
 // # Limits
 //
 // Each call is answered within Options.Timeout (100 ms by default) of
-// getting a slot and its runtime, whatever the script does (runtimes are
-// made ahead: PoolSize and a spare at load, more in the background as calls
-// use them up; making one is never counted against a call's limit): the call runs on its runtime's
-// own goroutine, and at the limit (or when the caller's context ends) the
+// getting a slot and its runtime, whatever the script does. Runtimes are
+// made ahead — PoolSize and a spare at load, more in the background as calls
+// use them up — and making one is never counted against a call's limit. The
+// call runs on its runtime's own goroutine, and at the limit (or when the caller's context ends) the
 // caller gets "isolation hook exceeded 100ms" while the runtime is
 // interrupted. A native step goja's interrupt cannot reach (a sort, a JSON
 // parse of a large string) runs on until it ends, on a runtime that no longer
