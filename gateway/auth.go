@@ -78,16 +78,20 @@ func parseSession(key []byte, v string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	id, err := base64.RawURLEncoding.DecodeString(sid)
-	if err != nil || len(id) != sessionIDLen || base64.RawURLEncoding.EncodeToString(id) != sid {
+	// Strict: a last character whose unused bits are set decodes to the
+	// same bytes; such a spelling is not the cookie the gateway made.
+	id, err := strictB64.DecodeString(sid)
+	if err != nil || len(id) != sessionIDLen {
 		return "", false
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sum)
+	got, err := strictB64.DecodeString(sum)
 	if err != nil || !hmac.Equal(got, mac(key, "session "+sid)) {
 		return "", false
 	}
 	return sid, true
 }
+
+var strictB64 = base64.RawURLEncoding.Strict()
 
 // sessionCookie is the cookie that lets a page the gateway serves make its
 // calls: HttpOnly (scripts cannot read it), SameSite=Strict (other sites
