@@ -12,6 +12,7 @@ import (
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/internal/netaddr"
+	"github.com/tether-ipc/tether/internal/readyconn"
 )
 
 // Defaults of the stream bounds in Limits.
@@ -253,16 +254,16 @@ func (l trackedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &trackedConn{Conn: c, set: l.set}
+	t := &trackedConn{Conn: readyconn.Wrap(c), set: l.set}
 	t.key = l.set.add(t)
 	return t, nil
 }
 
 type trackedConn struct {
-	net.Conn
-	set  *connSet
-	key  string
-	once sync.Once
+	*readyconn.Conn // grpc-go's pooled reads (see package readyconn)
+	set             *connSet
+	key             string
+	once            sync.Once
 }
 
 func (c *trackedConn) Close() error {

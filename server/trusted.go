@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/tether-ipc/tether/internal/netaddr"
+	"github.com/tether-ipc/tether/internal/readyconn"
 )
 
 // TrustedAddr is the peer address of a connection accepted on a trusted
@@ -68,12 +69,12 @@ func (l *trustedListener) Accept() (net.Conn, error) {
 	if p, ok := c.RemoteAddr().(netaddr.PeerAddr); ok {
 		a.UID, a.PID, a.conn = p.UID, p.PID, p.Conn
 	}
-	return &trustedConn{Conn: c, addr: a}, nil
+	return &trustedConn{Conn: readyconn.Wrap(c), addr: a}, nil
 }
 
 type trustedConn struct {
-	net.Conn
-	addr TrustedAddr
+	*readyconn.Conn // grpc-go's pooled reads (see package readyconn)
+	addr            TrustedAddr
 }
 
 func (c *trustedConn) RemoteAddr() net.Addr { return c.addr }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/tether-ipc/tether/internal/readyconn"
 )
 
 // Parse splits addr into a network ("tcp" or "unix") and an address.
@@ -105,7 +107,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		if !known {
 			uid, pid = -1, -1
 		}
-		return &peerConn{Conn: c, peer: PeerAddr{Path: l.path, UID: uid, PID: pid, Conn: connSerial.Add(1)}}, nil
+		return &peerConn{Conn: readyconn.Wrap(c), peer: PeerAddr{Path: l.path, UID: uid, PID: pid, Conn: connSerial.Add(1)}}, nil
 	}
 }
 
@@ -113,8 +115,8 @@ func (l *peerListener) Accept() (net.Conn, error) {
 var connSerial atomic.Uint64
 
 type peerConn struct {
-	net.Conn
-	peer PeerAddr
+	*readyconn.Conn // grpc-go's pooled reads (see package readyconn)
+	peer            PeerAddr
 }
 
 func (c *peerConn) RemoteAddr() net.Addr { return c.peer }
