@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -139,33 +140,49 @@ func (g *streamGate) release(conn, caller string) {
 
 // sendGuard ends a server stream whose send has waited StreamWriteTimeout
 // for the client to read. grpc-go's SendMsg blocks while the client's
-// flow-control window is full and only the end of the call unblocks it, so
-// the handler runs on a goroutine of its own and this one returns at the
-// stall, which ends the call. The connection is then closed too (unless
-// it is in-process): until the client reads or goes, the transport keeps
-// what it queued for the stream, and a client could otherwise stall
-// stream after stream.
+// flow-control window is full, until the client reads or the call or its
+// connection ends. So at the stall the connection is closed: that unblocks
+// the send, and frees what the transport queued for the stream (a client
+// could otherwise stall stream after stream). The handler runs on the
+// stream's goroutine; only for a connection the server cannot close (not
+// one of its listeners') does it run on a goroutine of its own, which this
+// one leaves at the stall, ending the call.
 func (s *Server) sendGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	d := s.opts.limits.StreamWriteTimeout
 	if !info.IsServerStream || d <= 0 {
 		return handler(srv, ss)
 	}
-	g := &guardedStream{ServerStream: ss, stalled: make(chan struct{})}
-	g.timer = time.AfterFunc(time.Hour, func() { close(g.stalled) })
+	p, _ := peer.FromContext(ss.Context())
+	g := &guardedStream{ServerStream: ss, wait: d}
+	stalled := func() error {
+		s.log.Warn("tether: a client read nothing of a stream for the write timeout; the stream ends", "method", info.FullMethod, "timeout", d)
+		return tether.Errorf(tether.CodeResourceExhausted, "the client read nothing for %s: the stream is closed", d)
+	}
+	if p != nil && s.conns.has(p) {
+		var fired atomic.Bool
+		g.timer = time.AfterFunc(time.Hour, func() { fired.Store(true); s.conns.close(p) })
+		g.timer.Stop()
+		err := handler(srv, g)
+		g.timer.Stop()
+		if fired.Load() {
+			return stalled()
+		}
+		return err
+	}
+	ch := make(chan struct{})
+	g.timer = time.AfterFunc(time.Hour, func() { close(ch) })
 	g.timer.Stop()
-	g.wait = d
 	done := make(chan error, 1)
 	go func() { done <- handler(srv, g) }()
 	select {
 	case err := <-done:
 		g.timer.Stop()
 		return err
-	case <-g.stalled:
-		if p, ok := peer.FromContext(ss.Context()); ok {
+	case <-ch:
+		if p != nil {
 			s.conns.close(p)
 		}
-		s.log.Warn("tether: a client read nothing of a stream for the write timeout; the stream ends", "method", info.FullMethod, "timeout", d)
-		return tether.Errorf(tether.CodeResourceExhausted, "the client read nothing for %s: the stream is closed", d)
+		return stalled()
 	}
 }
 
@@ -173,9 +190,8 @@ func (s *Server) sendGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 // stream never overlap (grpc-go's rule), so one timer serves them all.
 type guardedStream struct {
 	grpc.ServerStream
-	timer   *time.Timer
-	wait    time.Duration
-	stalled chan struct{}
+	timer *time.Timer
+	wait  time.Duration
 }
 
 func (g *guardedStream) SendMsg(m any) error {
@@ -227,6 +243,16 @@ func (cs *connSet) remove(key string, c net.Conn) {
 		delete(cs.m, key)
 	}
 	cs.mu.Unlock()
+}
+
+func (cs *connSet) has(p *peer.Peer) bool {
+	key := connKey(p.LocalAddr, p.Addr)
+	if key == "" {
+		return false
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.m[key] != nil
 }
 
 func (cs *connSet) close(p *peer.Peer) {
