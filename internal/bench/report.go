@@ -183,9 +183,6 @@ run; the load average at the start of the run is in the table above.
 
 `
 
-// analysis is what the CPU profiles (tether-bench -profile DIR) said about
-// each goal worked on when this program was last changed; rerun the
-// profiles before trusting it for a later commit.
 // analysis is what CPU and allocation profiles of each comparison showed
 // when this program was last changed (tether-bench -profile DIR, and the
 // benchmarks of go test -bench . ./internal/bench); rerun them before
@@ -198,49 +195,55 @@ a comparison in one process and reports allocations and CPU time (user + system)
 -log-level flags of tether-bench rerun the comparisons without the OTLP exporter or with fewer log records, to
 see what those cost; such runs are marked as not the product as shipped.
 
-- **Invoke by name vs grpc-go.** Client and core in one process, one Greet costs 251 allocations and 19 KB
-  against plain grpc-go's 151 and 8.8 KB. Tracing is 52 allocations and 6.8 KB of that: the core's server span
-  and the command's span, each started, ended, converted to OTLP and posted by the SDK's batch processor. The
-  per-call log record is a text record of nine attributes and one write. The rest (44 allocations, 3.5 KB) is
-  Tether's own: the command resolved by name, the arguments' payload marshalled inside the request, the call's
-  record and context values, the request id with its response header, metrics, idempotency and validation.
-  Without the exporter and at log level warn (tether-bench -untraced -log-level warn) the ratio was 1.2–1.4
-  on this machine; sampling traces (OTEL_TRACES_SAMPLER=parentbased_traceidratio) moves it toward that.
+- **Invoke by name vs grpc-go.** Client and core in one process, one Greet costs 239 allocations and 18.5 KB
+  against plain grpc-go's 151 and 8.9 KB (BenchmarkGreet). About 50 allocations and 7 KB of that are tracing:
+  the core's server span and the command's span, each started, ended, converted to OTLP and posted by the
+  SDK's batch processor. The per-call log record is a text record of nine attributes and one write. The rest is
+  Tether's own: the command resolved by name, the arguments' payload inside the request, the call's record and
+  context values, the request id, metrics, idempotency and validation. Quick runs on this machine without the
+  exporter (-untraced) gave 1.48, and at log level warn besides 1.32: tracing and logging are most of the gap;
+  sampling traces (OTEL_TRACES_SAMPLER=parentbased_traceidratio) moves the shipped figure toward those.
 - **Gateway vs connect-go.** A gateway call makes three spans (the HTTP request's, the core's, the command's)
-  and costs 312 allocations and 26 KB against connect-go's 112 and 9.3 KB; without tracing, 216 and 15.5 KB.
-  Past tracing and logging the cost is spread thin: grpc-gateway's router, the origin and host checks, the call's
-  context and metadata (copied once into the in-process call), the chain's interceptors, the JSON result; no
-  single part is above 5% of samples. The in-process call itself stays on the direct path (no HTTP/2 framing or
-  proto encoding between gateway and core; app's TestGatewayFastPathsHoldAsShipped checks it with tracing on).
-- **1 MiB of JSON.** The body is read into one buffer of its declared length and checked by a JSON validator
-  that crosses strings eight bytes at a time (0.6 ms per MiB, against 5 ms for encoding/json.Valid); the core
-  checks depth and UTF-8 and puts the arguments in the handler's keys (its canonical pass) the same way. Both
-  sides then pay protojson's decoding and encoding of the string (its escape scan is about a quarter of the
-  samples). What is left over connect-go: two more copies of the MiB (the in-process call copies request and
-  reply, so that caller and handler never share memory: memmove is 15% of samples), the three validating
-  passes (about 10%), and the collector's work on 11 MB of garbage per call against 5.5 MB.
-- **SSE fan-out and its p99.** On /ipc/listen, each delivery re-validates and re-compacts the event's JSON
-  (json.Valid and json.Compact, 31% of samples) and builds the frame for each listener (39% in all); the minimal
-  handler renders each frame once. Encoding each event's frame once for every listener removes most of it.
+  and costs 276 allocations and 25 KB against connect-go's 112 and 9.3 KB (BenchmarkGatewayGreet). In its CPU
+  profile the SDK's batch processor and OTLP conversion are 14% of samples, starting and ending spans about 6%,
+  the collector about 12% (much of it tracing's garbage), logging 5%. Quick runs gave 2.6 as shipped, 1.9
+  untraced and 1.8 untraced at log level warn. Past those, the cost is spread thin: the secret and origin
+  checks, the call's context and metadata, the chain's interceptors, the JSON result; no single part is above 5%
+  of samples. The call to the core stays on the direct path, and hands the request and reply over without
+  copying them (no HTTP/2 framing or proto encoding between gateway and core; app's
+  TestGatewayFastPathsHoldAsShipped checks it with tracing on).
+- **1 MiB of JSON.** The body is read into one buffer of its declared length, checked by a JSON validator
+  that crosses strings eight bytes at a time, and put in the handler's keys by the canonical pass the same way
+  (internal/jsonargs, 15% of samples together); the in-process call hands the request over without a copy.
+  Both sides pay protojson's decoding and encoding of the string, whose escape scan is the largest single item
+  (32% of samples). What is left over connect-go is those validating passes, memmove (11%: the body into its
+  payload and the result into the response) and the collector's work on 8.2 MB of garbage per call against
+  5.4 MB.
+- **SSE fan-out and its p99.** Each event's frame is encoded once and shared by every listener's stream, and
+  written from a pooled buffer; no delivery re-validates or re-compacts the JSON. What remains per delivery is
+  the listener's queue, its context checks and the write system call, as for the minimal handler.
 - **gRPC fan-out vs NATS.** Tether's client decoding the batched ListenResponses is about 11% of samples (one
   allocation per event), nats.go's parser about 18%; the benchmark's own pacing of the publisher is much of the
-  rest on both sides.
-- **Isolation with the whitelist hook.** Per 1 KiB call the hook runner builds the payload in the sandbox's
-  realm, runs the four-line hook on a goroutine of the runtime's own, and reads the result back (goja: about 20%
-  of samples); the stage and its seal (AES-256-GCM) about 7%, the core's open about 10%; the call makes 61 KB of
-  garbage against brownfield's 38 KB. Not converting what a hook never reads (the arguments, for a whitelist)
-  is what would move it most.
+  rest on both sides. The row moves between 1.1 and 1.25 from run to run on this machine.
+- **Isolation with the whitelist hook.** The isolation side's extra work per 1 KiB call is the stage (28% of
+  samples): the hook, whose files run afresh on a fresh window for every call so that no state crosses calls or
+  callers (goja's interpreter, 18%), and the seal (AES-256-GCM, 3%); the core's open is another 3–4%, and the
+  call makes 463 allocations and 50 KB against brownfield's 282 and 33 KB (BenchmarkIsolationJS). In one
+  process the ratio is about 1.5; what would move it most is running the hook files once per runtime — which
+  would let a hook's closures keep state from call to call, the hole the per-call run closes.
 - **64 MiB of raw bytes.** System calls are half of the samples (the raw echo makes the same ones); user-space
   copies 30%: grpc-go copies every 16 KiB frame into its write buffer on one side and out of its read buffer on
   the other, and the message's 4096 frames are gathered into one buffer for the handler (16%); another 9% is
   grpc-go zeroing fresh frame buffers, its pool being emptied by the collections that 64 MiB messages cause. A
   transport that reads a large message straight into one buffer would move it.
 - **Memory per idle listener.** An SSE listener is one goroutine (its 8 KiB stack: blocked about 2.8 KB of
-  frames deep in the interceptor chain, it cannot shrink to 4 KiB) and about 9.5 KB of heap: three spans
-  (1.5 KB), the contexts that carry cancellation from the HTTP request, the gateway and the server's shutdown
-  into the stream (about 2.5 KB), metadata (0.8 KB), the bus subscription (0.5 KB). A gRPC listener with a
-  connection of its own has four goroutines — grpc-go's reader, writer and keepalive loop for the connection,
-  and the stream's handler — about 20 KB of stacks, and grpc-go's connection state (hpack tables, framer,
-  control buffer: about 8 KB), before Tether's own stream state.
+  frames deep in the interceptor chain, it cannot shrink to 4 KiB) and about 8.5 KB of heap: the spans, the
+  contexts that carry cancellation from the HTTP request, the gateway and the server's shutdown into the stream,
+  metadata, the bus subscription. A gRPC listener with a connection of its own has four goroutines — grpc-go's
+  reader, writer and keepalive loop for the connection, and the stream's handler — about 20 KB of stacks, and
+  about 16 KB of heap, half of it grpc-go's connection state (hpack tables, framer, control buffer). Its read
+  buffer (server.TransportBuffers, 256 KiB) is taken from a pool only while there is data to read; the server's
+  connection wrappers keep that so (internal/readyconn). Fewer goroutines per connection would need a transport
+  other than grpc-go's.
 
 `
