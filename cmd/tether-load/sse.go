@@ -107,7 +107,8 @@ func (r *sseResult) section() string {
 	w("`GET /ipc/listen` — each its own TCP connection, opened from %d loopback addresses (127.0.0.2 and up) so that\n", r.p.sources)
 	w("there are ephemeral ports enough — then a client emits %d events through `POST /ipc/emit/load`, one every %v,\n", r.p.events, r.p.interval)
 	w("each carrying its emit time; every listener must get every event, in order. The listeners are raw HTTP/1.1\n")
-	w("clients in the load program's process (a goroutine and a 4 KiB buffer each).\n\n")
+	w("clients in the load program's process (a goroutine and a 4 KiB buffer each). They are all one caller of the app (the\n")
+	w("program, sending the bearer secret), so the core runs with `limits.max_streams_per_caller` raised from its default 512.\n\n")
 	w("| | |\n|---|---|\n")
 	w("| date (UTC) | %s |\n", time.Now().UTC().Format(time.RFC3339))
 	w("| listeners opened in | %v |\n", r.openTime.Round(time.Millisecond))
@@ -175,6 +176,11 @@ func coreMain() {
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.Data = tmp
 	cfg.ShutdownTimeout.Duration = 5 * time.Second
+	// Every listener here is one caller (this program, with the bearer
+	// secret), where 50,000 browsers would be 50,000 page sessions: the
+	// per-caller stream bound (512 by default) is raised as an app serving
+	// that many listeners from one relay would raise it.
+	cfg.Limits.MaxStreamsPerCaller = 1 << 20
 	ready := make(chan app.Ready, 1)
 	a, err := app.New(cfg, app.WithOutput(io.Discard, io.Discard), app.WithReady(func(r app.Ready) { ready <- r }))
 	if err != nil {

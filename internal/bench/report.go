@@ -129,7 +129,7 @@ func (r *Report) Markdown() string {
 	w("make bench-quick   # under 90 s: one RATIO line per comparison\n")
 	w("go run ./cmd/tether-bench -v -only gateway_vs_connect -no-cross -profile /tmp/prof   # one comparison, in one process, with CPU and allocation profiles\n")
 	w("go tool pprof -top /tmp/prof/gateway_vs_connect.cpu.pprof\n")
-	w("make load LOADFLAGS='-sse 50000'   # the 50,000-listener SSE scenario\n```\n")
+	w("make load SSE_LISTENERS=50000      # the 50,000-listener SSE scenario (writes load-results.md, read by make bench)\n```\n")
 	return b.String()
 }
 
