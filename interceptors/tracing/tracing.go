@@ -140,6 +140,12 @@ func (c *config) begin(ctx context.Context) (context.Context, trace.Span) {
 	})
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.SetAttributes(sp.attrs...)
+		if call.Kind == tether.KindListen {
+			// No code of the app's runs under a listen: its server
+			// span, annotated, is the whole of it, and a child span
+			// alive as long as the stream would only hold memory.
+			return ctx, nil
+		}
 	}
 	if c.tracer == nil {
 		return ctx, nil

@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,5 +172,33 @@ func TestChildSpans(t *testing.T) {
 	}
 	if child == nil || child.Parent().SpanID() != srv.SpanContext().SpanID() {
 		t.Fatalf("no child span under the server span")
+	}
+	// A listen over gRPC is its annotated server span alone.
+	sub, err := f.cli.Listen(context.Background(), []string{"evt"}, func(client.Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cli.Emit(context.Background(), "evt", 1); err != nil {
+		t.Fatal(err)
+	}
+	sub.Unlisten()
+	var listen sdktrace.ReadOnlySpan
+	for deadline := time.Now().Add(5 * time.Second); listen == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, s := range f.rec.Ended() {
+			if s.Name() == "tether.v1.IPC/Listen" && s.SpanKind() == trace.SpanKindServer {
+				listen = s
+			}
+		}
+	}
+	if listen == nil {
+		t.Fatal("no server span for the listen")
+	}
+	if got := attrs(listen); got[tracing.AttrKind] != "listen" || got[tracing.AttrEvent] != "evt" {
+		t.Errorf("listen's server span attributes %v", got)
+	}
+	for _, s := range f.rec.Ended() {
+		if strings.HasPrefix(s.Name(), "tether.listen") {
+			t.Errorf("a listen with a server span has a child span %q", s.Name())
+		}
 	}
 }
