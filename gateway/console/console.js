@@ -21,6 +21,7 @@ const state = {
   commands: [],
   current: null, // the selected command
   form: null, // {read(), write(v)} of the current form
+  rawTyped: false, // the raw arguments were typed in since the command was opened
   abort: null, // AbortController of a running call
   listening: [], // event names the monitor listens to
   source: null, // the monitor's EventSource
@@ -219,6 +220,7 @@ function select(name) {
   if (saved !== undefined) state.form.write(saved);
   $('raw').open = false;
   $('raw-args').value = '';
+  state.rawTyped = false;
   $('invoke-btn').textContent = c.kind === 'channel' ? 'Open channel' : 'Invoke';
   $('cmd-form').hidden = false;
   renderList();
@@ -680,8 +682,12 @@ async function start() {
   $('cmd-form').addEventListener('submit', invoke);
   $('cmd-form').addEventListener('input', updateCurl);
   $('cancel-btn').addEventListener('click', () => state.abort?.abort());
+  $('raw-args').addEventListener('input', () => { state.rawTyped = true; });
+  // Opening the raw view shows the form's values, unless something was typed
+  // there already: the toggle event comes a task after the click, and must
+  // not overwrite what was typed in between (or before a reopening).
   $('raw').addEventListener('toggle', () => {
-    if (!$('raw').open || !state.form) return;
+    if (!$('raw').open || !state.form || state.rawTyped) return;
     try {
       const v = state.form.read();
       $('raw-args').value = state.form.binary ? v ?? '' : pretty(v === undefined ? {} : v);
