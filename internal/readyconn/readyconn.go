@@ -31,17 +31,17 @@ type ReadyReader interface {
 // only once there is data. Embed it in a wrapper in place of net.Conn.
 type Conn struct {
 	net.Conn
-	inner ReadyReader     // c already reads on ready: delegate to it
+	inner ReadyReader     // the wrapped conn reads on ready itself: delegate to it
 	raw   syscall.RawConn // else the socket's file descriptor, if any
 
 	// The read in progress (grpc-go reads a connection from one goroutine):
 	// kept here so that a read makes no closure.
-	size  int
-	pool  mem.BufferPool
-	buf   *[]byte
-	n     int
-	err   error
-	doRef func(fd uintptr) bool
+	size   int
+	pool   mem.BufferPool
+	buf    *[]byte
+	n      int
+	err    error
+	readFn func(fd uintptr) bool // w.readFD, made once
 }
 
 // Wrap returns a Conn reading c.
@@ -55,7 +55,7 @@ func Wrap(c net.Conn) *Conn {
 	case *net.TCPConn, *net.UnixConn: // plain sockets; a TLS conn's bytes are not its socket's
 		if raw, err := c.(syscall.Conn).SyscallConn(); err == nil {
 			w.raw = raw
-			w.doRef = w.readFD
+			w.readFn = w.readFD
 		}
 	}
 	return w
@@ -80,7 +80,7 @@ func (c *Conn) ReadOnReady(size int, pool mem.BufferPool) (*[]byte, int, error) 
 		return buf, n, nil // the error, if any, shows at the next read
 	}
 	c.size, c.pool = size, pool
-	err := c.raw.Read(c.doRef)
+	err := c.raw.Read(c.readFn)
 	buf, n, rerr := c.buf, c.n, c.err
 	c.buf, c.pool, c.err = nil, nil, nil
 	switch {
