@@ -109,7 +109,6 @@ type options struct {
 	ready       func(Ready)
 	childCmd    []string // the program and leading arguments of split mode's gateway process
 	childOut    io.Writer
-	keyObserver func(*isolation.Key)
 	name        string // the program's name in usage and errors
 	console     bool   // the console's default when the config does not say
 }

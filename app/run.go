@@ -138,9 +138,6 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if r.HTTP != "" && a.secret != "" {
 		r.OpenURL = r.HTTP + "/?" + gateway.TokenParam + "=" + url.QueryEscape(a.secret)
 	}
-	if a.o.keyObserver != nil && a.key != nil {
-		a.o.keyObserver(a.key)
-	}
 	a.log.Info("tether: serving", "grpc", r.GRPC, "http", r.HTTP, "trusted", r.Trusted, "pattern", a.cfg.App.Security.Pattern.Use, "data", a.data)
 	if a.o.ready != nil {
 		a.o.ready(r)

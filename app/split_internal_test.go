@@ -55,11 +55,11 @@ func TestIsolationKeyNeverLeaks(t *testing.T) {
 	var key bytes.Buffer
 	ready := make(chan Ready, 1)
 	a, err := New(cfg, WithLogger(NewLogger(cfg.Log, logs)), WithChildCommand(os.Args[0]), WithChildOutput(logs),
-		WithReady(func(r Ready) { ready <- r }),
-		func(o *options) { o.keyObserver = func(k *isolation.Key) { k.WriteTo(&key) } }) //nolint:errcheck
+		WithReady(func(r Ready) { ready <- r }))
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.key.WriteTo(&key) //nolint:errcheck // a bytes.Buffer
 	server.Handle(a.Server(), "greet", func(_ context.Context, x struct{ Name string }) (string, error) { return "Hello, " + x.Name + "!", nil })
 	server.Handle(a.Server(), "read_file", func(_ context.Context, x struct{ Path string }) (string, error) { return "", nil })
 	ctx, cancel := context.WithCancel(context.Background())
