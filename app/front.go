@@ -40,17 +40,25 @@ type front struct {
 // program); close it before Run returns. In split mode the hooks run in the
 // gateway process, so DialFrontend is not available there.
 func (a *App) DialFrontend(opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	var dial []grpc.DialOption
-	dial = append(dial, grpc.WithChainUnaryInterceptor(tracing.UnaryClientInterceptor()), grpc.WithChainStreamInterceptor(tracing.StreamClientInterceptor()))
+	var stage *isolation.Stage
 	if a.key != nil {
-		stage, err := a.NewStage()
-		if err != nil {
+		var err error
+		if stage, err = a.NewStage(); err != nil {
 			return nil, err
 		}
-		dial = append(dial, blockObserver(a.log, a.metrics)...)
-		dial = append(dial, isolation.DialOptions(stage)...)
 	}
-	return a.core.DialInProcess(append(dial, opts...)...)
+	return a.core.DialInProcess(append(frontDialOptions(a.log, a.metrics, stage), opts...)...)
+}
+
+// frontDialOptions are the options of the gateway's connection to the
+// core, in this process or in split mode's gateway process: tracing, then
+// with a stage the block observer and the stage itself.
+func frontDialOptions(log *slog.Logger, m *metrics.Metrics, stage *isolation.Stage) []grpc.DialOption {
+	dial := []grpc.DialOption{grpc.WithChainUnaryInterceptor(tracing.UnaryClientInterceptor()), grpc.WithChainStreamInterceptor(tracing.StreamClientInterceptor())}
+	if stage == nil {
+		return dial
+	}
+	return append(append(dial, blockObserver(log, m)...), isolation.DialOptions(stage)...)
 }
 
 // NewStage returns a new isolation stage (a session of its own) with the
@@ -114,7 +122,7 @@ func (a *App) gatewayOptions() []gateway.Option {
 		opts = append(opts, gateway.WithGlobalTauri())
 	}
 	if ap := cfg.App.Security.AssetProtocol; ap.Enable {
-		opts = append(opts, gateway.WithAssetProtocol(ap.Scope.Allow, ap.Scope.Deny, assetVars(cfg)))
+		opts = append(opts, gateway.WithAssetProtocol(ap.Scope.Allow, ap.Scope.Deny, assetVars(cfg, a.identifier())))
 	}
 	if cfg.Gateway.Console != nil && *cfg.Gateway.Console {
 		opts = append(opts, gateway.WithConsole())
@@ -127,16 +135,12 @@ func (a *App) gatewayOptions() []gateway.Option {
 // folder; $APPCONFIG, $APPCACHE and $APPLOG follow XDG), $RESOURCE (the
 // frontend folder), and the user's ($HOME, $DATA, $CONFIG, $CACHE, $TEMP,
 // $DESKTOP, $DOCUMENT, $DOWNLOAD, $PICTURE, $AUDIO, $VIDEO, $PUBLIC).
-func assetVars(cfg config.Config) map[string]string {
+func assetVars(cfg config.Config, id string) map[string]string {
 	vars := map[string]string{}
 	set := func(name, dir string) {
 		if dir != "" && filepath.IsAbs(dir) {
 			vars[name] = filepath.Clean(dir)
 		}
-	}
-	id := cfg.Identifier
-	if id == "" {
-		id = config.DefaultIdentifier
 	}
 	home, _ := os.UserHomeDir()
 	xdg := func(env, fallback string) string {

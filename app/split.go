@@ -32,7 +32,6 @@ import (
 	"github.com/tether-ipc/tether/gateway"
 	"github.com/tether-ipc/tether/interceptors/isolation"
 	"github.com/tether-ipc/tether/interceptors/metrics"
-	"github.com/tether-ipc/tether/interceptors/tracing"
 	"github.com/tether-ipc/tether/internal/netaddr"
 	"github.com/tether-ipc/tether/server"
 )
@@ -249,9 +248,7 @@ func runChild(ctx context.Context, args []string, o options) error {
 	if err != nil {
 		return err
 	}
-	conn, err := dialParent(*coreAddr, append(append([]grpc.DialOption{
-		grpc.WithChainUnaryInterceptor(tracing.UnaryClientInterceptor()), grpc.WithChainStreamInterceptor(tracing.StreamClientInterceptor()),
-	}, blockObserver(log, a.metrics)...), isolation.DialOptions(stage)...))
+	conn, err := dialParent(*coreAddr, frontDialOptions(log, a.metrics, stage))
 	if err != nil {
 		return err
 	}
