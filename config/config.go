@@ -572,10 +572,6 @@ func (c *Config) DataDir() (string, error) {
 	if c.Data != "" {
 		return c.Data, nil
 	}
-	id := c.Identifier
-	if id == "" {
-		id = DefaultIdentifier
-	}
 	base := os.Getenv("XDG_DATA_HOME")
 	if base == "" || !filepath.IsAbs(base) {
 		home, err := os.UserHomeDir()
@@ -584,7 +580,7 @@ func (c *Config) DataDir() (string, error) {
 		}
 		base = filepath.Join(home, ".local", "share")
 	}
-	return filepath.Join(base, id), nil
+	return filepath.Join(base, c.identifier()), nil
 }
 
 // FreezePrototype reports whether the isolation hooks' realm is frozen
