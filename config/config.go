@@ -270,10 +270,11 @@ type Log struct {
 type Isolation struct {
 	// HookTimeout bounds one run of a JavaScript hook.
 	HookTimeout Duration `json:"hook_timeout"`
-	// Policy is a JSON file with a declarative policy run before the hooks.
+	// Policy is a JSON file with a declarative policy run before the hooks
+	// (isolation pattern only).
 	Policy string `json:"policy,omitempty"`
 	// Split runs the gateway and its isolation stage as a child process
-	// talking to the core over a 0600 Unix socket.
+	// talking to the core over a 0600 Unix socket (isolation pattern only).
 	Split bool `json:"split,omitempty"`
 }
 

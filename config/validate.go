@@ -135,6 +135,16 @@ func (c *Config) Validate() error {
 	default:
 		return fieldErr("app.security.pattern.use", "%q is neither %q nor %q", c.App.Security.Pattern.Use, Brownfield, IsolationPattern)
 	}
+	// Both belong to the isolation stage: with brownfield nothing would
+	// run them.
+	if c.App.Security.Pattern.Use != IsolationPattern {
+		if c.Isolation.Split {
+			return fieldErr("isolation.split", `split mode runs the isolation stage in a process of its own: it needs app.security.pattern.use "isolation"`)
+		}
+		if c.Isolation.Policy != "" {
+			return fieldErr("isolation.policy", `the policy runs in the isolation stage: it needs app.security.pattern.use "isolation"`)
+		}
+	}
 	for i, raw := range c.App.Security.Capabilities {
 		var id string
 		var obj map[string]json.RawMessage
