@@ -35,9 +35,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -593,7 +594,7 @@ func (st *store) replace(ctx context.Context, next map[string]json.RawMessage) {
 	for k := range next {
 		keys[k] = true
 	}
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		a, had := prev[k]
 		b, has := next[k]
 		if had == has && bytes.Equal(a, b) {
@@ -603,23 +604,10 @@ func (st *store) replace(ctx context.Context, next map[string]json.RawMessage) {
 	}
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func (st *store) snapshot() ([]string, []json.RawMessage) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	keys := make([]string, 0, len(st.data))
-	for k := range st.data {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(st.data))
 	vals := make([]json.RawMessage, len(keys))
 	for i, k := range keys {
 		vals[i] = st.data[k]
