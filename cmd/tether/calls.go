@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,12 +19,13 @@ import (
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
 )
 
-// argsFrom reads a JSON argument: the text itself, "-" for standard
-// input, or "" for none.
-func argsFrom(arg string, stdin io.Reader, what string) (json.RawMessage, error) {
-	if arg == "" {
+// argsFrom reads the optional JSON argument after the first one in args:
+// the text itself, "-" for standard input, or nil when there is none.
+func argsFrom(args []string, stdin io.Reader, what string) (json.RawMessage, error) {
+	if len(args) < 2 || args[1] == "" {
 		return nil, nil
 	}
+	arg := args[1]
 	b := []byte(arg)
 	if arg == "-" {
 		var err error
@@ -73,11 +76,7 @@ one JSON value a line (NDJSON), and an error is also printed on stdout as
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long, e.g. 10s (0: no limit)")
 	cmd.Flags().StringVar(&key, "idempotency-key", "", "run at most once for this key (a retry gets the first result)")
 	cmd.RunE = runE(func(cmd *cobra.Command, args []string) error {
-		var arg string
-		if len(args) == 2 {
-			arg = args[1]
-		}
-		jsonArgs, err := argsFrom(arg, cmd.InOrStdin(), "args")
+		jsonArgs, err := argsFrom(args, cmd.InOrStdin(), "args")
 		if err != nil {
 			return err
 		}
@@ -327,7 +326,7 @@ func shapeOf(s map[string]any) string {
 			}
 		}
 		var parts []string
-		for _, name := range sortedKeys(props) {
+		for _, name := range slices.Sorted(maps.Keys(props)) {
 			p, _ := props[name].(map[string]any)
 			parts = append(parts, name+": "+shapeOf(p))
 		}

@@ -33,11 +33,7 @@ letters, digits and - / : _ (Tauri's rule).` + "\n" + exitStatusHelp,
 	addr := addrFlag(cmd)
 	cmd.Flags().StringVar(&target, "target", "", "deliver only to listeners of this client label")
 	cmd.RunE = runE(func(cmd *cobra.Command, args []string) error {
-		var arg string
-		if len(args) == 2 {
-			arg = args[1]
-		}
-		payload, err := argsFrom(arg, cmd.InOrStdin(), "payload")
+		payload, err := argsFrom(args, cmd.InOrStdin(), "payload")
 		if err != nil {
 			return err
 		}
