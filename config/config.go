@@ -89,7 +89,8 @@ type Config struct {
 	// Build, Bundle and Plugins are tauri.conf.json's blocks of the same
 	// names, accepted so that a whole Tauri file loads. Tether does not use
 	// build or bundle (they are reported in Warnings); plugin settings are
-	// passed to the plugins that read them.
+	// kept for an app's own plugins to read (app.App.Config().Plugins): the
+	// plugins Tether ships read none.
 	Build   json.RawMessage            `json:"build,omitempty"`
 	Bundle  json.RawMessage            `json:"bundle,omitempty"`
 	Plugins map[string]json.RawMessage `json:"plugins,omitempty"`
