@@ -142,7 +142,7 @@ func printReady(w io.Writer, r Ready) {
 		fmt.Fprintf(w, "tether: trusted endpoint %s\n", t)
 	}
 	if r.HTTP != "" {
-		fmt.Fprintf(w, "tether: HTTP on %s\n", r.HTTP)
+		fmt.Fprintln(w, httpLine+r.HTTP)
 		if r.Token != "" {
 			// The one place the secret is shown: the owner's terminal.
 			fmt.Fprintf(w, "tether: open %s\n", r.OpenURL)

@@ -53,6 +53,10 @@ import (
 // splitChildArg marks the gateway process of split mode.
 const splitChildArg = "--tether-split-gateway"
 
+// httpLine begins the line that prints the gateway's address (Serve's, and
+// the gateway process's to the core, which reads its address from it).
+const httpLine = "tether: HTTP on "
+
 // child is the gateway process of split mode.
 type child struct {
 	cmd     *exec.Cmd
@@ -128,7 +132,7 @@ func (a *App) startChild(ctx context.Context) (*child, string, error) {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "tether: HTTP on "); ok {
+			if u, ok := strings.CutPrefix(sc.Text(), httpLine); ok {
 				urls <- u
 			}
 		}
@@ -264,7 +268,7 @@ func runChild(ctx context.Context, args []string, o options) error {
 	if stdout == nil {
 		stdout = os.Stdout
 	}
-	fmt.Fprintf(stdout, "tether: HTTP on %s\n", f.url)
+	fmt.Fprintln(stdout, httpLine+f.url)
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
 	defer scancel()
