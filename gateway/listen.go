@@ -215,16 +215,7 @@ func (l *pushListen) serve(w http.ResponseWriter, r *http.Request, ctx context.C
 	}
 	l.conn = conn
 	l.unwatch = g.hangups.watch(conn, l.cancel)
-	l.start(&sseWriter{out: func(b []byte) error {
-		err := conn.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
-		if err == nil {
-			_, err = conn.Write(b)
-		}
-		if err != nil {
-			l.cancel() // the client is gone, or not reading
-		}
-		return err
-	}})
+	l.start(connSSE(conn, l.cancel))
 }
 
 // start writes the retry line, arms the ping and hands the writer to the
@@ -235,17 +226,7 @@ func (l *pushListen) start(sse *sseWriter) {
 		return
 	}
 	l.mu.Lock()
-	l.ping = time.AfterFunc(l.g.cfg.ping, func() {
-		if sse.comment("ping") != nil {
-			l.cancel()
-			return
-		}
-		l.mu.Lock()
-		if l.ping != nil {
-			l.ping.Reset(l.g.cfg.ping)
-		}
-		l.mu.Unlock()
-	})
+	l.ping = pingTimer(&l.mu, &l.ping, l.g.cfg.ping, sse, l.cancel)
 	l.mu.Unlock()
 	l.out <- sse
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -100,6 +101,42 @@ func responseSSE(w http.ResponseWriter) *sseWriter {
 		}
 		return nil
 	}}
+}
+
+// connSSE is an sseWriter on a connection taken over from net/http (a
+// pushed listen stream, a page stream). Each write has its own deadline
+// (sseWriteTimeout); a failed one calls cancel: the client is gone, or not
+// reading.
+func connSSE(conn net.Conn, cancel context.CancelFunc) *sseWriter {
+	return &sseWriter{out: func(b []byte) error {
+		err := conn.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
+		if err == nil {
+			_, err = conn.Write(b)
+		}
+		if err != nil {
+			cancel()
+		}
+		return err
+	}}
+}
+
+// pingTimer returns a timer that writes a ping comment to sse every d (a
+// failed one calls cancel instead) for a stream that keeps it in *slot
+// under mu: the caller stores it there, and sets *slot to nil (after Stop)
+// when the stream ends, which ends the pings. A timer in place of a ticker
+// and a goroutine: an idle stream holds no goroutine for its pings.
+func pingTimer(mu *sync.Mutex, slot **time.Timer, d time.Duration, sse *sseWriter, cancel context.CancelFunc) *time.Timer {
+	return time.AfterFunc(d, func() {
+		if sse.comment("ping") != nil {
+			cancel()
+			return
+		}
+		mu.Lock()
+		if *slot != nil {
+			(*slot).Reset(d)
+		}
+		mu.Unlock()
+	})
 }
 
 func sseHeaders(h http.Header) {

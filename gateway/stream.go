@@ -212,16 +212,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, _ map[stri
 				hijacked = true
 				ps.conn = conn
 				unwatch := g.hangups.watch(conn, ps.cancel)
-				ps.sse = &sseWriter{out: func(b []byte) error {
-					err := conn.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
-					if err == nil {
-						_, err = conn.Write(b)
-					}
-					if err != nil {
-						ps.cancel()
-					}
-					return err
-				}}
+				ps.sse = connSSE(conn, ps.cancel)
 				context.AfterFunc(ps.ctx, func() {
 					ps.finish()
 					unwatch()
@@ -285,17 +276,7 @@ func (ps *pageStream) armPing() {
 	if ps.ctx.Err() != nil {
 		return
 	}
-	ps.ping = time.AfterFunc(ps.g.cfg.ping, func() {
-		if ps.sse.comment("ping") != nil {
-			ps.cancel()
-			return
-		}
-		ps.mu.Lock()
-		if ps.ping != nil {
-			ps.ping.Reset(ps.g.cfg.ping)
-		}
-		ps.mu.Unlock()
-	})
+	ps.ping = pingTimer(&ps.mu, &ps.ping, ps.g.cfg.ping, ps.sse, ps.cancel)
 }
 
 // callContext is the context of a call made for the stream: it carries
