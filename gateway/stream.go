@@ -340,15 +340,9 @@ func (g *Gateway) serveStreamListen(w http.ResponseWriter, r *http.Request, para
 		writeError(w, 0, err)
 		return
 	}
-	if len(body.Events) == 0 || len(body.Events) > maxListenEvents {
-		writeError(w, 0, tether.Errorf(tether.CodeInvalidArgument, "a subscription names 1 to %d events", maxListenEvents))
+	if err := checkEvents(body.Events, "a subscription names at least one event"); err != nil {
+		writeError(w, 0, err)
 		return
-	}
-	for _, e := range body.Events {
-		if err := validName("event", e); err != nil {
-			writeError(w, 0, err)
-			return
-		}
 	}
 	after, err := ParseLastEventID(body.After)
 	if err != nil {
