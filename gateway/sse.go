@@ -150,10 +150,19 @@ func sseHeaders(h http.Header) {
 func (s *sseWriter) start(retry time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if retry > 0 {
-		s.buf.WriteString("retry: " + strconv.FormatInt(retry.Milliseconds(), 10) + "\n\n")
-	}
+	s.buf.Write(appendRetry(s.buf.AvailableBuffer(), retry))
 	return s.flush()
+}
+
+// appendRetry appends the retry line that tells an EventSource how long
+// to wait before it reconnects (nothing for 0).
+func appendRetry(b []byte, retry time.Duration) []byte {
+	if retry <= 0 {
+		return b
+	}
+	b = append(b, "retry: "...)
+	b = strconv.AppendInt(b, retry.Milliseconds(), 10)
+	return append(b, "\n\n"...)
 }
 
 // frame writes one event. event and id must be single-line (they are

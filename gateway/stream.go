@@ -232,12 +232,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, _ map[stri
 	}
 	close(ps.ready)
 	err = ps.sse.raw(func(b []byte) []byte {
-		if g.cfg.retry > 0 {
-			b = append(b, "retry: "...)
-			b = strconv.AppendInt(b, g.cfg.retry.Milliseconds(), 10)
-			b = append(b, "\n\n"...)
-		}
-		return fmt.Appendf(b, "event: tether.open\ndata: {\"stream\":%q}\n\n", ps.id)
+		return fmt.Appendf(appendRetry(b, g.cfg.retry), "event: tether.open\ndata: {\"stream\":%q}\n\n", ps.id)
 	})
 	if err != nil {
 		ps.cancel()
