@@ -64,7 +64,7 @@ const (
 	ChannelFramesHeader = "Tether-Channel-Frames"
 )
 
-// Bounds of the page streams (the streams of one label: WithMaxPageStreams).
+// Bounds of the page streams (the streams of one caller: WithMaxPageStreams).
 const (
 	maxSubsPerStream  = 256
 	maxCallsPerStream = 256
