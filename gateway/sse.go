@@ -174,18 +174,6 @@ func (s *sseWriter) frame(event, id string, data []byte) error {
 	return s.flush()
 }
 
-// frames buffers, with fill calling add, several frames that go out in one
-// write (nothing is written if fill adds none).
-func (s *sseWriter) frames(fill func()) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fill()
-	if s.buf.Len() == 0 {
-		return nil
-	}
-	return s.flush()
-}
-
 // add buffers one event frame; s.mu is held.
 func (s *sseWriter) add(event, id string, data []byte) {
 	if event != "" {
