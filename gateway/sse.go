@@ -325,7 +325,7 @@ func relay[T any](g *Gateway, ctx context.Context, cancel context.CancelFunc, ss
 			}
 		case <-ctx.Done():
 			if g.ctx.Err() != nil {
-				sse.fail(tether.NewError(tether.CodeUnavailable, "the gateway is shutting down")) //nolint:errcheck
+				sse.fail(errGatewayGone) //nolint:errcheck
 			}
 			return
 		}
