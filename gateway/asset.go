@@ -69,21 +69,15 @@ func (g *Gateway) serveAsset(w http.ResponseWriter, r *http.Request, _ map[strin
 		writeError(w, 0, errAssetDenied)
 		return
 	}
-	for seg := range strings.SplitSeq(filepath.ToSlash(p), "/") {
-		if strings.HasPrefix(seg, ".") {
-			writeError(w, 0, errAssetDenied) // dotfiles, and ".." however spelt
-			return
-		}
+	if dotted(filepath.ToSlash(p)) {
+		writeError(w, 0, errAssetDenied) // dotfiles, and ".." however spelt
+		return
 	}
 	// Where a symlink leads counts as where the path is: no dotfile, and no
 	// file in a dot folder, through a link either.
-	if real, err := a.scope.Resolve(string(filepath.Separator), p); err == nil {
-		for seg := range strings.SplitSeq(filepath.ToSlash(real), "/") {
-			if strings.HasPrefix(seg, ".") {
-				writeError(w, 0, errAssetDenied)
-				return
-			}
-		}
+	if real, err := a.scope.Resolve(string(filepath.Separator), p); err == nil && dotted(filepath.ToSlash(real)) {
+		writeError(w, 0, errAssetDenied)
+		return
 	}
 	f, err := a.scope.Open(string(filepath.Separator), p)
 	if err != nil {

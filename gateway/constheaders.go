@@ -13,13 +13,12 @@ import (
 // only reads them, and a later Add to the same header appends to a copy (the
 // slices are full), so no response can change another's.
 var (
-	hvOrigin      = []string{"Origin"}
-	hvNoStore     = []string{"no-store"}
-	hvNoSniff     = []string{"nosniff"}
-	hvJSON        = []string{contentTypeJSON}
-	hvOctets      = []string{contentTypeOctets}
-	hvProtobuf    = []string{contentTypeProtobuf}
-	hvEventStream = []string{contentTypeEventStream}
+	hvOrigin   = []string{"Origin"}
+	hvNoStore  = []string{"no-store"}
+	hvNoSniff  = []string{"nosniff"}
+	hvJSON     = []string{contentTypeJSON}
+	hvOctets   = []string{contentTypeOctets}
+	hvProtobuf = []string{contentTypeProtobuf}
 )
 
 // setShared sets the canonical header key to vals, a shared slice above.

@@ -92,7 +92,7 @@
 // channels close. Event frames are encoded once per event and shared by
 // every stream. A stream is bound to its client label (and, cross-origin,
 // origin); it ends when its client goes or stops reading for 30 s, and
-// with it its subscriptions and calls. Bounds: WithMaxPageStreams streams per label, 256
+// with it its subscriptions and calls. Bounds: WithMaxPageStreams streams per caller, 256
 // subscriptions and 256 calls with channels per stream, 64 channels per
 // call.
 //

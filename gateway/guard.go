@@ -205,9 +205,6 @@ func validName(what, s string) *tether.Error {
 	return nil
 }
 
-// Headers a cross-origin page may send (besides X-Tether-*).
-var corsHeaders = []string{"accept", "authorization", "content-type", "idempotency-key", "last-event-id", "tether-client-label", "tether-stream", "tether-channels"}
-
 // preflightOK reports whether a CORS preflight (of an allowed origin) asks
 // only for what the gateway serves: GET, POST or HEAD, and header names
 // (an invoke's headers reach its command, so any well-formed name).
@@ -217,7 +214,7 @@ func (c *config) preflightOK(method, headers string) bool {
 	}
 	for h := range strings.SplitSeq(headers, ",") {
 		h = strings.ToLower(strings.TrimSpace(h))
-		if h == "" || slices.Contains(corsHeaders, h) || strings.HasPrefix(h, c.forwardPrefix) || headerToken(h) {
+		if h == "" || strings.HasPrefix(h, c.forwardPrefix) || headerToken(h) {
 			continue
 		}
 		return false

@@ -27,16 +27,8 @@ const maxListenEvents = 64
 func listenRequest(r *http.Request) (*tetherv1.ListenRequest, *tether.Error) {
 	q := r.URL.Query()
 	events := q["event"]
-	if len(events) == 0 {
-		return nil, tether.NewError(tether.CodeInvalidArgument, "listen needs at least one ?event=NAME")
-	}
-	if len(events) > maxListenEvents {
-		return nil, tether.Errorf(tether.CodeInvalidArgument, "listen takes at most %d events", maxListenEvents)
-	}
-	for _, e := range events {
-		if err := validName("event", e); err != nil {
-			return nil, err
-		}
+	if err := checkEvents(events, "listen needs at least one ?event=NAME"); err != nil {
+		return nil, err
 	}
 	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
@@ -47,6 +39,24 @@ func listenRequest(r *http.Request) (*tetherv1.ListenRequest, *tether.Error) {
 		return nil, tether.FromError(err)
 	}
 	return &tetherv1.ListenRequest{Events: events, AfterId: after, MaxBatch: listenBatch}, nil
+}
+
+// checkEvents checks the event names of one subscription (GET
+// /ipc/listen's, a page stream's): 1 to maxListenEvents valid names; none
+// is the message for an empty list.
+func checkEvents(events []string, none string) *tether.Error {
+	if len(events) == 0 {
+		return tether.NewError(tether.CodeInvalidArgument, none)
+	}
+	if len(events) > maxListenEvents {
+		return tether.Errorf(tether.CodeInvalidArgument, "a subscription names at most %d events", maxListenEvents)
+	}
+	for _, e := range events {
+		if err := validName("event", e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // serveListen answers GET /ipc/listen with an SSE stream of the core's
@@ -215,16 +225,7 @@ func (l *pushListen) serve(w http.ResponseWriter, r *http.Request, ctx context.C
 	}
 	l.conn = conn
 	l.unwatch = g.hangups.watch(conn, l.cancel)
-	l.start(&sseWriter{out: func(b []byte) error {
-		err := conn.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
-		if err == nil {
-			_, err = conn.Write(b)
-		}
-		if err != nil {
-			l.cancel() // the client is gone, or not reading
-		}
-		return err
-	}})
+	l.start(connSSE(conn, l.cancel))
 }
 
 // start writes the retry line, arms the ping and hands the writer to the
@@ -235,17 +236,7 @@ func (l *pushListen) start(sse *sseWriter) {
 		return
 	}
 	l.mu.Lock()
-	l.ping = time.AfterFunc(l.g.cfg.ping, func() {
-		if sse.comment("ping") != nil {
-			l.cancel()
-			return
-		}
-		l.mu.Lock()
-		if l.ping != nil {
-			l.ping.Reset(l.g.cfg.ping)
-		}
-		l.mu.Unlock()
-	})
+	l.ping = pingTimer(&l.mu, &l.ping, l.g.cfg.ping, sse, l.cancel)
 	l.mu.Unlock()
 	l.out <- sse
 }

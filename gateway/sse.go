@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -102,6 +103,42 @@ func responseSSE(w http.ResponseWriter) *sseWriter {
 	}}
 }
 
+// connSSE is an sseWriter on a connection taken over from net/http (a
+// pushed listen stream, a page stream). Each write has its own deadline
+// (sseWriteTimeout); a failed one calls cancel: the client is gone, or not
+// reading.
+func connSSE(conn net.Conn, cancel context.CancelFunc) *sseWriter {
+	return &sseWriter{out: func(b []byte) error {
+		err := conn.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
+		if err == nil {
+			_, err = conn.Write(b)
+		}
+		if err != nil {
+			cancel()
+		}
+		return err
+	}}
+}
+
+// pingTimer returns a timer that writes a ping comment to sse every d (a
+// failed one calls cancel instead) for a stream that keeps it in *slot
+// under mu: the caller stores it there, and sets *slot to nil (after Stop)
+// when the stream ends, which ends the pings. A timer in place of a ticker
+// and a goroutine: an idle stream holds no goroutine for its pings.
+func pingTimer(mu *sync.Mutex, slot **time.Timer, d time.Duration, sse *sseWriter, cancel context.CancelFunc) *time.Timer {
+	return time.AfterFunc(d, func() {
+		if sse.comment("ping") != nil {
+			cancel()
+			return
+		}
+		mu.Lock()
+		if *slot != nil {
+			(*slot).Reset(d)
+		}
+		mu.Unlock()
+	})
+}
+
 func sseHeaders(h http.Header) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -113,10 +150,19 @@ func sseHeaders(h http.Header) {
 func (s *sseWriter) start(retry time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if retry > 0 {
-		s.buf.WriteString("retry: " + strconv.FormatInt(retry.Milliseconds(), 10) + "\n\n")
-	}
+	s.buf.Write(appendRetry(s.buf.AvailableBuffer(), retry))
 	return s.flush()
+}
+
+// appendRetry appends the retry line that tells an EventSource how long
+// to wait before it reconnects (nothing for 0).
+func appendRetry(b []byte, retry time.Duration) []byte {
+	if retry <= 0 {
+		return b
+	}
+	b = append(b, "retry: "...)
+	b = strconv.AppendInt(b, retry.Milliseconds(), 10)
+	return append(b, "\n\n"...)
 }
 
 // frame writes one event. event and id must be single-line (they are
@@ -125,18 +171,6 @@ func (s *sseWriter) frame(event, id string, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.add(event, id, data)
-	return s.flush()
-}
-
-// frames buffers, with fill calling add, several frames that go out in one
-// write (nothing is written if fill adds none).
-func (s *sseWriter) frames(fill func()) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fill()
-	if s.buf.Len() == 0 {
-		return nil
-	}
 	return s.flush()
 }
 
@@ -291,7 +325,7 @@ func relay[T any](g *Gateway, ctx context.Context, cancel context.CancelFunc, ss
 			}
 		case <-ctx.Done():
 			if g.ctx.Err() != nil {
-				sse.fail(tether.NewError(tether.CodeUnavailable, "the gateway is shutting down")) //nolint:errcheck
+				sse.fail(errGatewayGone) //nolint:errcheck
 			}
 			return
 		}

@@ -64,7 +64,7 @@ const (
 	ChannelFramesHeader = "Tether-Channel-Frames"
 )
 
-// Bounds of the page streams (the streams of one label: WithMaxPageStreams).
+// Bounds of the page streams (the streams of one caller: WithMaxPageStreams).
 const (
 	maxSubsPerStream  = 256
 	maxCallsPerStream = 256
@@ -212,16 +212,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, _ map[stri
 				hijacked = true
 				ps.conn = conn
 				unwatch := g.hangups.watch(conn, ps.cancel)
-				ps.sse = &sseWriter{out: func(b []byte) error {
-					err := conn.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
-					if err == nil {
-						_, err = conn.Write(b)
-					}
-					if err != nil {
-						ps.cancel()
-					}
-					return err
-				}}
+				ps.sse = connSSE(conn, ps.cancel)
 				context.AfterFunc(ps.ctx, func() {
 					ps.finish()
 					unwatch()
@@ -241,12 +232,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, _ map[stri
 	}
 	close(ps.ready)
 	err = ps.sse.raw(func(b []byte) []byte {
-		if g.cfg.retry > 0 {
-			b = append(b, "retry: "...)
-			b = strconv.AppendInt(b, g.cfg.retry.Milliseconds(), 10)
-			b = append(b, "\n\n"...)
-		}
-		return fmt.Appendf(b, "event: tether.open\ndata: {\"stream\":%q}\n\n", ps.id)
+		return fmt.Appendf(appendRetry(b, g.cfg.retry), "event: tether.open\ndata: {\"stream\":%q}\n\n", ps.id)
 	})
 	if err != nil {
 		ps.cancel()
@@ -285,17 +271,7 @@ func (ps *pageStream) armPing() {
 	if ps.ctx.Err() != nil {
 		return
 	}
-	ps.ping = time.AfterFunc(ps.g.cfg.ping, func() {
-		if ps.sse.comment("ping") != nil {
-			ps.cancel()
-			return
-		}
-		ps.mu.Lock()
-		if ps.ping != nil {
-			ps.ping.Reset(ps.g.cfg.ping)
-		}
-		ps.mu.Unlock()
-	})
+	ps.ping = pingTimer(&ps.mu, &ps.ping, ps.g.cfg.ping, ps.sse, ps.cancel)
 }
 
 // callContext is the context of a call made for the stream: it carries
@@ -359,15 +335,9 @@ func (g *Gateway) serveStreamListen(w http.ResponseWriter, r *http.Request, para
 		writeError(w, 0, err)
 		return
 	}
-	if len(body.Events) == 0 || len(body.Events) > maxListenEvents {
-		writeError(w, 0, tether.Errorf(tether.CodeInvalidArgument, "a subscription names 1 to %d events", maxListenEvents))
+	if err := checkEvents(body.Events, "a subscription names at least one event"); err != nil {
+		writeError(w, 0, err)
 		return
-	}
-	for _, e := range body.Events {
-		if err := validName("event", e); err != nil {
-			writeError(w, 0, err)
-			return
-		}
 	}
 	after, err := ParseLastEventID(body.After)
 	if err != nil {

@@ -295,6 +295,10 @@ function sleep(ms, signal) {
     signal.addEventListener("abort", done, { once: true });
   });
 }
+function backoff(attempt, base) {
+  const r = reconnectSettings();
+  return Math.min(r.maxDelayMs, (base ?? r.initialDelayMs) * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());
+}
 function base64ToBuffer(s) {
   const bin = atob(s);
   const out = new Uint8Array(bin.length);
@@ -497,9 +501,7 @@ var PageStream = class {
         });
       }
       if (healthy || liveSince > 0 && Date.now() - liveSince > 5e3) attempt = 0;
-      const r = reconnectSettings();
-      const base = this.retryMs ?? r.initialDelayMs;
-      const delay = Math.min(r.maxDelayMs, base * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());
+      const delay = backoff(attempt, this.retryMs);
       attempt++;
       await sleep(delay, ctrl.signal);
     }
@@ -534,9 +536,7 @@ var PageStream = class {
           sub.ended(e, false);
           return;
         }
-        const r = reconnectSettings();
-        const delay = Math.min(r.maxDelayMs, r.initialDelayMs * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());
-        await sleep(delay, this.ctrl?.signal ?? new AbortController().signal);
+        await sleep(backoff(attempt), this.ctrl?.signal ?? new AbortController().signal);
       }
     }
   }

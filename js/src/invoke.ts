@@ -1,5 +1,5 @@
-// The invoke transport: POST /ipc/invoke/{command}, unary or streamed as SSE
-// for channel commands.
+// The invoke transport: POST /ipc/invoke/{command}; a call with channels
+// names the page stream (Tether-Stream), which carries their messages.
 
 import { headers, request, url } from './config';
 import { TetherError, toTetherError } from './errors';

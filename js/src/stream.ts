@@ -58,6 +58,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+// backoff is the wait before retry number attempt (from 0): base (the
+// server's retry:, else initialDelayMs) doubled per attempt, at most
+// maxDelayMs, ±20 % jitter.
+function backoff(attempt: number, base?: number): number {
+  const r = reconnectSettings();
+  return Math.min(r.maxDelayMs, (base ?? r.initialDelayMs) * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());
+}
+
 function base64ToBuffer(s: string): ArrayBuffer {
   const bin = atob(s);
   const out = new Uint8Array(bin.length);
@@ -274,9 +282,7 @@ export class PageStream {
         this.opening.catch(() => {});
       }
       if (healthy || (liveSince > 0 && Date.now() - liveSince > 5000)) attempt = 0;
-      const r = reconnectSettings();
-      const base = this.retryMs ?? r.initialDelayMs;
-      const delay = Math.min(r.maxDelayMs, base * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());
+      const delay = backoff(attempt, this.retryMs);
       attempt++;
       await sleep(delay, ctrl.signal);
     }
@@ -314,9 +320,7 @@ export class PageStream {
           sub.ended(e, false);
           return;
         }
-        const r = reconnectSettings();
-        const delay = Math.min(r.maxDelayMs, r.initialDelayMs * 2 ** Math.min(attempt, 20)) * (0.8 + 0.4 * Math.random());
-        await sleep(delay, this.ctrl?.signal ?? new AbortController().signal);
+        await sleep(backoff(attempt), this.ctrl?.signal ?? new AbortController().signal);
       }
     }
   }
