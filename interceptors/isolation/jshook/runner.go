@@ -266,17 +266,21 @@ func New(sources []Source, opts Options) (*Runner, error) {
 // load runs the hook files once, with console on, and checks the hook.
 func (r *Runner) load(sb *sandbox) error {
 	var isFn bool
+	var msg string // a thrown value's reason, read by JS: under the limit too
 	err := r.bounded(context.Background(), sb, r.opts.Timeout, func() error {
 		v, err := sb.load(goja.Undefined(), sb.newWindow())
-		if err == nil {
-			isFn = v.ToBoolean()
+		if err != nil {
+			if !aborted(err) {
+				msg = sb.errText(err)
+			}
+			return err
 		}
-		return err
+		isFn = v.ToBoolean()
+		return nil
 	})
 	if err != nil {
-		msg := errText(err)
-		if !aborted(err) {
-			msg = sb.errText(err)
+		if msg == "" {
+			msg = errText(err)
 		}
 		return tether.Errorf(tether.CodeInvalidArgument, "jshook: loading hook: %s", r.where(msg))
 	}
