@@ -294,7 +294,7 @@ func (c *compiler) grant(cp *capability, rp rawPerm, expanding map[string]bool) 
 			c.pluginDefault(cp, rp, plugin, false)
 			return
 		}
-		id, prefix = rest, "plugin:"+plugin+"|"
+		id, prefix = rest, tether.PluginPrefix+plugin+"|"
 	}
 	switch {
 	case strings.HasPrefix(id, "allow-"):
@@ -507,7 +507,7 @@ func (s *Set) Validate(commands []string) error {
 	known := make(map[string]string, len(commands))
 	plugins := map[string]bool{}
 	for _, cmd := range commands {
-		if p, _, ok := strings.Cut(strings.TrimPrefix(cmd, "plugin:"), "|"); ok && strings.HasPrefix(cmd, "plugin:") {
+		if p, _, ok := tether.SplitPluginCommand(cmd); ok {
 			plugins[p] = true
 		}
 		key := strings.ReplaceAll(cmd, "_", "-")
@@ -533,7 +533,7 @@ func (s *Set) Validate(commands []string) error {
 		}
 		if candidates == nil {
 			for key := range known {
-				if p, cmd, ok := strings.Cut(strings.TrimPrefix(key, "plugin:"), "|"); ok && strings.HasPrefix(key, "plugin:") {
+				if p, cmd, ok := tether.SplitPluginCommand(key); ok {
 					candidates = append(candidates, p+":allow-"+cmd, p+":deny-"+cmd)
 					continue
 				}

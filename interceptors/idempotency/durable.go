@@ -315,17 +315,15 @@ func (c *Cache) loadLine(line []byte, long bool, now time.Time) {
 		// The result's type is gone from the program: treat as in doubt.
 		resp, rec.Err, rec.Resp = nil, errInDoubt(), nil
 	}
-	var rerr error
 	size := int64(0)
 	if rec.Err != nil {
-		rerr = rec.Err
 		size += int64(len(rec.Err.Message()) + len(rec.Err.Details()))
 	}
 	if rec.Resp != nil {
 		size += int64(len(rec.Resp.Data) + len(rec.Resp.Type))
 	}
 	b, _ := json.Marshal(rec)
-	e := &entry{key: rec.K, hash: rec.H, ready: make(chan struct{}), kept: true, resp: resp, err: rerr,
+	e := &entry{key: rec.K, hash: rec.H, ready: make(chan struct{}), kept: true, resp: resp, err: replayedErr(rec.Err),
 		expires: expires, rec: append(b, '\n')}
 	close(e.ready)
 	c.entries[rec.K] = e
@@ -501,10 +499,22 @@ func forgetRecord(e *entry) []byte {
 
 // doneRecord is the log line of a finished call whose result is kept.
 func doneRecord(e *entry, r result, end time.Time) []byte {
-	rec := record{T: "d", K: e.key, H: e.hash, At: end.UnixNano(), Resp: r.stored}
-	if r.err != nil {
-		rec.Err = tether.FromError(r.err)
-	}
-	b, _ := json.Marshal(rec)
+	b, _ := json.Marshal(record{T: "d", K: e.key, H: e.hash, At: end.UnixNano(), Resp: r.stored, Err: storedErr(r.err)})
 	return append(b, '\n')
+}
+
+// storedErr is a kept result's error as the log and the bucket store it,
+// and replayedErr the error a stored one replays (nil stays an untyped nil).
+func storedErr(err error) *tether.Error {
+	if err == nil {
+		return nil
+	}
+	return tether.FromError(err)
+}
+
+func replayedErr(e *tether.Error) error {
+	if e == nil {
+		return nil
+	}
+	return e
 }

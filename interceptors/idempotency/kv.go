@@ -195,10 +195,7 @@ func (c *Cache) leadShared(ctx context.Context, e *entry, req any, handler grpc.
 			return c.finishShared(e, nil, errInDoubt(), true)
 		}
 		resp, derr := decodeResp(rec.R)
-		var rerr error
-		if rec.E != nil {
-			rerr = rec.E
-		}
+		rerr := replayedErr(rec.E)
 		if derr != nil {
 			resp, rerr = nil, errInDoubt()
 		}
@@ -236,11 +233,7 @@ func (c *Cache) runShared(ctx context.Context, e *entry, req any, handler grpc.U
 		return resp, err
 	}
 	r := c.bound(resp, err, true)
-	rec := kvRecord{S: "d", H: e.hash, By: s.replica, R: r.stored}
-	if r.err != nil {
-		rec.E = tether.FromError(r.err)
-	}
-	b, _ := json.Marshal(rec)
+	b, _ := json.Marshal(kvRecord{S: "d", H: e.hash, By: s.replica, R: r.stored, E: storedErr(r.err)})
 	uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// If this fails the call has still run: retries will find the running

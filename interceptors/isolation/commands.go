@@ -37,7 +37,6 @@ const refreshEvery = time.Second
 
 // commandShape is what the stage knows of one command.
 type commandShape struct {
-	kind  tether.Kind
 	shape *jsonargs.Shape // nil: the command takes raw bytes
 }
 
@@ -112,11 +111,7 @@ func parseCommands(infos []*tetherv1.CommandInfo) (map[string]commandShape, erro
 		if err != nil {
 			return nil, tether.Errorf(tether.CodeInternal, "isolation stage: command %q: %s", ci.GetName(), tether.FromError(err).Message())
 		}
-		kind := tether.KindInvoke
-		if ci.GetKind() == tetherv1.CommandInfo_KIND_CHANNEL {
-			kind = tether.KindChannel
-		}
-		out[ci.GetName()] = commandShape{kind: kind, shape: sh}
+		out[ci.GetName()] = commandShape{shape: sh}
 	}
 	return out, nil
 }

@@ -101,9 +101,13 @@ func (s *Stage) Process(ctx context.Context, kind tether.Kind, req proto.Message
 }
 
 func (s *Stage) process(ctx context.Context, kind tether.Kind, req proto.Message, client Client, cc grpc.ClientConnInterface) error {
-	err := s.run(ctx, kind, req, client, cc)
+	return s.report(ctx, kind, req, client.Label, s.run(ctx, kind, req, client, cc))
+}
+
+// report passes err, a refusal of req (or nil), to OnRefusal, and returns it.
+func (s *Stage) report(ctx context.Context, kind tether.Kind, req proto.Message, label string, err error) error {
 	if err != nil && s.onRefusal != nil {
-		s.onRefusal(ctx, refusalOf(kind, req, client.Label, err))
+		s.onRefusal(ctx, refusalOf(kind, req, label, err))
 	}
 	return err
 }
@@ -247,10 +251,7 @@ func noEvent(kind tether.Kind, req proto.Message) error {
 func (s *Stage) processCopy(ctx context.Context, kind tether.Kind, req proto.Message, sb *sealBuf, cc grpc.ClientConnInterface) (proto.Message, error) {
 	if s.hook == nil {
 		if err := noEvent(kind, req); err != nil {
-			if s.onRefusal != nil {
-				s.onRefusal(ctx, refusalOf(kind, req, outgoingLabel(ctx), err))
-			}
-			return nil, err
+			return nil, s.report(ctx, kind, req, outgoingLabel(ctx), err)
 		}
 		return s.sealer.sealCopy(kind, outgoingLabel(ctx), req, sb)
 	}

@@ -41,7 +41,7 @@ func WireServerInterceptors(opts ...Option) (grpc.UnaryServerInterceptor, grpc.S
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		ctx, span := c.serverSpan(ctx, info.FullMethod)
 		resp, err := handler(ctx, req)
-		endRPC(span, err)
+		end(span, err)
 		return resp, err
 	}
 	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -50,7 +50,7 @@ func WireServerInterceptors(opts ...Option) (grpc.UnaryServerInterceptor, grpc.S
 			ss = &stream{ServerStream: ss, ctx: ctx}
 		}
 		err := handler(srv, ss)
-		endRPC(span, err)
+		end(span, err)
 		return err
 	}
 	return unary, stream
@@ -78,8 +78,6 @@ func rpcMethod(name string) attribute.KeyValue {
 	_, m, _ := strings.Cut(name, "/")
 	return semconv.RPCMethod(m)
 }
-
-func endRPC(span trace.Span, err error) { end(span, err) }
 
 // UnaryClientInterceptor and StreamClientInterceptor write the caller's
 // trace context into the outgoing metadata (with otel's global

@@ -137,16 +137,7 @@ func (c *canon) syntax(what string) error {
 	return tether.Errorf(tether.CodeInvalidArgument, "malformed JSON args at offset %d: %s", c.pos, what)
 }
 
-func (c *canon) skipSpace() {
-	for c.pos < len(c.in) {
-		switch c.in[c.pos] {
-		case ' ', '\t', '\n', '\r':
-			c.pos++
-		default:
-			return
-		}
-	}
-}
+func (c *canon) skipSpace() { c.pos = skipSpace(c.in, c.pos) }
 
 func (c *canon) emit(b []byte) {
 	if c.write {
@@ -190,7 +181,7 @@ func (c *canon) value(s *Shape, n int32) error {
 }
 
 func (c *canon) literal(lit string) error {
-	if len(c.in)-c.pos < len(lit) || string(c.in[c.pos:c.pos+len(lit)]) != lit {
+	if !hasWord(c.in, c.pos, lit) {
 		return c.syntax("invalid literal")
 	}
 	c.emit(c.in[c.pos : c.pos+len(lit)])
@@ -198,42 +189,13 @@ func (c *canon) literal(lit string) error {
 	return nil
 }
 
-func (c *canon) digits() int {
-	n := 0
-	for c.pos < len(c.in) && c.in[c.pos] >= '0' && c.in[c.pos] <= '9' {
-		c.pos++
-		n++
-	}
-	return n
-}
-
 func (c *canon) number() error {
-	start := c.pos
-	if c.in[c.pos] == '-' {
-		c.pos++
-	}
-	switch {
-	case c.pos < len(c.in) && c.in[c.pos] == '0':
-		c.pos++
-	case c.digits() == 0:
+	end, ok := numberEnd(c.in, c.pos)
+	if !ok {
 		return c.syntax("invalid number")
 	}
-	if c.pos < len(c.in) && c.in[c.pos] == '.' {
-		c.pos++
-		if c.digits() == 0 {
-			return c.syntax("invalid number")
-		}
-	}
-	if c.pos < len(c.in) && (c.in[c.pos] == 'e' || c.in[c.pos] == 'E') {
-		c.pos++
-		if c.pos < len(c.in) && (c.in[c.pos] == '+' || c.in[c.pos] == '-') {
-			c.pos++
-		}
-		if c.digits() == 0 {
-			return c.syntax("invalid number")
-		}
-	}
-	c.emit(c.in[start:c.pos])
+	c.emit(c.in[c.pos:end])
+	c.pos = end
 	return nil
 }
 
@@ -291,14 +253,7 @@ func (c *canon) str(decode bool) ([]byte, error) {
 	return nil, c.syntax("unterminated string")
 }
 
-func isHex4(b []byte) bool {
-	for _, ch := range b {
-		if !(ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'f' || ch >= 'A' && ch <= 'F') {
-			return false
-		}
-	}
-	return true
-}
+func isHex4(b []byte) bool { return isHex(b[0]) && isHex(b[1]) && isHex(b[2]) && isHex(b[3]) }
 
 func hex4(b []byte) rune {
 	v, _ := strconv.ParseUint(string(b), 16, 32)

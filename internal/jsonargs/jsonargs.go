@@ -15,7 +15,6 @@ package jsonargs
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,10 +38,7 @@ func Check(b []byte, maxDepth int) error {
 	for i := 0; i < len(b); {
 		if inString && !escaped {
 			// Cross plain string bytes eight at a time.
-			for len(b)-i >= 8 && !stringStop(binary.LittleEndian.Uint64(b[i:])) {
-				i += 8
-			}
-			if i >= len(b) {
+			if i = skipPlain(b, i); i >= len(b) {
 				break
 			}
 		}
@@ -81,13 +77,6 @@ func Check(b []byte, maxDepth int) error {
 		}
 	}
 	return nil
-}
-
-// stringStop reports, for eight bytes, whether any is a quote, a backslash
-// or not ASCII: the bytes Check must look at inside a string.
-func stringStop(x uint64) bool {
-	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
-	return hasZero(x^(ones*'"'))|hasZero(x^(ones*'\\'))|x&highs != 0
 }
 
 // Spec describes how JSON arguments map onto a Go struct type.

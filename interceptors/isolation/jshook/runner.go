@@ -129,8 +129,7 @@ type Runner struct {
 	abandoned atomic.Int64
 	replacing atomic.Bool
 
-	exceededWhy *abortError // the interrupt, the error and the answer of a call past its limit
-	exceeded    error
+	exceededWhy *abortError // the interrupt and the answer of a call past its limit
 	exceededRun *callRun
 }
 
@@ -209,8 +208,7 @@ func New(sources []Source, opts Options) (*Runner, error) {
 	r := &Runner{opts: opts, freeze: opts.FreezePrototype == nil || *opts.FreezePrototype,
 		slots: make(chan struct{}, opts.PoolSize)}
 	r.exceededWhy = &abortError{msg: fmt.Sprintf("isolation hook exceeded %v", opts.Timeout), limit: true}
-	r.exceeded = isolation.Exceeded(r.exceededWhy.msg)
-	r.exceededRun = &callRun{err: r.exceeded}
+	r.exceededRun = &callRun{err: isolation.Exceeded(r.exceededWhy.msg)}
 	// Each source on its own first, for errors that name it; then all of
 	// them as the body of one function, run for each call with a fresh
 	// window, sharing their top-level declarations as scripts of one page.
@@ -268,17 +266,21 @@ func New(sources []Source, opts Options) (*Runner, error) {
 // load runs the hook files once, with console on, and checks the hook.
 func (r *Runner) load(sb *sandbox) error {
 	var isFn bool
+	var msg string // a thrown value's reason, read by JS: under the limit too
 	err := r.bounded(context.Background(), sb, r.opts.Timeout, func() error {
 		v, err := sb.load(goja.Undefined(), sb.newWindow())
-		if err == nil {
-			isFn = v.ToBoolean()
+		if err != nil {
+			if !aborted(err) {
+				msg = sb.errText(err)
+			}
+			return err
 		}
-		return err
+		isFn = v.ToBoolean()
+		return nil
 	})
 	if err != nil {
-		msg := errText(err)
-		if !aborted(err) {
-			msg = sb.errText(err)
+		if msg == "" {
+			msg = errText(err)
 		}
 		return tether.Errorf(tether.CodeInvalidArgument, "jshook: loading hook: %s", r.where(msg))
 	}

@@ -253,9 +253,21 @@ func TestLoadErrors(t *testing.T) {
 		{"no hook", `var x = 1`, "do not set"},
 		{"throws", `throw new Error("bad init")`, "bad init"},
 		{"loops", `for (;;) {}`, "exceeded"},
+		// The reason of a throw is read under the load's time limit too.
+		{"throws hostile", `throw { get message() { for (;;) {} } }`, "loading hook: isolation hook threw an error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := jshook.New([]jshook.Source{{Name: "hook.js", Code: tc.code}}, jshook.Options{})
+			done := make(chan error, 1)
+			go func() {
+				_, err := jshook.New([]jshook.Source{{Name: "hook.js", Code: tc.code}}, jshook.Options{Timeout: 100 * time.Millisecond})
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("New did not return")
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
