@@ -288,8 +288,8 @@ func (s *Server) ListenAndServe(addr string) error {
 	return s.Serve(l)
 }
 
-// InProcessListener returns a listener served in memory, started on first
-// use; DialInProcess connects to it. Peers on it are trusted fronts (see
+// inProcess returns the listener served in memory, started on first use;
+// DialInProcess connects to it. Peers on it are trusted fronts (see
 // TrustedFrontIdentity): this is how a gateway in the same process reaches
 // the core without a socket.
 func (s *Server) inProcess() *bufconn.Listener {
