@@ -58,7 +58,6 @@ type pushClient struct {
 	sent bool
 	done bool
 	err  error
-	ss   *pushServer
 }
 
 func (c *pushClient) Header() (metadata.MD, error) {
@@ -96,7 +95,6 @@ func (c *pushClient) RecvMsg(any) error {
 		return c.err
 	}
 	ss := &pushServer{method: c.method, push: c.push, req: c.req}
-	c.ss = ss
 	var release func()
 	ss.ctx, release = handlerContext(c.ctx, (*pushTransport)(ss))
 	defer release()
@@ -122,7 +120,6 @@ type pushServer struct {
 	req        proto.Message // nil once received
 	header     metadata.MD
 	headerSent bool
-	trailer    metadata.MD
 	md         metadata.MD // incoming
 	peer       peer.Peer
 }
@@ -158,11 +155,9 @@ func (s *pushServer) SendHeader(md metadata.MD) error {
 	return s.push.Header(h)
 }
 
-func (s *pushServer) SetTrailer(md metadata.MD) {
-	s.mu.Lock()
-	s.trailer = metadata.Join(s.trailer, md)
-	s.mu.Unlock()
-}
+// SetTrailer drops md: the consumer of a push stream takes no trailer
+// (pushClient.Trailer is nil).
+func (s *pushServer) SetTrailer(metadata.MD) {}
 
 // pushTransport is a pushServer seen as the grpc.ServerTransportStream that
 // grpc.SetHeader and friends find in the handler's context.
