@@ -146,7 +146,9 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 
 // handOver gives dst the fields of src, a message of the same type, without
 // copying what they hold (see inproc.HandOff); dst is empty. Messages of
-// different types are merged.
+// different types are merged, and so are two implementations of one
+// message (a dynamicpb message and the generated type): the values of one
+// cannot be set in the other.
 func handOver(dst, src proto.Message) {
 	switch d := dst.(type) {
 	case *tetherv1.InvokeRequest:
@@ -163,7 +165,7 @@ func handOver(dst, src proto.Message) {
 		}
 	}
 	dm, sm := dst.ProtoReflect(), src.ProtoReflect()
-	if dm.Descriptor() != sm.Descriptor() {
+	if dm.Type() != sm.Type() {
 		proto.Merge(dst, src)
 		return
 	}
