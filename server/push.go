@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -25,11 +26,14 @@ import (
 // connection.
 func (s *Server) directStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	var push *inproc.Push
+	maxSend := math.MaxInt32 // grpc-go's client default
 	for _, o := range opts {
 		switch o := o.(type) {
 		case *inproc.Push:
 			push = o
-		case grpc.StaticMethodCallOption, grpc.MaxRecvMsgSizeCallOption, grpc.MaxSendMsgSizeCallOption:
+		case grpc.MaxSendMsgSizeCallOption:
+			maxSend = o.MaxSendMsgSize
+		case grpc.StaticMethodCallOption, grpc.MaxRecvMsgSizeCallOption:
 		default:
 			return streamer(ctx, desc, cc, method, opts...)
 		}
@@ -42,17 +46,18 @@ func (s *Server) directStream(ctx context.Context, desc *grpc.StreamDesc, cc *gr
 		return nil, status.FromContextError(err).Err()
 	}
 	push.Taken = true
-	return &pushClient{s: s, ctx: ctx, method: method, m: m, push: push}, nil
+	return &pushClient{s: s, ctx: ctx, method: method, m: m, push: push, maxSend: maxSend}, nil
 }
 
 // pushClient is the client side of a push stream: it keeps the request
 // until the first RecvMsg, which runs the handler to its end.
 type pushClient struct {
-	s      *Server
-	ctx    context.Context
-	method string
-	m      streamMethod
-	push   *inproc.Push
+	s       *Server
+	ctx     context.Context
+	method  string
+	m       streamMethod
+	push    *inproc.Push
+	maxSend int // the caller's send limit
 
 	req  proto.Message
 	sent bool
@@ -75,8 +80,8 @@ func (c *pushClient) SendMsg(m any) error {
 	if !ok {
 		return status.Errorf(codes.Internal, "grpc: error while marshaling: unexpected request type %T", m)
 	}
-	if n := proto.Size(msg); n > c.s.opts.limits.MaxMessageBytes {
-		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, c.s.opts.limits.MaxMessageBytes)
+	if err := c.s.requestFits(proto.Size(msg), c.maxSend); err != nil {
+		return err
 	}
 	c.req, c.sent = msg, true
 	return nil
