@@ -99,7 +99,7 @@ func (c *pushClient) RecvMsg(any) error {
 		c.err = status.Error(codes.Internal, "tether: RecvMsg before the request was sent")
 		return c.err
 	}
-	ss := &pushServer{method: c.method, push: c.push, req: c.req}
+	ss := &pushServer{method: c.method, push: c.push, req: c.req, maxSend: c.s.opts.limits.MaxSendBytes}
 	var release func()
 	ss.ctx, release = handlerContext(c.ctx, (*pushTransport)(ss))
 	defer release()
@@ -117,9 +117,10 @@ func (c *pushClient) RecvMsg(any) error {
 
 // pushServer is the handler's side of a push stream, its grpc.ServerStream.
 type pushServer struct {
-	ctx    context.Context
-	method string
-	push   *inproc.Push
+	ctx     context.Context
+	method  string
+	push    *inproc.Push
+	maxSend int // Limits.MaxSendBytes
 
 	mu         sync.Mutex
 	req        proto.Message // nil once received
@@ -193,6 +194,17 @@ func (s *pushServer) SendMsg(m any) error {
 	}
 	if err := s.ctx.Err(); err != nil {
 		return status.FromContextError(err).Err()
+	}
+	// The server's send limit, as the wire holds it (grpc.MaxSendMsgSize).
+	n := -1
+	switch m := m.(type) {
+	case *listenFrame:
+		n = m.size()
+	case proto.Message:
+		n = proto.Size(m)
+	}
+	if n > s.maxSend {
+		return status.Errorf(codes.ResourceExhausted, "grpc: trying to send message larger than max (%d vs. %d)", n, s.maxSend)
 	}
 	return s.push.Send(m)
 }
