@@ -474,7 +474,9 @@ func (m *Memory) Close() error {
 	return nil
 }
 
-// LastID returns the id of the last published event, 0 if none.
+// LastID returns the id of the last event published (or appended); before
+// the first, the id before the bus's first id (0 unless set with
+// WithFirstID).
 func (m *Memory) LastID() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()

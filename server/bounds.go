@@ -39,10 +39,10 @@ func callerIDs(ctx context.Context) (conn, caller string) {
 	case *net.TCPAddr:
 		conn, caller = "tcp:"+a.String(), "host:"+a.IP.String()
 	case netaddr.PeerAddr:
-		conn, caller = "unix#"+strconv.FormatUint(a.Conn, 10), processName(a.PID)
+		conn, caller = socketConnName(a), processName(a.PID)
 	case TrustedAddr:
 		// A trusted endpoint's callers are its processes, whatever they say.
-		return "trusted#" + strconv.FormatUint(a.conn, 10), processName(a.PID)
+		return socketConnName(a), processName(a.PID)
 	case InProcessAddr:
 		conn, caller = "in-process", "in-process"
 	default:
@@ -213,14 +213,24 @@ func connKey(local, remote net.Addr) string {
 	if local == nil || remote == nil {
 		return ""
 	}
-	r := remote.String()
-	switch a := remote.(type) {
-	case netaddr.PeerAddr:
-		r = "unix#" + strconv.FormatUint(a.Conn, 10)
-	case TrustedAddr:
-		r = "trusted#" + strconv.FormatUint(a.conn, 10)
+	r := socketConnName(remote)
+	if r == "" {
+		r = remote.String()
 	}
 	return local.Network() + ":" + local.String() + "|" + r
+}
+
+// socketConnName names a connection accepted on a Unix socket (a plain or
+// a trusted one) by its number, which tells it from the process's other
+// connections; "" for any other address.
+func socketConnName(a net.Addr) string {
+	switch a := a.(type) {
+	case netaddr.PeerAddr:
+		return "unix#" + strconv.FormatUint(a.Conn, 10)
+	case TrustedAddr:
+		return "trusted#" + strconv.FormatUint(a.conn, 10)
+	}
+	return ""
 }
 
 func (cs *connSet) add(c net.Conn) (key string) {

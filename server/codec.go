@@ -92,11 +92,6 @@ func encodeProto(m proto.Message, enc encoding) (*tetherv1.Payload, error) {
 	return &tetherv1.Payload{Body: &tetherv1.Payload_Json{Json: b}}, nil
 }
 
-var (
-	bytesType = reflect.TypeFor[[]byte]()
-	protoType = reflect.TypeFor[proto.Message]()
-)
-
 // decodeValue decodes args into *v for a Go function command, JSON args in
 // the spelling of shape first.
 func decodeValue[A any](args *tetherv1.Payload, v *A, maxDepth int, shape *jsonargs.Shape) error {

@@ -62,8 +62,13 @@ func (s *Server) Emit(ctx context.Context, event string, payload any) (uint64, e
 // EmitTo publishes an event that only listeners with the client label
 // target receive. The payload is checked as a frontend's is: an event
 // declared with a type (DeclareEvent, or the tether.v1.event option) must
-// carry that type, or the emit fails with invalid_argument.
+// carry that type, or the emit fails with invalid_argument; so is the
+// target, which must be a valid event name (bus.ValidName), as every bus
+// can carry it.
 func (s *Server) EmitTo(ctx context.Context, target, event string, v any) (uint64, error) {
+	if err := validTarget(target); err != nil {
+		return 0, err
+	}
 	p, err := s.backendPayload(event, v)
 	if err != nil {
 		return 0, err
@@ -211,8 +216,8 @@ func (p *ipcService) Emit(ctx context.Context, req *tetherv1.EmitRequest) (*teth
 	if err := bus.ValidName(req.GetEvent()); err != nil {
 		return nil, err
 	}
-	if t := req.GetTarget(); t != "" && bus.ValidName(t) != nil {
-		return nil, tether.Errorf(tether.CodeInvalidArgument, "invalid target label %q", clipName(t))
+	if err := validTarget(req.GetTarget()); err != nil {
+		return nil, err
 	}
 	call, err := s.newCall(ctx, tether.KindEmit, req.GetEvent(), EmitMethod)
 	if err != nil {
@@ -241,6 +246,15 @@ func (p *ipcService) Emit(ctx context.Context, req *tetherv1.EmitRequest) (*teth
 	}
 	res, err := s.unary(ctx, req, &grpc.UnaryServerInfo{Server: p, FullMethod: EmitMethod}, handler)
 	return asEmit(res), err
+}
+
+// validTarget checks the target label of an emit: none, or one that is a
+// valid event name (natsbus puts it in a subject).
+func validTarget(t string) error {
+	if t != "" && bus.ValidName(t) != nil {
+		return tether.Errorf(tether.CodeInvalidArgument, "invalid target label %q", clipName(t))
+	}
+	return nil
 }
 
 func asEmit(v any) *tetherv1.EmitResponse {

@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
@@ -60,5 +61,18 @@ func TestHandOverCarriesEveryField(t *testing.T) {
 				t.Errorf("%T (%d): handOver gave %v, want %v", m, i, dst, src)
 			}
 		}
+	}
+}
+
+// A dynamicpb message of the same descriptor (an interceptor may replace
+// the request with one) is merged, not handed over: its values cannot be
+// set in the generated type.
+func TestHandOverMergesOtherImplementations(t *testing.T) {
+	src := dynamicpb.NewMessage((&tetherv1.EmitRequest{}).ProtoReflect().Descriptor())
+	fill(src, 0)
+	dst := &tetherv1.EmitRequest{}
+	handOver(dst, src)
+	if !proto.Equal(dst, src) {
+		t.Fatalf("handOver gave %v, want %v", dst, src)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"math"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -73,7 +74,7 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 	}
 	var header, trailer *metadata.MD
 	var peerOut *peer.Peer
-	maxRecv := s.opts.limits.MaxSendBytes
+	maxRecv, maxSend := s.opts.limits.MaxSendBytes, math.MaxInt32 // grpc-go's client defaults
 	handOff := false
 	for _, o := range opts {
 		switch o := o.(type) {
@@ -85,9 +86,11 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 			peerOut = o.PeerAddr
 		case grpc.MaxRecvMsgSizeCallOption:
 			maxRecv = o.MaxRecvMsgSize
+		case grpc.MaxSendMsgSizeCallOption:
+			maxSend = o.MaxSendMsgSize
 		case inproc.HandOff:
 			handOff = true
-		case grpc.StaticMethodCallOption, grpc.MaxSendMsgSizeCallOption:
+		case grpc.StaticMethodCallOption:
 		default:
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}
@@ -95,8 +98,8 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 	if err := ctx.Err(); err != nil {
 		return status.FromContextError(err).Err()
 	}
-	if n := proto.Size(in); n > s.opts.limits.MaxMessageBytes {
-		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, s.opts.limits.MaxMessageBytes)
+	if err := s.requestFits(proto.Size(in), maxSend); err != nil {
+		return err
 	}
 
 	st := &inprocStream{method: method, keepHeader: header != nil}
@@ -144,9 +147,24 @@ func (s *Server) directUnary(ctx context.Context, method string, req, reply any,
 	return nil
 }
 
+// requestFits checks the size n of an in-process call's request, as the
+// wire would: against the caller's send limit (grpc.MaxCallSendMsgSize),
+// then the server's receive limit (Limits.MaxMessageBytes).
+func (s *Server) requestFits(n, maxSend int) error {
+	if n > maxSend {
+		return status.Errorf(codes.ResourceExhausted, "grpc: trying to send message larger than max (%d vs. %d)", n, maxSend)
+	}
+	if n > s.opts.limits.MaxMessageBytes {
+		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, s.opts.limits.MaxMessageBytes)
+	}
+	return nil
+}
+
 // handOver gives dst the fields of src, a message of the same type, without
 // copying what they hold (see inproc.HandOff); dst is empty. Messages of
-// different types are merged.
+// different types are merged, and so are two implementations of one
+// message (a dynamicpb message and the generated type): the values of one
+// cannot be set in the other.
 func handOver(dst, src proto.Message) {
 	switch d := dst.(type) {
 	case *tetherv1.InvokeRequest:
@@ -163,7 +181,7 @@ func handOver(dst, src proto.Message) {
 		}
 	}
 	dm, sm := dst.ProtoReflect(), src.ProtoReflect()
-	if dm.Descriptor() != sm.Descriptor() {
+	if dm.Type() != sm.Type() {
 		proto.Merge(dst, src)
 		return
 	}

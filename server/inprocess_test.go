@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,5 +159,48 @@ func TestProtoCommandChainReplacesRequest(t *testing.T) {
 	}
 	if len(methods) != 2 || methods[0] != "/demo.v1.Demo/Greet" {
 		t.Fatalf("interceptor saw %v", methods)
+	}
+}
+
+// The caller's send limit (grpc.MaxCallSendMsgSize) holds on the direct
+// paths as over the wire: a unary call and a push stream with a larger
+// request fail with resource_exhausted, and the handler never runs.
+func TestInProcessCallerSendLimit(t *testing.T) {
+	ran := 0
+	srv := server.New()
+	server.Handle(srv, "ok", func(context.Context, struct{}) (string, error) { ran++; return "yes", nil })
+	conn, err := srv.DialInProcess(grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	defer conn.Close()
+	big := &tetherv1.InvokeRequest{Command: "ok", Args: &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: make([]byte, 100)}}}
+	for _, handOff := range []bool{false, true} {
+		var opts []grpc.CallOption
+		if handOff {
+			opts = append(opts, inproc.HandOff{})
+		}
+		if _, err := tetherv1.NewIPCClient(conn).Invoke(context.Background(), big, opts...); status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("unary (hand-off %v) over the caller's send limit: %v", handOff, err)
+		}
+	}
+	push := &inproc.Push{Send: func(any) error { return nil }}
+	listen := &tetherv1.ListenRequest{Events: []string{strings.Repeat("e", 100)}}
+	stream, err := tetherv1.NewIPCClient(conn).Listen(context.Background(), listen, push)
+	if !push.Taken {
+		t.Fatal("the push stream was not taken")
+	}
+	if err == nil {
+		err = stream.RecvMsg(new(tetherv1.ListenResponse))
+	}
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("push stream over the caller's send limit: %v", err)
+	}
+	if ran != 0 {
+		t.Fatalf("the handler ran %d times", ran)
+	}
+	if _, err := tetherv1.NewIPCClient(conn).Invoke(context.Background(), &tetherv1.InvokeRequest{Command: "ok"}); err != nil {
+		t.Fatalf("a small call: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/bus"
 	"github.com/tether-ipc/tether/client"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
@@ -348,4 +349,24 @@ func (s *recordingStream) RecvMsg(m any) error {
 		s.maxBatch.Store(r.GetMaxBatch())
 	}
 	return err
+}
+
+// A backend EmitTo checks its target as a frontend's emit is checked, on
+// the default memory bus as natsbus does: a label that is not a valid name
+// is refused, and nothing is published.
+func TestEmitToChecksTarget(t *testing.T) {
+	srv := server.New()
+	defer srv.Stop()
+	last := srv.Bus().(*bus.Memory).LastID()
+	for _, target := range []string{"user@example.com", "a b", "x.y"} {
+		if _, err := srv.EmitTo(context.Background(), target, "news", "hi"); tether.CodeOf(err) != tether.CodeInvalidArgument {
+			t.Errorf("EmitTo(%q): %v, want invalid_argument", target, err)
+		}
+	}
+	if got := srv.Bus().(*bus.Memory).LastID(); got != last {
+		t.Fatalf("refused emits published events: last id %d, was %d", got, last)
+	}
+	if _, err := srv.EmitTo(context.Background(), "main", "news", "hi"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tether-ipc/tether/bus"
@@ -87,6 +88,34 @@ func (f *listenFrame) message() *tetherv1.ListenResponse {
 	return f.msg.Load()
 }
 
+// size is the length of the frame's encoding (as marshal makes it).
+func (f *listenFrame) size() int {
+	if f.msg.Load() == nil {
+		if len(f.events) == 1 {
+			if resp, _, err := f.events[0].Encoded(); err == nil {
+				return len(resp)
+			}
+		} else if inner, ok := f.batchInner(); ok {
+			return protowire.SizeTag(listenResponseBatchField) + protowire.SizeBytes(inner)
+		}
+	}
+	return proto.Size(f.message())
+}
+
+// batchInner is the length of a batch frame's EventBatch, made of the
+// events' cached encodings; false if one of them has none.
+func (f *listenFrame) batchInner() (int, bool) {
+	inner := 0
+	for _, e := range f.events {
+		_, ev, err := e.Encoded()
+		if err != nil {
+			return 0, false
+		}
+		inner += protowire.SizeTag(eventBatchEventsField) + protowire.SizeBytes(len(ev))
+	}
+	return inner, true
+}
+
 // marshal returns the encoding of the frame: for one event, its cached
 // Listen response itself (not copied); for a batch, the batch's framing
 // around the events' cached encodings, in one buffer.
@@ -101,13 +130,9 @@ func (f *listenFrame) marshal() (mem.BufferSlice, error) {
 		}
 		return mem.BufferSlice{mem.SliceBuffer(resp)}, nil
 	}
-	inner := 0
-	for _, e := range f.events {
-		_, ev, err := e.Encoded()
-		if err != nil {
-			return bulk.Codec{}.Marshal(f.message())
-		}
-		inner += protowire.SizeTag(eventBatchEventsField) + protowire.SizeBytes(len(ev))
+	inner, ok := f.batchInner()
+	if !ok {
+		return bulk.Codec{}.Marshal(f.message())
 	}
 	size := protowire.SizeTag(listenResponseBatchField) + protowire.SizeBytes(inner)
 	buf := framePool.Get(size)

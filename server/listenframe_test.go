@@ -61,6 +61,9 @@ func TestListenFrameEncoding(t *testing.T) {
 		if string(got) != string(want) {
 			t.Fatalf("sizes %v: codec wrote %d bytes, proto.Marshal %d, and they differ", sizes, len(got), len(want))
 		}
+		if n := (&listenFrame{events: evs}).size(); n != len(want) {
+			t.Fatalf("sizes %v: size() %d, encoding %d", sizes, n, len(want))
+		}
 		var r tetherv1.ListenResponse
 		if err := proto.Unmarshal(got, &r); err != nil {
 			t.Fatal(err)

@@ -218,7 +218,7 @@ func firstValue(ctx context.Context, key string) string {
 }
 
 // InProcessAddr is the address of in-process connections (see
-// Server.InProcessListener), which TrustedFrontIdentity trusts.
+// Server.DialInProcess), which TrustedFrontIdentity trusts.
 type InProcessAddr struct{}
 
 func (InProcessAddr) Network() string { return "tether-inprocess" }

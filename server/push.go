@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -25,11 +26,14 @@ import (
 // connection.
 func (s *Server) directStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	var push *inproc.Push
+	maxSend := math.MaxInt32 // grpc-go's client default
 	for _, o := range opts {
 		switch o := o.(type) {
 		case *inproc.Push:
 			push = o
-		case grpc.StaticMethodCallOption, grpc.MaxRecvMsgSizeCallOption, grpc.MaxSendMsgSizeCallOption:
+		case grpc.MaxSendMsgSizeCallOption:
+			maxSend = o.MaxSendMsgSize
+		case grpc.StaticMethodCallOption, grpc.MaxRecvMsgSizeCallOption:
 		default:
 			return streamer(ctx, desc, cc, method, opts...)
 		}
@@ -42,23 +46,23 @@ func (s *Server) directStream(ctx context.Context, desc *grpc.StreamDesc, cc *gr
 		return nil, status.FromContextError(err).Err()
 	}
 	push.Taken = true
-	return &pushClient{s: s, ctx: ctx, method: method, m: m, push: push}, nil
+	return &pushClient{s: s, ctx: ctx, method: method, m: m, push: push, maxSend: maxSend}, nil
 }
 
 // pushClient is the client side of a push stream: it keeps the request
 // until the first RecvMsg, which runs the handler to its end.
 type pushClient struct {
-	s      *Server
-	ctx    context.Context
-	method string
-	m      streamMethod
-	push   *inproc.Push
+	s       *Server
+	ctx     context.Context
+	method  string
+	m       streamMethod
+	push    *inproc.Push
+	maxSend int // the caller's send limit
 
 	req  proto.Message
 	sent bool
 	done bool
 	err  error
-	ss   *pushServer
 }
 
 func (c *pushClient) Header() (metadata.MD, error) {
@@ -76,8 +80,8 @@ func (c *pushClient) SendMsg(m any) error {
 	if !ok {
 		return status.Errorf(codes.Internal, "grpc: error while marshaling: unexpected request type %T", m)
 	}
-	if n := proto.Size(msg); n > c.s.opts.limits.MaxMessageBytes {
-		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, c.s.opts.limits.MaxMessageBytes)
+	if err := c.s.requestFits(proto.Size(msg), c.maxSend); err != nil {
+		return err
 	}
 	c.req, c.sent = msg, true
 	return nil
@@ -95,8 +99,7 @@ func (c *pushClient) RecvMsg(any) error {
 		c.err = status.Error(codes.Internal, "tether: RecvMsg before the request was sent")
 		return c.err
 	}
-	ss := &pushServer{method: c.method, push: c.push, req: c.req}
-	c.ss = ss
+	ss := &pushServer{method: c.method, push: c.push, req: c.req, maxSend: c.s.opts.limits.MaxSendBytes}
 	var release func()
 	ss.ctx, release = handlerContext(c.ctx, (*pushTransport)(ss))
 	defer release()
@@ -114,15 +117,15 @@ func (c *pushClient) RecvMsg(any) error {
 
 // pushServer is the handler's side of a push stream, its grpc.ServerStream.
 type pushServer struct {
-	ctx    context.Context
-	method string
-	push   *inproc.Push
+	ctx     context.Context
+	method  string
+	push    *inproc.Push
+	maxSend int // Limits.MaxSendBytes
 
 	mu         sync.Mutex
 	req        proto.Message // nil once received
 	header     metadata.MD
 	headerSent bool
-	trailer    metadata.MD
 	md         metadata.MD // incoming
 	peer       peer.Peer
 }
@@ -158,11 +161,9 @@ func (s *pushServer) SendHeader(md metadata.MD) error {
 	return s.push.Header(h)
 }
 
-func (s *pushServer) SetTrailer(md metadata.MD) {
-	s.mu.Lock()
-	s.trailer = metadata.Join(s.trailer, md)
-	s.mu.Unlock()
-}
+// SetTrailer drops md: the consumer of a push stream takes no trailer
+// (pushClient.Trailer is nil).
+func (s *pushServer) SetTrailer(metadata.MD) {}
 
 // pushTransport is a pushServer seen as the grpc.ServerTransportStream that
 // grpc.SetHeader and friends find in the handler's context.
@@ -193,6 +194,17 @@ func (s *pushServer) SendMsg(m any) error {
 	}
 	if err := s.ctx.Err(); err != nil {
 		return status.FromContextError(err).Err()
+	}
+	// The server's send limit, as the wire holds it (grpc.MaxSendMsgSize).
+	n := -1
+	switch m := m.(type) {
+	case *listenFrame:
+		n = m.size()
+	case proto.Message:
+		n = proto.Size(m)
+	}
+	if n > s.maxSend {
+		return status.Errorf(codes.ResourceExhausted, "grpc: trying to send message larger than max (%d vs. %d)", n, s.maxSend)
 	}
 	return s.push.Send(m)
 }

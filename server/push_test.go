@@ -188,3 +188,105 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// The server's send limit (Limits.MaxSendBytes) holds for pushed messages
+// as over the wire: a listen event larger than it ends the push stream
+// with resource_exhausted, and Send never sees it.
+func TestPushSendLimit(t *testing.T) {
+	srv := server.New(server.WithLimits(server.Limits{MaxSendBytes: 1 << 10}))
+	defer srv.Stop()
+	conn, err := srv.DialInProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ready := make(chan struct{})
+	var sizes []int
+	push := &inproc.Push{
+		Header: func(metadata.MD) error { close(ready); return nil },
+		Send:   func(m any) error { sizes = append(sizes, proto.Size(m.(proto.Message))); return nil },
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := tetherv1.NewIPCClient(conn).Listen(ctx, &tetherv1.ListenRequest{Events: []string{"big"}}, push)
+	if err != nil || !push.Taken {
+		t.Fatalf("Listen: %v, taken %v", err, push.Taken)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- stream.RecvMsg(new(tetherv1.ListenResponse)) }()
+	<-ready
+	if _, err := srv.Emit(context.Background(), "big", []byte("small")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Emit(context.Background(), "big", make([]byte, 2<<10)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("stream ended with %v, want resource_exhausted", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the stream did not end")
+	}
+	if len(sizes) != 1 || sizes[0] > 1<<10 {
+		t.Fatalf("Send got messages of %v bytes, want the small one only", sizes)
+	}
+}
+
+// EmitFilter publishes once per client label with a listener, for the
+// labels keep accepts: only their listeners receive the event.
+func TestEmitFilterReachesKeptLabels(t *testing.T) {
+	srv := server.New()
+	defer srv.Stop()
+	conn, err := srv.DialInProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := map[string]chan *tetherv1.Event{}
+	var wg sync.WaitGroup
+	for _, label := range []string{"main", "settings"} {
+		ready := make(chan struct{})
+		ch := make(chan *tetherv1.Event, 4)
+		got[label] = ch
+		push := &inproc.Push{
+			Header: func(metadata.MD) error { close(ready); return nil },
+			Send: func(m any) error {
+				ch <- m.(proto.Message).ProtoReflect().Interface().(*tetherv1.ListenResponse).GetEvent()
+				return nil
+			},
+		}
+		lctx := metadata.AppendToOutgoingContext(ctx, tether.MetadataClientLabel, label)
+		stream, err := tetherv1.NewIPCClient(conn).Listen(lctx, &tetherv1.ListenRequest{Events: []string{"note"}}, push)
+		if err != nil || !push.Taken {
+			t.Fatalf("Listen: %v, taken %v", err, push.Taken)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); stream.RecvMsg(new(tetherv1.ListenResponse)) }() //nolint:errcheck // ends with ctx
+		<-ready
+	}
+	var asked []string
+	ids, err := srv.EmitFilter(context.Background(), "note", "for main", func(label string) bool {
+		asked = append(asked, label)
+		return label == "main"
+	})
+	if err != nil || len(ids) != 1 || len(asked) != 2 {
+		t.Fatalf("EmitFilter: ids %v, err %v, labels asked %v", ids, err, asked)
+	}
+	if _, err := srv.Emit(context.Background(), "note", "for all"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-got["main"]; ev.GetId() != ids[0] || ev.GetTarget() != "main" {
+		t.Fatalf("main got %v, want id %d targeted at main", ev, ids[0])
+	}
+	for label, ch := range got {
+		if ev := <-ch; string(ev.GetPayload().GetJson()) != `"for all"` {
+			t.Fatalf("%s got %v, want the event for all (and nothing before it but main's own)", label, ev)
+		}
+	}
+	cancel()
+	wg.Wait()
+}

@@ -75,9 +75,9 @@ func (t *Resources) Add(ctx context.Context, r Resource) (uint32, error) {
 	if t.perUser[label] >= MaxResourcesPerClient {
 		return 0, tether.Errorf(tether.CodeResourceExhausted, "client holds %d resources: close some first", MaxResourcesPerClient)
 	}
-	t.next++
-	if t.next == 0 {
-		t.next = 1
+	// Past 2^32-1 the ids wrap: skip 0 and the ids still held, so that no
+	// resource is overwritten (and never closed).
+	for t.next++; t.next == 0 || t.byID[t.next] != nil; t.next++ {
 	}
 	t.byID[t.next] = &resourceEntry{r: r, labels: map[string]bool{label: true}}
 	t.perUser[label]++

@@ -157,10 +157,11 @@ func New(opts ...Option) *Server {
 		grpc.ForceServerCodecV2(listenCodec{}),
 		// Bulk payloads in few reads and writes, not one per 32 KiB, and a
 		// flow-control window that lets a large message through without
-		// waiting for the window to grow (see TransportBuffers).
+		// waiting for the window to grow (see TransportBuffers). The write
+		// buffer is shared (grpc-go's default since SharedWriteBuffer was
+		// deprecated): idle connections hold none.
 		grpc.ReadBufferSize(TransportBuffers),
 		grpc.WriteBufferSize(TransportBuffers),
-		grpc.SharedWriteBuffer(true),
 		grpc.InitialWindowSize(TransportWindow),
 		grpc.InitialConnWindowSize(TransportWindow),
 	}
@@ -287,8 +288,8 @@ func (s *Server) ListenAndServe(addr string) error {
 	return s.Serve(l)
 }
 
-// InProcessListener returns a listener served in memory, started on first
-// use; DialInProcess connects to it. Peers on it are trusted fronts (see
+// inProcess returns the listener served in memory, started on first use;
+// DialInProcess connects to it. Peers on it are trusted fronts (see
 // TrustedFrontIdentity): this is how a gateway in the same process reaches
 // the core without a socket.
 func (s *Server) inProcess() *bufconn.Listener {

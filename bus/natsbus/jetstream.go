@@ -193,9 +193,6 @@ func (b *Bus) filterSubjects(f bus.Filter) []string {
 }
 
 func (b *Bus) publishJetStream(ctx context.Context, ev bus.Event, data []byte) (uint64, error) {
-	if err := b.Healthy(); err != nil {
-		return 0, err
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.drainTimeout)

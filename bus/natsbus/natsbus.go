@@ -193,9 +193,13 @@ func (b *Bus) JetStream() bool { return b.js != nil }
 // event reaches local subscribers, as remote ones, from the stream. In NATS
 // core mode it delivers locally first, with a local id, then sends; if the
 // local delivery succeeded but sending failed, the id is returned with an
-// unavailable error.
+// unavailable error. In either mode it fails with ErrNATSDown while the
+// NATS connection is down, delivering nothing.
 func (b *Bus) Publish(ctx context.Context, ev bus.Event) (uint64, error) {
 	if err := bus.ValidName(ev.Name); err != nil {
+		return 0, err
+	}
+	if err := b.Healthy(); err != nil {
 		return 0, err
 	}
 	if ev.Target != "" {

@@ -255,3 +255,42 @@ func TestCloseDrains(t *testing.T) {
 		t.Fatal("Close closed the caller's connection")
 	}
 }
+
+// In NATS core mode too, Publish fails with ErrNATSDown while the
+// connection is down (as the package's health rules say, and as with
+// JetStream), delivering nothing locally; once it is back, Publish works.
+func TestCoreNATSDown(t *testing.T) {
+	srv := startJS(t)
+	b, err := natsbus.New(quickConnect(t, srv.url()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	waitHealth := func(up bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for (b.Healthy() == nil) != up && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if (b.Healthy() == nil) != up {
+			t.Fatalf("Healthy = %v, want up %v", b.Healthy(), up)
+		}
+	}
+	publish(t, b, bus.Event{Name: "e"})
+	srv.stop()
+	waitHealth(false)
+	last := b.Local().LastID()
+	if _, err := b.Publish(context.Background(), bus.Event{Name: "e"}); !errors.Is(err, natsbus.ErrNATSDown) {
+		t.Fatalf("Publish while down = %v, want ErrNATSDown", err)
+	}
+	if got := b.Local().LastID(); got != last {
+		t.Fatalf("a refused publish was delivered locally: last id %d, was %d", got, last)
+	}
+	srv.start()
+	waitHealth(true)
+	publish(t, b, bus.Event{Name: "e"})
+}

@@ -103,6 +103,9 @@ func (c *Conn) ReadOnReady(size int, pool mem.BufferPool) (*[]byte, int, error) 
 func (c *Conn) readFD(fd uintptr) bool {
 	c.buf = c.pool.Get(c.size)
 	n, err := syscall.Read(int(fd), *c.buf)
+	for err == syscall.EINTR { // a signal came first: read again, as package net does
+		n, err = syscall.Read(int(fd), *c.buf)
+	}
 	if err == syscall.EAGAIN || err == syscall.EWOULDBLOCK {
 		c.pool.Put(c.buf)
 		c.buf = nil
