@@ -20,7 +20,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,7 +30,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,34 +178,12 @@ func (c *counters) got(i int, data []byte) {
 	if !c.measure.Load() {
 		return
 	}
-	if ns, ok := sentAt(data); ok {
+	if ns, ok := stress.StampOf(data); ok {
 		d := time.Duration(time.Now().UnixNano() - ns)
 		c.mu.Lock()
 		c.lat = append(c.lat, d)
 		c.mu.Unlock()
 	}
-}
-
-// payload is 64 bytes of JSON carrying the send time.
-func payload() []byte {
-	b := fmt.Appendf(nil, `{"t":%d,"pad":"`, time.Now().UnixNano())
-	for len(b) < 62 {
-		b = append(b, 'x')
-	}
-	return append(b, '"', '}')
-}
-
-func sentAt(b []byte) (int64, bool) {
-	rest, ok := bytes.CutPrefix(b, []byte(`{"t":`))
-	if !ok {
-		return 0, false
-	}
-	end := bytes.IndexByte(rest, ',')
-	if end < 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(rest[:end]), 10, 64)
-	return n, err == nil
 }
 
 // drive publishes events from publishers goroutines, pacing on progress,
@@ -367,7 +343,7 @@ func newTetherSide(ctx context.Context, url, store string) (*tetherSide, error) 
 }
 
 func (t *tetherSide) emit(ctx context.Context) error {
-	_, err := t.emitter.Emit(ctx, "bench", json.RawMessage(payload()))
+	_, err := t.emitter.Emit(ctx, "bench", json.RawMessage(stress.Stamp(time.Now())))
 	return err
 }
 
@@ -451,7 +427,7 @@ func newJetStreamSide(ctx context.Context, url string) (*jetStreamSide, error) {
 }
 
 func (j *jetStreamSide) publish(ctx context.Context) error {
-	_, err := j.pub.Publish(ctx, "bench.e", payload())
+	_, err := j.pub.Publish(ctx, "bench.e", stress.Stamp(time.Now()))
 	return err
 }
 

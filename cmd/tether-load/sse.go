@@ -344,7 +344,7 @@ func (l *sseListener) read() error {
 		case bytes.HasPrefix(line, []byte("id: ")):
 			id, _ = strconv.ParseUint(string(bytes.TrimSpace(line[4:])), 10, 64)
 		case bytes.HasPrefix(line, []byte("data: ")):
-			t, ok := stampOf(line[6:])
+			t, ok := stress.StampOf(line[6:])
 			now := time.Now()
 			l.mu.Lock()
 			if id <= l.last {
@@ -358,20 +358,6 @@ func (l *sseListener) read() error {
 			l.mu.Unlock()
 		}
 	}
-}
-
-func stampOf(data []byte) (int64, bool) {
-	i := bytes.Index(data, []byte(`"t":`))
-	if i < 0 {
-		return 0, false
-	}
-	data = data[i+4:]
-	j := bytes.IndexAny(data, ",}")
-	if j < 0 {
-		return 0, false
-	}
-	t, err := strconv.ParseInt(string(data[:j]), 10, 64)
-	return t, err == nil
 }
 
 // fdHeadroom is what the core and the load program need besides one

@@ -65,17 +65,6 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestStamp(t *testing.T) {
-	now := time.Now()
-	b := stamp(now)
-	if len(b) != 64 {
-		t.Fatalf("stamp is %d bytes", len(b))
-	}
-	if ts, ok := stampOf(b); !ok || ts != now.UnixNano() {
-		t.Fatalf("stampOf(%s) = %d, %v", b, ts, ok)
-	}
-}
-
 // The minimal SSE server delivers every event to every client, in order,
 // however its writes coalesce.
 func TestSSEHub(t *testing.T) {

@@ -11,10 +11,11 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tether-ipc/tether/internal/stress"
 )
 
 // sseClients is how many SSE clients both SSE comparisons hold.
@@ -183,7 +184,7 @@ func (r *sseReader) read(br *bufio.Reader) {
 			continue
 		}
 		if r.time {
-			if t, ok := stampOf(line[len(dataPrefix):]); ok {
+			if t, ok := stress.StampOf(line[len(dataPrefix):]); ok {
 				d := time.Duration(time.Now().UnixNano() - t)
 				r.mu.Lock()
 				r.lat = append(r.lat, d)
@@ -192,31 +193,6 @@ func (r *sseReader) read(br *bufio.Reader) {
 		}
 		r.got.Add(1)
 	}
-}
-
-// stamp is an event payload of 64 bytes carrying its emit time.
-func stamp(t time.Time) []byte {
-	b := strconv.AppendInt([]byte(`{"t":`), t.UnixNano(), 10)
-	b = append(b, `,"pad":"`...)
-	for len(b) < 64-2 {
-		b = append(b, 'x')
-	}
-	return append(b, `"}`...)
-}
-
-// stampOf reads "t" back from a payload made by stamp.
-func stampOf(data []byte) (int64, bool) {
-	i := bytes.Index(data, []byte(`{"t":`))
-	if i < 0 {
-		return 0, false
-	}
-	data = data[i+5:]
-	j := bytes.IndexByte(data, ',')
-	if j < 0 {
-		return 0, false
-	}
-	t, err := strconv.ParseInt(string(data[:j]), 10, 64)
-	return t, err == nil
 }
 
 // sseSides starts both servers and their clients: Tether's gateway with
@@ -293,7 +269,7 @@ func runSSEFanout(ctx context.Context, cfg *Config, r *Result) error {
 		for i, rd := range s.readers {
 			prog[i] = &rd.got
 		}
-		data := stamp(time.Now())
+		data := stress.Stamp(time.Now())
 		return func(ctx context.Context) (values, error) {
 			v, err := paceRound(ctx, events, prog, func() error { return s.emit(data) })
 			return values{"rate": v}, err
@@ -375,7 +351,7 @@ func runSSEP99(ctx context.Context, cfg *Config, r *Result) error {
 				case <-ctx.Done():
 					return nil, ctx.Err()
 				}
-				if err := s.emit(stamp(time.Now())); err != nil {
+				if err := s.emit(stress.Stamp(time.Now())); err != nil {
 					return nil, err
 				}
 			}

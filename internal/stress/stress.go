@@ -1,9 +1,11 @@
 // Package stress holds what the load and fault programs (cmd/tether-load,
-// cmd/tether-fault) share: process figures and latency summaries.
+// cmd/tether-fault) and the bench programs share: process figures, latency
+// summaries and time-stamped event payloads.
 package stress
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"runtime"
@@ -96,4 +98,31 @@ func round(d time.Duration) time.Duration {
 		return d.Round(time.Microsecond)
 	}
 	return d
+}
+
+// Stamp is an event payload of 64 bytes of JSON carrying its emit time t:
+// {"t":<Unix ns>,"pad":"xx…"}.
+func Stamp(t time.Time) []byte {
+	b := strconv.AppendInt([]byte(`{"t":`), t.UnixNano(), 10)
+	b = append(b, `,"pad":"`...)
+	for len(b) < 64-2 {
+		b = append(b, 'x')
+	}
+	return append(b, `"}`...)
+}
+
+// StampOf reads the emit time back from a JSON payload whose "t" member is
+// a Unix time in nanoseconds (as Stamp writes), followed by "," or "}".
+func StampOf(data []byte) (int64, bool) {
+	i := bytes.Index(data, []byte(`"t":`))
+	if i < 0 {
+		return 0, false
+	}
+	data = data[i+4:]
+	j := bytes.IndexAny(data, ",}")
+	if j < 0 {
+		return 0, false
+	}
+	t, err := strconv.ParseInt(string(data[:j]), 10, 64)
+	return t, err == nil
 }

@@ -29,3 +29,25 @@ func TestSnapshot(t *testing.T) {
 		t.Fatalf("%+v peak %d", s, PeakRSS())
 	}
 }
+
+func TestStamp(t *testing.T) {
+	now := time.Now()
+	b := Stamp(now)
+	if len(b) != 64 {
+		t.Fatalf("Stamp is %d bytes", len(b))
+	}
+	if ts, ok := StampOf(b); !ok || ts != now.UnixNano() {
+		t.Fatalf("StampOf(%s) = %d, %v", b, ts, ok)
+	}
+	if ts, ok := StampOf([]byte(`{"t":42,"n":7}`)); !ok || ts != 42 {
+		t.Fatalf("StampOf(t then n) = %d, %v", ts, ok)
+	}
+	if ts, ok := StampOf([]byte(`{"n":7,"t":43}`)); !ok || ts != 43 {
+		t.Fatalf("StampOf(t last) = %d, %v", ts, ok)
+	}
+	for _, bad := range []string{`{"n":1}`, `{"t":12`, `{"t":"x","n":1}`} {
+		if _, ok := StampOf([]byte(bad)); ok {
+			t.Errorf("StampOf(%s) ok", bad)
+		}
+	}
+}
