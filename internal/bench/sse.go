@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -271,49 +270,12 @@ func runSSEFanout(ctx context.Context, cfg *Config, r *Result) error {
 		}
 		data := stress.Stamp(time.Now())
 		return func(ctx context.Context) (values, error) {
-			v, err := paceRound(ctx, events, prog, func() error { return s.emit(data) })
+			v, err := paceRound(ctx, events, prog, func() error { return s.emit(data) }, nil)
 			return values{"rate": v}, err
 		}
 	}
 	def := metricDef{key: "rate", name: "delivery rate", unit: "events/s", goal: Goal{">=", 0.8}}
 	return interleave(ctx, cfg, r, "one process, 1000 clients", []metricDef{def}, side(t), side(m))
-}
-
-// paceRound publishes n events, keeping within paceAhead of the slowest
-// reader, and returns deliveries per second once every reader has them
-// all.
-func paceRound(ctx context.Context, n int64, progress []*atomic.Int64, publish func() error) (float64, error) {
-	base := make([]int64, len(progress))
-	for i := range progress {
-		base[i] = progress[i].Load()
-	}
-	behind := func(i int, k int64) bool { return k-(progress[i].Load()-base[i]) > 0 }
-	start := time.Now()
-	for k := int64(1); k <= n; k++ {
-		if err := publish(); err != nil {
-			return 0, err
-		}
-		if k%64 == 0 {
-			for i := range progress {
-				for behind(i, k-paceAhead) {
-					if ctx.Err() != nil {
-						return 0, ctx.Err()
-					}
-					runtime.Gosched()
-				}
-			}
-		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for i := range progress {
-		for behind(i, n) {
-			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("client %d got %d of %d events", i, progress[i].Load()-base[i], n)
-			}
-			time.Sleep(100 * time.Microsecond)
-		}
-	}
-	return float64(n*int64(len(progress))) / time.Since(start).Seconds(), nil
 }
 
 // sseRate is sse_p99_vs_min's emit rate: 100 events per second to 1000
