@@ -12,8 +12,9 @@
 //     deliveries per second), p50 and p99 over every delivery, same two
 //     sides.
 //
-// The replicas are three apps (package app, config as shipped: tracing,
-// metrics, idempotency; events.jetstream on) on one embedded NATS server
+// The replicas are three apps (package app, config as shipped: metrics,
+// idempotency, tracing exported over OTLP/HTTP to a local sink as
+// tether-bench's apps do; events.jetstream on) on one embedded NATS server
 // with JetStream, its store in a temporary folder.
 //
 //	tether-bench-replicas [-rounds 5] [-events 4000] [-latency-rate 200] [-latency-events 1000] [-quick]
@@ -91,6 +92,11 @@ func run(rounds, events, latEvents int) error {
 		return errors.New("NATS did not start")
 	}
 
+	// The replicas trace as an app with a collector does: every call and
+	// emit sampled, exported over OTLP/HTTP to a local sink.
+	if err := bench.StartTraceSink(); err != nil {
+		return err
+	}
 	t, err := newTetherSide(ctx, ns.ClientURL(), store)
 	if err != nil {
 		return err

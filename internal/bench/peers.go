@@ -465,5 +465,11 @@ func eachField(b []byte, num protowire.Number, f func([]byte) error) error {
 	return nil
 }
 
+// StartTraceSink starts this process's OTLP sink (once) and points the
+// OTLP exporter of every app the process starts afterwards at it, so that
+// their tracing is on as an app's is with a collector: for the bench
+// programs that assemble Tether sides of their own (tether-bench-replicas).
+func StartTraceSink() error { return startSink() }
+
 // spansExported is how many spans this process's sink has received.
 func spansExported() int64 { return sink.spans.Load() }
