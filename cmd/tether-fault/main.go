@@ -29,8 +29,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -279,51 +277,56 @@ func (l *listener) on(e client.Event) {
 	l.got[v.N]++
 }
 
-// newSecret writes a new secret to data/token for the core (each run of it
-// reads it there, so it stays the same across restarts): the driver
-// reaches the core over TCP, so it sends it.
-func newSecret(data string) (string, error) {
-	b := make([]byte, 32)
-	rand.Read(b) //nolint:errcheck // crypto/rand.Read does not fail
-	token := base64.RawURLEncoding.EncodeToString(b)
-	return token, writeSecret(data, token)
+// runFolder is the data folder of a run (-keep, or a temporary folder
+// that done removes) and its core.log, which the cores write to.
+func runFolder(keep string) (data string, logf *os.File, done func(), err error) {
+	data = keep
+	if data == "" {
+		if data, err = os.MkdirTemp("", "tether-fault-"); err != nil {
+			return "", nil, nil, err
+		}
+	} else if err := os.MkdirAll(data, 0o700); err != nil {
+		return "", nil, nil, err
+	}
+	if logf, err = os.Create(filepath.Join(data, "core.log")); err != nil {
+		if keep == "" {
+			os.RemoveAll(data)
+		}
+		return "", nil, nil, err
+	}
+	return data, logf, func() {
+		logf.Close()
+		if keep == "" {
+			os.RemoveAll(data)
+		}
+	}, nil
 }
 
-// writeSecret writes token to data/token, mode 0600.
-func writeSecret(data, token string) error {
-	return os.WriteFile(filepath.Join(data, "token"), []byte(token+"\n"), 0o600)
+// freeAddr is a free loopback port, for every run of one core.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // drive runs the fault scenario against self (this program) in core mode.
 func drive(p params, self string) (bool, error) {
-	var err error
-	data := p.keep
-	if data == "" {
-		if data, err = os.MkdirTemp("", "tether-fault-"); err != nil {
-			return false, err
-		}
-		defer os.RemoveAll(data)
-	} else if err := os.MkdirAll(data, 0o700); err != nil {
-		return false, err
-	}
-	logf, err := os.Create(filepath.Join(data, "core.log"))
+	data, logf, done, err := runFolder(p.keep)
 	if err != nil {
 		return false, err
 	}
-	defer logf.Close()
-
-	token, err := newSecret(data)
+	defer done()
+	token, err := stress.NewSecret(data)
 	if err != nil {
 		return false, err
 	}
-
-	// A free loopback port, used by every run of the core.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		return false, err
 	}
-	addr := l.Addr().String()
-	l.Close()
 
 	durable := p.idem == "durable"
 	// starts[e] is when run e of the core was started, in microseconds:

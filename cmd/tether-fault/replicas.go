@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,21 +34,11 @@ import (
 // order: with JetStream, events live in the stream, not in the replica that
 // took them, so none is "lost with a killed core".
 func driveReplicas(p params, self string) (bool, error) {
-	var err error
-	data := p.keep
-	if data == "" {
-		if data, err = os.MkdirTemp("", "tether-fault-"); err != nil {
-			return false, err
-		}
-		defer os.RemoveAll(data)
-	} else if err := os.MkdirAll(data, 0o700); err != nil {
-		return false, err
-	}
-	logf, err := os.Create(filepath.Join(data, "core.log"))
+	data, logf, done, err := runFolder(p.keep)
 	if err != nil {
 		return false, err
 	}
-	defer logf.Close()
+	defer done()
 
 	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT, NoLog: true, NoSigs: true,
 		JetStream: true, StoreDir: filepath.Join(data, "nats")})
@@ -65,15 +54,12 @@ func driveReplicas(p params, self string) (bool, error) {
 	n := p.replicas
 	addrs := make([]string, n)
 	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if addrs[i], err = freeAddr(); err != nil {
 			return false, err
 		}
-		addrs[i] = l.Addr().String()
-		l.Close()
 	}
 	execs := filepath.Join(data, executions)
-	token, err := newSecret(data) // one secret for every replica
+	token, err := stress.NewSecret(data) // one secret for every replica
 	if err != nil {
 		return false, err
 	}
@@ -82,7 +68,7 @@ func driveReplicas(p params, self string) (bool, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
-		if err := writeSecret(dir, token); err != nil {
+		if err := stress.WriteSecret(dir, token); err != nil {
 			return nil, err
 		}
 		return startChild(self, addrs[i], dir, false, logf, "-nats", ns.ClientURL(), "-jetstream", "-idem", p.idem, "-executions", execs)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/stress"
 )
 
 var binary string
@@ -48,14 +48,12 @@ func TestMain(m *testing.M) {
 // unavailable "reconnect and resume", the process exits 0; a listener then
 // reconnects by itself to a new core on the same address and resumes.
 func TestGracefulShutdownOnSIGTERM(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	data := t.TempDir()
-	token, err := newSecret(data)
+	token, err := stress.NewSecret(data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,11 @@ package stress
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -18,25 +21,49 @@ import (
 
 // RSS returns the resident set size of this process from
 // /proc/self/status (VmRSS), in bytes; 0 where /proc is not there.
-func RSS() uint64 { return procStatus("VmRSS:") }
+func RSS() uint64 { rss, _ := procStatus("self"); return rss }
 
 // PeakRSS returns the peak resident set size (VmHWM), in bytes.
-func PeakRSS() uint64 { return procStatus("VmHWM:") }
+func PeakRSS() uint64 { _, peak := procStatus("self"); return peak }
 
-func procStatus(field string) uint64 {
-	f, err := os.Open("/proc/self/status")
+// ProcessRSS returns the resident set size and its peak (VmRSS, VmHWM) of
+// process pid, in bytes; 0 where /proc is not there.
+func ProcessRSS(pid int) (rss, peak uint64) { return procStatus(strconv.Itoa(pid)) }
+
+func procStatus(proc string) (rss, peak uint64) {
+	f, err := os.Open("/proc/" + proc + "/status")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), field); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
+		for _, v := range []struct {
+			field string
+			dst   *uint64
+		}{{"VmRSS:", &rss}, {"VmHWM:", &peak}} {
+			if rest, ok := strings.CutPrefix(s.Text(), v.field); ok {
+				kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				*v.dst = kb << 10
+			}
 		}
 	}
-	return 0
+	return rss, peak
+}
+
+// NewSecret makes an app secret (32 random bytes, base64url) and writes
+// it to dir/token, where a core started with gateway.token_file
+// dir/token reads it: a driver that reaches its core over TCP sends it.
+func NewSecret(dir string) (string, error) {
+	b := make([]byte, 32)
+	rand.Read(b) //nolint:errcheck // crypto/rand.Read does not fail
+	token := base64.RawURLEncoding.EncodeToString(b)
+	return token, WriteSecret(dir, token)
+}
+
+// WriteSecret writes token to dir/token, mode 0600.
+func WriteSecret(dir, token string) error {
+	return os.WriteFile(filepath.Join(dir, "token"), []byte(token+"\n"), 0o600)
 }
 
 // Snapshot is the process's goroutines and memory at one moment.

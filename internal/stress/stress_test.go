@@ -1,6 +1,9 @@
 package stress
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,6 +31,12 @@ func TestSnapshot(t *testing.T) {
 	if s.Goroutines < 1 || s.RSS == 0 || PeakRSS() < s.RSS {
 		t.Fatalf("%+v peak %d", s, PeakRSS())
 	}
+	if rss, peak := ProcessRSS(os.Getpid()); rss == 0 || peak < rss {
+		t.Fatalf("ProcessRSS(self) = %d, %d", rss, peak)
+	}
+	if rss, peak := ProcessRSS(-1); rss != 0 || peak != 0 {
+		t.Fatalf("ProcessRSS(-1) = %d, %d", rss, peak)
+	}
 }
 
 func TestStamp(t *testing.T) {
@@ -49,5 +58,23 @@ func TestStamp(t *testing.T) {
 		if _, ok := StampOf([]byte(bad)); ok {
 			t.Errorf("StampOf(%s) ok", bad)
 		}
+	}
+}
+
+func TestNewSecret(t *testing.T) {
+	dir := t.TempDir()
+	token, err := NewSecret(dir)
+	if err != nil || len(token) != 43 {
+		t.Fatalf("NewSecret = %q, %v", token, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "token"))
+	if err != nil || strings.TrimSpace(string(b)) != token {
+		t.Fatalf("token file %q, %v; want %q", b, err, token)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "token")); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v", fi.Mode())
+	}
+	if again, _ := NewSecret(dir); again == token {
+		t.Fatal("the same secret twice")
 	}
 }
