@@ -94,7 +94,7 @@ func run(rounds, events, latEvents int) error {
 
 	// The replicas trace as an app with a collector does: every call and
 	// emit sampled, exported over OTLP/HTTP to a local sink.
-	if err := bench.StartTraceSink(); err != nil {
+	if err := stress.StartTraceSink(); err != nil {
 		return err
 	}
 	t, err := newTetherSide(ctx, ns.ClientURL(), store)

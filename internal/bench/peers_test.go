@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tether-ipc/tether/internal/stress"
 )
 
 // Every Tether side of the comparisons is the app as shipped: it answers
@@ -16,7 +18,7 @@ import (
 func TestTetherPeers(t *testing.T) {
 	for _, kind := range []string{kindTether, kindTetherUDS, kindIsolation, kindBulk} {
 		t.Run(kind, func(t *testing.T) {
-			before := spansExported()
+			before := stress.SpansExported()
 			p, err := startPeer(kind, false)
 			if err != nil {
 				t.Fatal(err)
@@ -52,7 +54,7 @@ func TestTetherPeers(t *testing.T) {
 			}
 			p.stop() // the app flushes its spans as it stops
 			stopped = true
-			if spansExported() == before {
+			if stress.SpansExported() == before {
 				t.Fatal("no span reached the OTLP sink")
 			}
 		})

@@ -1,6 +1,7 @@
 // Package stress holds what the load and fault programs (cmd/tether-load,
 // cmd/tether-fault) and the bench programs share: process figures, latency
-// summaries and time-stamped event payloads.
+// summaries, time-stamped event payloads, app secrets, and the OTLP sink
+// their apps export traces to.
 package stress
 
 import (
