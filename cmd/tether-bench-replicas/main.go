@@ -154,9 +154,9 @@ func run(rounds, events, latEvents int) error {
 			}
 		}
 	}
-	fmt.Printf("RATIO replica_fanout_vs_jetstream %.3f (median of %d rounds; per round %s)\n", median(ratios), rounds, fmtAll(ratios))
-	fmt.Printf("  tether    fan-out median %.0f deliveries/s (%s)\n", median(tv), spread(tv))
-	fmt.Printf("  jetstream fan-out median %.0f deliveries/s (%s)\n", median(jv), spread(jv))
+	fmt.Printf("RATIO replica_fanout_vs_jetstream %.3f (median of %d rounds; per round %s)\n", stress.Median(ratios), rounds, fmtAll(ratios))
+	fmt.Printf("  tether    fan-out median %.0f deliveries/s (%s)\n", stress.Median(tv), spread(tv))
+	fmt.Printf("  jetstream fan-out median %.0f deliveries/s (%s)\n", stress.Median(jv), spread(jv))
 	fmt.Printf("LATENCY replica_emit_to_receive at %d events/s to %d listeners, %d deliveries each side:\n", latencyHz, listeners, len(tl))
 	fmt.Printf("  tether    %s\n", tl.Summary())
 	fmt.Printf("  jetstream %s\n", jl.Summary())
@@ -452,18 +452,6 @@ func (j *jetStreamSide) close() {
 	for _, nc := range j.conns {
 		nc.Close()
 	}
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func spread(v []float64) string {

@@ -194,15 +194,17 @@ func (r *sseReader) read(br *bufio.Reader) {
 	}
 }
 
-// sseSides starts both servers and their clients: Tether's gateway with
-// sseClients listeners of GET /ipc/listen, and the minimal hub with as
-// many clients. emit publishes one event on a side.
+// sseSide is one server of the SSE comparisons with its clients; emit
+// publishes one event on it.
 type sseSide struct {
 	readers []*sseReader
 	emit    func(data []byte) error
 	stop    func()
 }
 
+// startSSESides starts both servers and their clients: the app's gateway
+// with sseClients listeners of GET /ipc/listen, and the minimal hub with
+// as many clients.
 func startSSESides(ctx context.Context, timed bool) (tether, min *sseSide, err error) {
 	mk := func() []*sseReader {
 		rs := make([]*sseReader, sseClients)

@@ -113,6 +113,20 @@ func (l Latencies) Percentile(p float64) time.Duration {
 	return l[min(max(i, 0), len(l)-1)]
 }
 
+// Median is the median of v (the mean of the two middle values of an even
+// count), 0 for none; v is not changed.
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
 // Summary is "p50 … p99 … p99.9 … max …".
 func (l Latencies) Summary() string {
 	return fmt.Sprintf("p50 %v  p99 %v  p99.9 %v  max %v", round(l.Percentile(50)), round(l.Percentile(99)), round(l.Percentile(99.9)), round(l.Percentile(100)))

@@ -78,3 +78,13 @@ func TestNewSecret(t *testing.T) {
 		t.Fatal("the same secret twice")
 	}
 }
+
+func TestMedian(t *testing.T) {
+	v := []float64{3, 1, 2}
+	if Median(v) != 2 || Median([]float64{4, 1, 3, 2}) != 2.5 || Median(nil) != 0 {
+		t.Fatal(Median(v), Median([]float64{4, 1, 3, 2}))
+	}
+	if v[0] != 3 {
+		t.Fatal("Median sorted its argument")
+	}
+}
