@@ -27,23 +27,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/tether-ipc/tether"
@@ -137,8 +131,7 @@ func core(args []string) error {
 	if *execs == "" {
 		*execs = filepath.Join(*data, executions)
 	}
-	a, err := app.New(cfg, app.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-		app.WithReady(func(r app.Ready) { fmt.Printf("ready %s\n", r.GRPC) }))
+	a, err := app.New(cfg, stress.CoreOptions()...)
 	if err != nil {
 		return err
 	}
@@ -174,9 +167,7 @@ func core(args []string) error {
 			return "", tether.FromError(ctx.Err())
 		}
 	})
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	return a.Run(ctx)
+	return stress.RunCore(a)
 }
 
 type params struct {
@@ -186,65 +177,11 @@ type params struct {
 	replicas                                 int
 }
 
-// child is one run of the core.
-type child struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startChild(self, addr, data string, durable bool, logw io.Writer, extra ...string) (*child, error) {
+// startChild starts one run of the core (this program in core mode).
+func startChild(self, addr, data string, durable bool, logw io.Writer, extra ...string) (*stress.Core, error) {
 	cmd := exec.Command(self, append([]string{"core", "-addr", addr, "-data", data, fmt.Sprintf("-durable=%v", durable)}, extra...)...)
 	cmd.Stderr = logw
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &child{cmd: cmd, done: make(chan error, 1)}
-	ready := make(chan error, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		if s.Scan() && strings.HasPrefix(s.Text(), "ready ") {
-			ready <- nil
-		} else {
-			ready <- errors.New("the core did not start; see its log")
-		}
-		io.Copy(io.Discard, out) //nolint:errcheck
-		c.done <- cmd.Wait()
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			cmd.Process.Kill()
-			<-c.done
-			return nil, err
-		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-c.done
-		return nil, errors.New("the core did not start within 20s")
-	}
-	return c, nil
-}
-
-// kill SIGKILLs the core and waits for it to be gone.
-func (c *child) kill() {
-	c.cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck
-	<-c.done
-}
-
-// term asks the core to shut down gracefully.
-func (c *child) term() error {
-	c.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
-	select {
-	case err := <-c.done:
-		return err
-	case <-time.After(15 * time.Second):
-		c.kill()
-		return errors.New("the core did not stop within 15s of SIGTERM")
-	}
+	return stress.StartCore(cmd)
 }
 
 // outcome of one keyed call.
@@ -332,7 +269,7 @@ func drive(p params, self string) (bool, error) {
 	// starts[e] is when run e of the core was started, in microseconds:
 	// its event ids (see server.FirstEventID) are above it.
 	var starts []uint64
-	start := func() (*child, error) {
+	start := func() (*stress.Core, error) {
 		starts = append(starts, uint64(time.Now().UnixMicro()))
 		return startChild(self, addr, data, durable, logf)
 	}
@@ -341,7 +278,7 @@ func drive(p params, self string) (bool, error) {
 		return false, err
 	}
 	fmt.Printf("tether-fault: core at %s (child process, pid %d), idempotency %s, %d clients x %d keyed calls, %d listeners, %d events, %d kills every %v\n",
-		addr, cur.cmd.Process.Pid, p.idem, p.clients, p.calls, p.listeners, p.events, p.kills, p.every)
+		addr, cur.Cmd.Process.Pid, p.idem, p.clients, p.calls, p.listeners, p.events, p.kills, p.every)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -448,7 +385,7 @@ func drive(p params, self string) (bool, error) {
 	var downFor []time.Duration
 	for k := range p.kills {
 		time.Sleep(time.Until(t0.Add(time.Duration(k+1) * p.every)))
-		cur.kill()
+		cur.Kill()
 		t := time.Now()
 		time.Sleep(p.down)
 		if cur, err = start(); err != nil {
@@ -483,7 +420,7 @@ func drive(p params, self string) (bool, error) {
 		s.Unlisten()
 		<-s.Done()
 	}
-	termErr := cur.term()
+	termErr := cur.Term()
 
 	// Executions per key, from the file the command appends to.
 	calls, err := countCalls(filepath.Join(data, executions), outcomes)

@@ -63,7 +63,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	start := func(i int) (*child, error) {
+	start := func(i int) (*stress.Core, error) {
 		dir := filepath.Join(data, fmt.Sprint("replica-", i))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
@@ -73,7 +73,7 @@ func driveReplicas(p params, self string) (bool, error) {
 		}
 		return startChild(self, addrs[i], dir, false, logf, "-nats", ns.ClientURL(), "-jetstream", "-idem", p.idem, "-executions", execs)
 	}
-	cores := make([]*child, n)
+	cores := make([]*stress.Core, n)
 	for i := range cores {
 		if cores[i], err = start(i); err != nil {
 			return false, fmt.Errorf("replica %d: %v", i, err)
@@ -82,7 +82,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	defer func() {
 		for _, c := range cores {
 			if c != nil {
-				c.kill()
+				c.Kill()
 			}
 		}
 	}()
@@ -206,7 +206,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	for k := range p.kills {
 		time.Sleep(time.Until(t0.Add(time.Duration(k+1) * p.every)))
 		victim := k % n
-		cores[victim].kill()
+		cores[victim].Kill()
 		t := time.Now()
 		time.Sleep(p.down)
 		if cores[victim], err = start(victim); err != nil {
@@ -229,7 +229,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	lwg.Wait()
 	var termErrs []string
 	for i, c := range cores {
-		if err := c.term(); err != nil {
+		if err := c.Term(); err != nil {
 			termErrs = append(termErrs, fmt.Sprintf("replica %d: %v", i, err))
 		}
 		cores[i] = nil

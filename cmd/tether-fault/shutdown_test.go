@@ -61,7 +61,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { first.cmd.Process.Kill() }()
+	defer func() { first.Cmd.Process.Kill() }()
 
 	c, err := client.Dial(addr, client.WithToken(token))
 	if err != nil {
@@ -105,7 +105,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	var out string
 	go func() { slow <- c.Invoke(ctx, "slow", map[string]int{"ms": 1500}, &out) }()
 	time.Sleep(300 * time.Millisecond)
-	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := first.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 
@@ -130,7 +130,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 		t.Fatal("the call in flight did not finish")
 	}
 	select {
-	case err := <-first.done:
+	case err := <-first.Done():
 		if err != nil {
 			t.Fatalf("the core exited with %v after SIGTERM, want 0", err)
 		}
@@ -143,7 +143,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer second.term()
+	defer second.Term()
 	deadline := time.Now().Add(10 * time.Second)
 	for got.Load() != "after restart" {
 		if time.Now().After(deadline) {

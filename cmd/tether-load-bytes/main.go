@@ -18,20 +18,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/tether-ipc/tether"
@@ -100,15 +94,12 @@ func core(args []string) error {
 	if *idem == "file" {
 		cfg.Limits.IdempotencyDir = filepath.Join(*data, "idempotency")
 	}
-	a, err := app.New(cfg, app.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-		app.WithReady(func(r app.Ready) { fmt.Printf("ready %s\n", r.GRPC) }))
+	a, err := app.New(cfg, stress.CoreOptions()...)
 	if err != nil {
 		return err
 	}
 	server.Handle(a.Server(), "echo", func(_ context.Context, b []byte) ([]byte, error) { return b, nil })
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	return a.Run(ctx)
+	return stress.RunCore(a)
 }
 
 // drive runs the scenario against self (this program) in core mode.
@@ -124,24 +115,12 @@ func drive(p params, self string) (bool, error) {
 	}
 	cmd := exec.Command(self, "core", "-data", data, "-idem", p.idem)
 	cmd.Stderr = io.Discard // the core logs every refused retry; the figures say it
-	out, err := cmd.StdoutPipe()
+	core, err := stress.StartCore(cmd)
 	if err != nil {
 		return false, err
 	}
-	if err := cmd.Start(); err != nil {
-		return false, err
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
-		cmd.Wait()                          //nolint:errcheck
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
-	if err != nil || !ok {
-		return false, errors.New("the core did not start")
-	}
-	go io.Copy(io.Discard, out) //nolint:errcheck
-	pid := cmd.Process.Pid
+	defer core.Term() //nolint:errcheck
+	addr, pid := core.Addr, cmd.Process.Pid
 	start := status(pid)
 	fmt.Printf("tether-load-bytes: core at %s (child process, pid %d), idempotency %s; %d emits and %d keyed invokes of %d bytes; core RSS at start %s\n",
 		addr, pid, p.idem, p.emits, p.calls, p.size, stress.MiB(start.rss))
