@@ -239,6 +239,24 @@ func runFolder(keep string) (data string, logf *os.File, done func(), err error)
 	}, nil
 }
 
+// untilAvailable runs f until it returns something other than
+// unavailable (the core is away), for at most a minute, counting the
+// retries; move, when set, runs before each retry.
+func untilAvailable(retries *atomic.Int64, f func() error, move func()) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := f()
+		if tether.CodeOf(err) != tether.CodeUnavailable || time.Now().After(deadline) {
+			return err
+		}
+		retries.Add(1)
+		if move != nil {
+			move()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // freeAddr is a free loopback port, for every run of one core.
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -313,17 +331,7 @@ func drive(p params, self string) (bool, error) {
 	// retry runs f until it returns something other than unavailable (the
 	// core is away), for at most a minute.
 	var retries atomic.Int64
-	retry := func(f func() error) error {
-		deadline := time.Now().Add(time.Minute)
-		for {
-			err := f()
-			if tether.CodeOf(err) != tether.CodeUnavailable || time.Now().After(deadline) {
-				return err
-			}
-			retries.Add(1)
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	retry := func(f func() error) error { return untilAvailable(&retries, f, nil) }
 
 	outcomes := make([]outcome, p.calls)
 	var otherErrs sync.Map

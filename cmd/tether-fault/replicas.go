@@ -136,16 +136,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	// fails with unavailable, for at most a minute.
 	var retries atomic.Int64
 	failover := func(cur *int, f func(int) error) error {
-		deadline := time.Now().Add(time.Minute)
-		for {
-			err := f(*cur)
-			if tether.CodeOf(err) != tether.CodeUnavailable || time.Now().After(deadline) {
-				return err
-			}
-			retries.Add(1)
-			*cur = (*cur + 1) % n
-			time.Sleep(20 * time.Millisecond)
-		}
+		return untilAvailable(&retries, func() error { return f(*cur) }, func() { *cur = (*cur + 1) % n })
 	}
 
 	outcomes := make([]outcome, p.calls)
