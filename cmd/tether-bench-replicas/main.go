@@ -12,15 +12,15 @@
 //     deliveries per second), p50 and p99 over every delivery, same two
 //     sides.
 //
-// The replicas are three apps (package app, config as shipped: tracing,
-// metrics, idempotency; events.jetstream on) on one embedded NATS server
+// The replicas are three apps (package app, config as shipped: metrics,
+// idempotency, tracing exported over OTLP/HTTP to a local sink as
+// tether-bench's apps do; events.jetstream on) on one embedded NATS server
 // with JetStream, its store in a temporary folder.
 //
 //	tether-bench-replicas [-rounds 5] [-events 4000] [-latency-rate 200] [-latency-events 1000] [-quick]
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,7 +31,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +92,11 @@ func run(rounds, events, latEvents int) error {
 		return errors.New("NATS did not start")
 	}
 
+	// The replicas trace as an app with a collector does: every call and
+	// emit sampled, exported over OTLP/HTTP to a local sink.
+	if err := stress.StartTraceSink(); err != nil {
+		return err
+	}
 	t, err := newTetherSide(ctx, ns.ClientURL(), store)
 	if err != nil {
 		return err
@@ -150,9 +154,9 @@ func run(rounds, events, latEvents int) error {
 			}
 		}
 	}
-	fmt.Printf("RATIO replica_fanout_vs_jetstream %.3f (median of %d rounds; per round %s)\n", median(ratios), rounds, fmtAll(ratios))
-	fmt.Printf("  tether    fan-out median %.0f deliveries/s (%s)\n", median(tv), spread(tv))
-	fmt.Printf("  jetstream fan-out median %.0f deliveries/s (%s)\n", median(jv), spread(jv))
+	fmt.Printf("RATIO replica_fanout_vs_jetstream %.3f (median of %d rounds; per round %s)\n", stress.Median(ratios), rounds, fmtAll(ratios))
+	fmt.Printf("  tether    fan-out median %.0f deliveries/s (%s)\n", stress.Median(tv), spread(tv))
+	fmt.Printf("  jetstream fan-out median %.0f deliveries/s (%s)\n", stress.Median(jv), spread(jv))
 	fmt.Printf("LATENCY replica_emit_to_receive at %d events/s to %d listeners, %d deliveries each side:\n", latencyHz, listeners, len(tl))
 	fmt.Printf("  tether    %s\n", tl.Summary())
 	fmt.Printf("  jetstream %s\n", jl.Summary())
@@ -180,34 +184,12 @@ func (c *counters) got(i int, data []byte) {
 	if !c.measure.Load() {
 		return
 	}
-	if ns, ok := sentAt(data); ok {
+	if ns, ok := stress.StampOf(data); ok {
 		d := time.Duration(time.Now().UnixNano() - ns)
 		c.mu.Lock()
 		c.lat = append(c.lat, d)
 		c.mu.Unlock()
 	}
-}
-
-// payload is 64 bytes of JSON carrying the send time.
-func payload() []byte {
-	b := fmt.Appendf(nil, `{"t":%d,"pad":"`, time.Now().UnixNano())
-	for len(b) < 62 {
-		b = append(b, 'x')
-	}
-	return append(b, '"', '}')
-}
-
-func sentAt(b []byte) (int64, bool) {
-	rest, ok := bytes.CutPrefix(b, []byte(`{"t":`))
-	if !ok {
-		return 0, false
-	}
-	end := bytes.IndexByte(rest, ',')
-	if end < 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(rest[:end]), 10, 64)
-	return n, err == nil
 }
 
 // drive publishes events from publishers goroutines, pacing on progress,
@@ -367,7 +349,7 @@ func newTetherSide(ctx context.Context, url, store string) (*tetherSide, error) 
 }
 
 func (t *tetherSide) emit(ctx context.Context) error {
-	_, err := t.emitter.Emit(ctx, "bench", json.RawMessage(payload()))
+	_, err := t.emitter.Emit(ctx, "bench", json.RawMessage(stress.Stamp(time.Now())))
 	return err
 }
 
@@ -451,7 +433,7 @@ func newJetStreamSide(ctx context.Context, url string) (*jetStreamSide, error) {
 }
 
 func (j *jetStreamSide) publish(ctx context.Context) error {
-	_, err := j.pub.Publish(ctx, "bench.e", payload())
+	_, err := j.pub.Publish(ctx, "bench.e", stress.Stamp(time.Now()))
 	return err
 }
 
@@ -470,18 +452,6 @@ func (j *jetStreamSide) close() {
 	for _, nc := range j.conns {
 		nc.Close()
 	}
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func spread(v []float64) string {

@@ -25,7 +25,7 @@ func main() {
 	}
 	quick := flag.Bool("quick", false, "short run: print only the RATIO lines (under 90 s)")
 	rounds := flag.Int("rounds", 0, "rounds per comparison (default 7, quick 5; at least 5)")
-	sideDur := flag.Duration("side", 0, "time of one side of one round (default 1s, quick 250ms)")
+	sideDur := flag.Duration("side", 0, "time of one side of one round (default 1s, quick 150ms)")
 	listeners := flag.Int("listeners", 0, "idle listeners per kind for listener_memory (default 10000)")
 	noCross := flag.Bool("no-cross", false, "measure in this process only (for profiles: the servers then run in this process)")
 	load := flag.String("load", "", "a Markdown section of tether-load -sse's results to include in BENCHMARKS.md (default: load-results.md if present)")

@@ -1,6 +1,6 @@
 // Command tether-fault runs a Tether core as a child process — this
 // program re-executed in core mode, which assembles the core exactly as
-// `tether serve` does (internal/app) plus one test command with a side
+// `tether serve` does (package app, config.Default()) plus one test command with a side
 // effect that can be counted — and drives it over loopback TCP with keyed
 // invokes, emits and listeners while it SIGKILLs the core and restarts it on
 // the same address, several times.
@@ -27,25 +27,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/tether-ipc/tether"
@@ -139,8 +131,7 @@ func core(args []string) error {
 	if *execs == "" {
 		*execs = filepath.Join(*data, executions)
 	}
-	a, err := app.New(cfg, app.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-		app.WithReady(func(r app.Ready) { fmt.Printf("ready %s\n", r.GRPC) }))
+	a, err := app.New(cfg, stress.CoreOptions()...)
 	if err != nil {
 		return err
 	}
@@ -176,9 +167,7 @@ func core(args []string) error {
 			return "", tether.FromError(ctx.Err())
 		}
 	})
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	return a.Run(ctx)
+	return stress.RunCore(a)
 }
 
 type params struct {
@@ -188,65 +177,11 @@ type params struct {
 	replicas                                 int
 }
 
-// child is one run of the core.
-type child struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startChild(self, addr, data string, durable bool, logw io.Writer, extra ...string) (*child, error) {
+// startChild starts one run of the core (this program in core mode).
+func startChild(self, addr, data string, durable bool, logw io.Writer, extra ...string) (*stress.Core, error) {
 	cmd := exec.Command(self, append([]string{"core", "-addr", addr, "-data", data, fmt.Sprintf("-durable=%v", durable)}, extra...)...)
 	cmd.Stderr = logw
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &child{cmd: cmd, done: make(chan error, 1)}
-	ready := make(chan error, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		if s.Scan() && strings.HasPrefix(s.Text(), "ready ") {
-			ready <- nil
-		} else {
-			ready <- errors.New("the core did not start; see its log")
-		}
-		io.Copy(io.Discard, out) //nolint:errcheck
-		c.done <- cmd.Wait()
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			cmd.Process.Kill()
-			<-c.done
-			return nil, err
-		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-c.done
-		return nil, errors.New("the core did not start within 20s")
-	}
-	return c, nil
-}
-
-// kill SIGKILLs the core and waits for it to be gone.
-func (c *child) kill() {
-	c.cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck
-	<-c.done
-}
-
-// term asks the core to shut down gracefully.
-func (c *child) term() error {
-	c.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
-	select {
-	case err := <-c.done:
-		return err
-	case <-time.After(15 * time.Second):
-		c.kill()
-		return errors.New("the core did not stop within 15s of SIGTERM")
-	}
+	return stress.StartCore(cmd)
 }
 
 // outcome of one keyed call.
@@ -279,57 +214,80 @@ func (l *listener) on(e client.Event) {
 	l.got[v.N]++
 }
 
-// newSecret writes a new secret to data/token for the core (each run of it
-// reads it there, so it stays the same across restarts): the driver
-// reaches the core over TCP, so it sends it.
-func newSecret(data string) (string, error) {
-	b := make([]byte, 32)
-	rand.Read(b) //nolint:errcheck // crypto/rand.Read does not fail
-	token := base64.RawURLEncoding.EncodeToString(b)
-	return token, writeSecret(data, token)
+// runFolder is the data folder of a run (-keep, or a temporary folder
+// that done removes) and its core.log, which the cores write to.
+func runFolder(keep string) (data string, logf *os.File, done func(), err error) {
+	data = keep
+	if data == "" {
+		if data, err = os.MkdirTemp("", "tether-fault-"); err != nil {
+			return "", nil, nil, err
+		}
+	} else if err := os.MkdirAll(data, 0o700); err != nil {
+		return "", nil, nil, err
+	}
+	if logf, err = os.Create(filepath.Join(data, "core.log")); err != nil {
+		if keep == "" {
+			os.RemoveAll(data)
+		}
+		return "", nil, nil, err
+	}
+	return data, logf, func() {
+		logf.Close()
+		if keep == "" {
+			os.RemoveAll(data)
+		}
+	}, nil
 }
 
-// writeSecret writes token to data/token, mode 0600.
-func writeSecret(data, token string) error {
-	return os.WriteFile(filepath.Join(data, "token"), []byte(token+"\n"), 0o600)
+// untilAvailable runs f until it returns something other than
+// unavailable (the core is away), for at most a minute, counting the
+// retries; move, when set, runs before each retry.
+func untilAvailable(retries *atomic.Int64, f func() error, move func()) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := f()
+		if tether.CodeOf(err) != tether.CodeUnavailable || time.Now().After(deadline) {
+			return err
+		}
+		retries.Add(1)
+		if move != nil {
+			move()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// freeAddr is a free loopback port, for every run of one core.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // drive runs the fault scenario against self (this program) in core mode.
 func drive(p params, self string) (bool, error) {
-	var err error
-	data := p.keep
-	if data == "" {
-		if data, err = os.MkdirTemp("", "tether-fault-"); err != nil {
-			return false, err
-		}
-		defer os.RemoveAll(data)
-	} else if err := os.MkdirAll(data, 0o700); err != nil {
-		return false, err
-	}
-	logf, err := os.Create(filepath.Join(data, "core.log"))
+	data, logf, done, err := runFolder(p.keep)
 	if err != nil {
 		return false, err
 	}
-	defer logf.Close()
-
-	token, err := newSecret(data)
+	defer done()
+	token, err := stress.NewSecret(data)
 	if err != nil {
 		return false, err
 	}
-
-	// A free loopback port, used by every run of the core.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		return false, err
 	}
-	addr := l.Addr().String()
-	l.Close()
 
 	durable := p.idem == "durable"
 	// starts[e] is when run e of the core was started, in microseconds:
 	// its event ids (see server.FirstEventID) are above it.
 	var starts []uint64
-	start := func() (*child, error) {
+	start := func() (*stress.Core, error) {
 		starts = append(starts, uint64(time.Now().UnixMicro()))
 		return startChild(self, addr, data, durable, logf)
 	}
@@ -338,7 +296,7 @@ func drive(p params, self string) (bool, error) {
 		return false, err
 	}
 	fmt.Printf("tether-fault: core at %s (child process, pid %d), idempotency %s, %d clients x %d keyed calls, %d listeners, %d events, %d kills every %v\n",
-		addr, cur.cmd.Process.Pid, p.idem, p.clients, p.calls, p.listeners, p.events, p.kills, p.every)
+		addr, cur.Cmd.Process.Pid, p.idem, p.clients, p.calls, p.listeners, p.events, p.kills, p.every)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -373,17 +331,7 @@ func drive(p params, self string) (bool, error) {
 	// retry runs f until it returns something other than unavailable (the
 	// core is away), for at most a minute.
 	var retries atomic.Int64
-	retry := func(f func() error) error {
-		deadline := time.Now().Add(time.Minute)
-		for {
-			err := f()
-			if tether.CodeOf(err) != tether.CodeUnavailable || time.Now().After(deadline) {
-				return err
-			}
-			retries.Add(1)
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	retry := func(f func() error) error { return untilAvailable(&retries, f, nil) }
 
 	outcomes := make([]outcome, p.calls)
 	var otherErrs sync.Map
@@ -445,7 +393,7 @@ func drive(p params, self string) (bool, error) {
 	var downFor []time.Duration
 	for k := range p.kills {
 		time.Sleep(time.Until(t0.Add(time.Duration(k+1) * p.every)))
-		cur.kill()
+		cur.Kill()
 		t := time.Now()
 		time.Sleep(p.down)
 		if cur, err = start(); err != nil {
@@ -480,7 +428,7 @@ func drive(p params, self string) (bool, error) {
 		s.Unlisten()
 		<-s.Done()
 	}
-	termErr := cur.term()
+	termErr := cur.Term()
 
 	// Executions per key, from the file the command appends to.
 	calls, err := countCalls(filepath.Join(data, executions), outcomes)

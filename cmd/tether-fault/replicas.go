@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,21 +34,11 @@ import (
 // order: with JetStream, events live in the stream, not in the replica that
 // took them, so none is "lost with a killed core".
 func driveReplicas(p params, self string) (bool, error) {
-	var err error
-	data := p.keep
-	if data == "" {
-		if data, err = os.MkdirTemp("", "tether-fault-"); err != nil {
-			return false, err
-		}
-		defer os.RemoveAll(data)
-	} else if err := os.MkdirAll(data, 0o700); err != nil {
-		return false, err
-	}
-	logf, err := os.Create(filepath.Join(data, "core.log"))
+	data, logf, done, err := runFolder(p.keep)
 	if err != nil {
 		return false, err
 	}
-	defer logf.Close()
+	defer done()
 
 	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT, NoLog: true, NoSigs: true,
 		JetStream: true, StoreDir: filepath.Join(data, "nats")})
@@ -65,29 +54,26 @@ func driveReplicas(p params, self string) (bool, error) {
 	n := p.replicas
 	addrs := make([]string, n)
 	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if addrs[i], err = freeAddr(); err != nil {
 			return false, err
 		}
-		addrs[i] = l.Addr().String()
-		l.Close()
 	}
 	execs := filepath.Join(data, executions)
-	token, err := newSecret(data) // one secret for every replica
+	token, err := stress.NewSecret(data) // one secret for every replica
 	if err != nil {
 		return false, err
 	}
-	start := func(i int) (*child, error) {
+	start := func(i int) (*stress.Core, error) {
 		dir := filepath.Join(data, fmt.Sprint("replica-", i))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
-		if err := writeSecret(dir, token); err != nil {
+		if err := stress.WriteSecret(dir, token); err != nil {
 			return nil, err
 		}
 		return startChild(self, addrs[i], dir, false, logf, "-nats", ns.ClientURL(), "-jetstream", "-idem", p.idem, "-executions", execs)
 	}
-	cores := make([]*child, n)
+	cores := make([]*stress.Core, n)
 	for i := range cores {
 		if cores[i], err = start(i); err != nil {
 			return false, fmt.Errorf("replica %d: %v", i, err)
@@ -96,7 +82,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	defer func() {
 		for _, c := range cores {
 			if c != nil {
-				c.kill()
+				c.Kill()
 			}
 		}
 	}()
@@ -150,16 +136,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	// fails with unavailable, for at most a minute.
 	var retries atomic.Int64
 	failover := func(cur *int, f func(int) error) error {
-		deadline := time.Now().Add(time.Minute)
-		for {
-			err := f(*cur)
-			if tether.CodeOf(err) != tether.CodeUnavailable || time.Now().After(deadline) {
-				return err
-			}
-			retries.Add(1)
-			*cur = (*cur + 1) % n
-			time.Sleep(20 * time.Millisecond)
-		}
+		return untilAvailable(&retries, func() error { return f(*cur) }, func() { *cur = (*cur + 1) % n })
 	}
 
 	outcomes := make([]outcome, p.calls)
@@ -220,7 +197,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	for k := range p.kills {
 		time.Sleep(time.Until(t0.Add(time.Duration(k+1) * p.every)))
 		victim := k % n
-		cores[victim].kill()
+		cores[victim].Kill()
 		t := time.Now()
 		time.Sleep(p.down)
 		if cores[victim], err = start(victim); err != nil {
@@ -243,7 +220,7 @@ func driveReplicas(p params, self string) (bool, error) {
 	lwg.Wait()
 	var termErrs []string
 	for i, c := range cores {
-		if err := c.term(); err != nil {
+		if err := c.Term(); err != nil {
 			termErrs = append(termErrs, fmt.Sprintf("replica %d: %v", i, err))
 		}
 		cores[i] = nil

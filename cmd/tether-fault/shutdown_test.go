@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/stress"
 )
 
 var binary string
@@ -48,14 +48,12 @@ func TestMain(m *testing.M) {
 // unavailable "reconnect and resume", the process exits 0; a listener then
 // reconnects by itself to a new core on the same address and resumes.
 func TestGracefulShutdownOnSIGTERM(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	data := t.TempDir()
-	token, err := newSecret(data)
+	token, err := stress.NewSecret(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +61,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { first.cmd.Process.Kill() }()
+	defer func() { first.Cmd.Process.Kill() }()
 
 	c, err := client.Dial(addr, client.WithToken(token))
 	if err != nil {
@@ -107,7 +105,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	var out string
 	go func() { slow <- c.Invoke(ctx, "slow", map[string]int{"ms": 1500}, &out) }()
 	time.Sleep(300 * time.Millisecond)
-	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := first.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 
@@ -132,7 +130,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 		t.Fatal("the call in flight did not finish")
 	}
 	select {
-	case err := <-first.done:
+	case err := <-first.Done():
 		if err != nil {
 			t.Fatalf("the core exited with %v after SIGTERM, want 0", err)
 		}
@@ -145,7 +143,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer second.term()
+	defer second.Term()
 	deadline := time.Now().Add(10 * time.Second)
 	for got.Load() != "after restart" {
 		if time.Now().After(deadline) {

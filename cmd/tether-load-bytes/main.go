@@ -18,23 +18,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/tether-ipc/tether"
@@ -42,6 +33,7 @@ import (
 	"github.com/tether-ipc/tether/client"
 	"github.com/tether-ipc/tether/config"
 	tetherv1 "github.com/tether-ipc/tether/gen/tether/v1"
+	"github.com/tether-ipc/tether/internal/stress"
 	"github.com/tether-ipc/tether/server"
 )
 
@@ -102,15 +94,12 @@ func core(args []string) error {
 	if *idem == "file" {
 		cfg.Limits.IdempotencyDir = filepath.Join(*data, "idempotency")
 	}
-	a, err := app.New(cfg, app.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-		app.WithReady(func(r app.Ready) { fmt.Printf("ready %s\n", r.GRPC) }))
+	a, err := app.New(cfg, stress.CoreOptions()...)
 	if err != nil {
 		return err
 	}
 	server.Handle(a.Server(), "echo", func(_ context.Context, b []byte) ([]byte, error) { return b, nil })
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	return a.Run(ctx)
+	return stress.RunCore(a)
 }
 
 // drive runs the scenario against self (this program) in core mode.
@@ -120,35 +109,21 @@ func drive(p params, self string) (bool, error) {
 		return false, err
 	}
 	defer os.RemoveAll(data)
-	secret := make([]byte, 32)
-	rand.Read(secret) //nolint:errcheck // crypto/rand.Read does not fail
-	token := base64.RawURLEncoding.EncodeToString(secret)
-	if err := os.WriteFile(filepath.Join(data, "token"), []byte(token+"\n"), 0o600); err != nil {
+	token, err := stress.NewSecret(data)
+	if err != nil {
 		return false, err
 	}
 	cmd := exec.Command(self, "core", "-data", data, "-idem", p.idem)
 	cmd.Stderr = io.Discard // the core logs every refused retry; the figures say it
-	out, err := cmd.StdoutPipe()
+	core, err := stress.StartCore(cmd)
 	if err != nil {
 		return false, err
 	}
-	if err := cmd.Start(); err != nil {
-		return false, err
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
-		cmd.Wait()                          //nolint:errcheck
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
-	if err != nil || !ok {
-		return false, errors.New("the core did not start")
-	}
-	go io.Copy(io.Discard, out) //nolint:errcheck
-	pid := cmd.Process.Pid
+	defer core.Term() //nolint:errcheck
+	addr, pid := core.Addr, cmd.Process.Pid
 	start := status(pid)
 	fmt.Printf("tether-load-bytes: core at %s (child process, pid %d), idempotency %s; %d emits and %d keyed invokes of %d bytes; core RSS at start %s\n",
-		addr, pid, p.idem, p.emits, p.calls, p.size, mib(start.rss))
+		addr, pid, p.idem, p.emits, p.calls, p.size, stress.MiB(start.rss))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -195,7 +170,7 @@ func drive(p params, self string) (bool, error) {
 	}
 	afterEmits := status(pid)
 	fmt.Printf("  emits       %d of %d bytes in %v; the reading listener got %d, lag notices for %d; core RSS now %s, peak %s\n",
-		p.emits, p.size, time.Since(t0).Round(time.Millisecond), got.Load(), lagged.Load(), mib(afterEmits.rss), mib(afterEmits.peak))
+		p.emits, p.size, time.Since(t0).Round(time.Millisecond), got.Load(), lagged.Load(), stress.MiB(afterEmits.rss), stress.MiB(afterEmits.peak))
 
 	t1 := time.Now()
 	var res []byte
@@ -220,14 +195,14 @@ func drive(p params, self string) (bool, error) {
 	}
 	end := status(pid)
 	fmt.Printf("  invokes     %d keyed of %d bytes in %v; %d of %d retries answered failed_precondition result_not_kept (not run again); core RSS now %s, peak %s\n",
-		p.calls, p.size, time.Since(t1).Round(time.Millisecond), notKept, min(10, p.calls), mib(end.rss), mib(end.peak))
+		p.calls, p.size, time.Since(t1).Round(time.Millisecond), notKept, min(10, p.calls), stress.MiB(end.rss), stress.MiB(end.peak))
 	if p.idem == "file" {
 		if fi, err := os.Stat(filepath.Join(data, "idempotency", "idempotency.log")); err == nil {
 			fmt.Printf("  durable log %d bytes\n", fi.Size())
 		}
 	}
 	pass := end.peak < uint64(p.maxRSS)<<20 && got.Load()+lagged.Load() >= int64(p.emits) && notKept == min(10, p.calls)
-	fmt.Printf("  result      core peak RSS %s, bound %d MiB\n", mib(end.peak), p.maxRSS)
+	fmt.Printf("  result      core peak RSS %s, bound %d MiB\n", stress.MiB(end.peak), p.maxRSS)
 	return pass, nil
 }
 
@@ -235,23 +210,6 @@ type procStatus struct{ rss, peak uint64 }
 
 // status reads VmRSS and VmHWM of process pid.
 func status(pid int) procStatus {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return procStatus{}
-	}
-	var s procStatus
-	for _, l := range strings.Split(string(b), "\n") {
-		for _, f := range []struct {
-			name string
-			dst  *uint64
-		}{{"VmRSS:", &s.rss}, {"VmHWM:", &s.peak}} {
-			if rest, ok := strings.CutPrefix(l, f.name); ok {
-				kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				*f.dst = kb << 10
-			}
-		}
-	}
-	return s
+	rss, peak := stress.ProcessRSS(pid)
+	return procStatus{rss, peak}
 }
-
-func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -1,5 +1,5 @@
 // Command tether-load drives a Tether core, assembled as `tether serve`
-// assembles it (internal/app: demo app, logging, metrics, tracing,
+// assembles it (package app: demo app, logging, metrics, tracing,
 // idempotency, validation, and in isolation mode the opener), over real
 // loopback sockets: concurrent clients invoke a command while one emitter
 // publishes events to many listeners. It runs in brownfield mode and in

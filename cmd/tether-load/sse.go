@@ -103,7 +103,7 @@ func (r *sseResult) section() string {
 		asked = r.p.asked
 	}
 	w("`make load SSE_LISTENERS=%d` (`tether-load -sse %d -sse-fit`): the app as `tether serve` runs it (`config.Default()`,\n", asked, asked)
-	w("demo commands, per-call logs, metrics), in a process of its own on %s, holds %d listeners of\n", r.core.cores, r.p.listeners)
+	w("demo commands, per-call logs, metrics, tracing exported over OTLP/HTTP to a sink in the core's process), in a process of its own on %s, holds %d listeners of\n", r.core.cores, r.p.listeners)
 	w("`GET /ipc/listen` — each its own TCP connection, opened from %d loopback addresses (127.0.0.2 and up) so that\n", r.p.sources)
 	w("there are ephemeral ports enough — then a client emits %d events through `POST /ipc/emit/load`, one every %v,\n", r.p.events, r.p.interval)
 	w("each carrying its emit time; every listener must get every event, in order. The listeners are raw HTTP/1.1\n")
@@ -171,6 +171,12 @@ func coreMain() {
 		os.Exit(1)
 	}
 	defer os.RemoveAll(tmp)
+	// Tracing on, as an app with a collector has it: the spans go over
+	// OTLP/HTTP to a sink in this process.
+	if err := stress.StartTraceSink(); err != nil {
+		fmt.Printf("{\"error\":%q}\n", err.Error())
+		os.Exit(1)
+	}
 	cfg := config.Default()
 	cfg.GRPC = "127.0.0.1:0"
 	cfg.HTTP = "127.0.0.1:0"
@@ -344,7 +350,7 @@ func (l *sseListener) read() error {
 		case bytes.HasPrefix(line, []byte("id: ")):
 			id, _ = strconv.ParseUint(string(bytes.TrimSpace(line[4:])), 10, 64)
 		case bytes.HasPrefix(line, []byte("data: ")):
-			t, ok := stampOf(line[6:])
+			t, ok := stress.StampOf(line[6:])
 			now := time.Now()
 			l.mu.Lock()
 			if id <= l.last {
@@ -358,20 +364,6 @@ func (l *sseListener) read() error {
 			l.mu.Unlock()
 		}
 	}
-}
-
-func stampOf(data []byte) (int64, bool) {
-	i := bytes.Index(data, []byte(`"t":`))
-	if i < 0 {
-		return 0, false
-	}
-	data = data[i+4:]
-	j := bytes.IndexAny(data, ",}")
-	if j < 0 {
-		return 0, false
-	}
-	t, err := strconv.ParseInt(string(data[:j]), 10, 64)
-	return t, err == nil
 }
 
 // fdHeadroom is what the core and the load program need besides one

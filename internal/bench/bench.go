@@ -22,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tether-ipc/tether/internal/stress"
 )
 
 // Config sets how long each comparison runs.
@@ -249,18 +251,6 @@ func startProfile(cfg *Config, name string) func() {
 	}
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 // values are one side's measurements in one round, by key ("p50", "rate",
 // "bytes", …).
 type values map[string]float64
@@ -334,9 +324,9 @@ func interleave(ctx context.Context, cfg *Config, r *Result, label string, defs 
 	}
 	for j := range ms {
 		m := &ms[j]
-		m.AMedian, m.BMedian = median(m.AValues), median(m.BValues)
+		m.AMedian, m.BMedian = stress.Median(m.AValues), stress.Median(m.BValues)
 		spread := m.Ratios
-		m.Value = median(m.Ratios)
+		m.Value = stress.Median(m.Ratios)
 		if m.absolute {
 			spread, m.Value = m.AValues, m.AMedian
 		}

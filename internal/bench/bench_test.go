@@ -77,73 +77,35 @@ func cpuTime() time.Duration {
 // BenchmarkGatewayGreet is gateway_vs_connect's two sides with one caller,
 // in this process.
 func BenchmarkGatewayGreet(b *testing.B) {
-	for _, kind := range []string{kindTether, kindConnect} {
-		b.Run(kind, func(b *testing.B) {
-			p, err := startPeer(kind, false)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.stop()
-			url := p.HTTP + "/ipc/invoke/greet"
-			if kind == kindConnect {
-				url = p.HTTP + "/demo.v1.Demo/Greet"
-			}
-			hc := rawClient(1)
-			defer hc.CloseIdleConnections()
-			call := poster(hc, p.Token, url, greetJSON, greetReply)
-			b.ReportAllocs()
-			defer cpuPerOp(b)()
-			for b.Loop() {
-				if err := call(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchPosts(b, greetJSON, greetReply, target{kindTether, "/ipc/invoke/greet"}, target{kindConnect, "/demo.v1.Demo/Greet"})
 }
 
 // BenchmarkIsolationJS is isolation_js_vs_brownfield's two sides, in this
 // process.
 func BenchmarkIsolationJS(b *testing.B) {
 	body, reply := jsonArgs(1 << 10)
-	for _, kind := range []string{kindIsolation, kindTetherUDS} {
-		b.Run(kind, func(b *testing.B) {
-			p, err := startPeer(kind, false)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.stop()
-			hc := rawClient(1)
-			defer hc.CloseIdleConnections()
-			call := poster(hc, p.Token, p.HTTP+"/ipc/invoke/process_data", body, reply)
-			b.ReportAllocs()
-			defer cpuPerOp(b)()
-			for b.Loop() {
-				if err := call(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchPosts(b, body, reply, target{kindIsolation, "/ipc/invoke/process_data"}, target{kindTetherUDS, "/ipc/invoke/process_data"})
 }
 
 // BenchmarkJSON1MiB is json_1mib_vs_connect's two sides, in this process.
 func BenchmarkJSON1MiB(b *testing.B) {
 	body, reply := jsonArgs(1 << 20)
-	for _, kind := range []string{kindTether, kindConnect} {
-		b.Run(kind, func(b *testing.B) {
-			p, err := startPeer(kind, false)
+	benchPosts(b, body, reply, target{kindTether, "/ipc/invoke/process_data"}, target{kindConnect, "/demo.v1.Demo/ProcessData"})
+}
+
+// benchPosts benchmarks one caller POSTing body to each target (a peer in
+// this process), checking every answer is reply.
+func benchPosts(b *testing.B, body, reply []byte, targets ...target) {
+	for _, tg := range targets {
+		b.Run(tg.kind, func(b *testing.B) {
+			p, err := startPeer(tg.kind, false)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer p.stop()
-			url := p.HTTP + "/ipc/invoke/process_data"
-			if kind == kindConnect {
-				url = p.HTTP + "/demo.v1.Demo/ProcessData"
-			}
 			hc := rawClient(1)
 			defer hc.CloseIdleConnections()
-			call := poster(hc, p.Token, url, body, reply)
+			call := poster(hc, p.Token, p.HTTP+tg.path, body, reply)
 			b.ReportAllocs()
 			defer cpuPerOp(b)()
 			for b.Loop() {

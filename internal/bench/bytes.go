@@ -31,59 +31,52 @@ func runBytesVsUDS(ctx context.Context, cfg *Config, r *Result) error {
 		minOps = 5
 	}
 	def := metricDef{key: "mibs", name: "throughput", unit: "MiB/s", goal: Goal{">=", 0.6}}
-	for _, cross := range modes(cfg) {
-		t, u, stop, err := pair(kindBulk, kindRawUDS, cross)
+	err := eachMode(cfg, kindBulk, kindRawUDS, func(t, u *peer, label string) error {
+		cli, err := client.Dial(t.GRPC)
 		if err != nil {
 			return err
 		}
-		err = func() error {
-			defer stop()
-			cli, err := client.Dial(t.GRPC)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			raw, err := net.Dial("unix", u.Raw)
-			if err != nil {
-				return err
-			}
-			defer raw.Close()
-			inv := latency(cfg.Side, minOps, func() error {
-				var out []byte
-				if err := cli.Invoke(ctx, "echo_bytes", data, &out); err != nil {
-					return err
-				}
-				if len(out) != bytesSize || !bytes.Equal(out[bytesSize-64:], data[bytesSize-64:]) {
-					return fmt.Errorf("echo_bytes returned %d bytes", len(out))
-				}
-				return nil
-			})
-			uds := latency(cfg.Side, minOps, func() error {
-				if _, err := raw.Write(data); err != nil {
-					return err
-				}
-				if _, err := io.ReadFull(raw, back); err != nil {
-					return err
-				}
-				if !bytes.Equal(back[bytesSize-64:], data[bytesSize-64:]) {
-					return fmt.Errorf("raw echo mismatch")
-				}
-				return nil
-			})
-			mibs := func(s side) side {
-				return func(ctx context.Context) (values, error) {
-					v, err := s(ctx)
-					if err != nil {
-						return nil, err
-					}
-					return values{"mibs": float64(bytesSize>>20) / (v["mean"] / 1e9)}, nil
-				}
-			}
-			return interleave(ctx, cfg, r, modeLabel(cross), []metricDef{def}, mibs(inv), mibs(uds))
-		}()
+		defer cli.Close()
+		raw, err := net.Dial("unix", u.Raw)
 		if err != nil {
 			return err
 		}
+		defer raw.Close()
+		inv := latency(cfg.Side, minOps, func() error {
+			var out []byte
+			if err := cli.Invoke(ctx, "echo_bytes", data, &out); err != nil {
+				return err
+			}
+			if len(out) != bytesSize || !bytes.Equal(out[bytesSize-64:], data[bytesSize-64:]) {
+				return fmt.Errorf("echo_bytes returned %d bytes", len(out))
+			}
+			return nil
+		})
+		uds := latency(cfg.Side, minOps, func() error {
+			if _, err := raw.Write(data); err != nil {
+				return err
+			}
+			if _, err := io.ReadFull(raw, back); err != nil {
+				return err
+			}
+			if !bytes.Equal(back[bytesSize-64:], data[bytesSize-64:]) {
+				return fmt.Errorf("raw echo mismatch")
+			}
+			return nil
+		})
+		mibs := func(s side) side {
+			return func(ctx context.Context) (values, error) {
+				v, err := s(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return values{"mibs": float64(bytesSize>>20) / (v["mean"] / 1e9)}, nil
+			}
+		}
+		return interleave(ctx, cfg, r, label, []metricDef{def}, mibs(inv), mibs(uds))
+	})
+	if err != nil {
+		return err
 	}
 	r.note("at least %d echoes per side per round", minOps)
 	return nil

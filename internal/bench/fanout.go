@@ -25,9 +25,10 @@ var fanoutPayload = []byte(`{"n":1,"pad":"` + strings.Repeat("x", 64-len(`{"n":1
 // so that neither side drops: the comparison measures delivery.
 const paceAhead = 512
 
-// fanoutRound publishes n events with publish, pacing on progress, and
-// returns the events delivered per second once every subscriber has them.
-func fanoutRound(ctx context.Context, n int64, progress []atomic.Int64, publish func() error, flush func() error) (float64, error) {
+// paceRound publishes n events with publish, keeping within paceAhead of
+// the slowest reader, then flush (when set), and returns deliveries per
+// second once every reader has them all.
+func paceRound(ctx context.Context, n int64, progress []*atomic.Int64, publish, flush func() error) (float64, error) {
 	base := make([]int64, len(progress))
 	for i := range progress {
 		base[i] = progress[i].Load()
@@ -58,7 +59,7 @@ func fanoutRound(ctx context.Context, n int64, progress []atomic.Int64, publish 
 	for i := range progress {
 		for behind(i, n) {
 			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("subscriber %d got %d of %d events", i, progress[i].Load()-base[i], n)
+				return 0, fmt.Errorf("reader %d got %d of %d events", i, progress[i].Load()-base[i], n)
 			}
 			time.Sleep(50 * time.Microsecond)
 		}
@@ -83,7 +84,7 @@ func runGRPCFanoutVsNATS(ctx context.Context, cfg *Config, r *Result) error {
 		return err
 	}
 	defer c.stop()
-	tprog := make([]atomic.Int64, fanoutSubs)
+	tprog := counters(fanoutSubs)
 	var lagged atomic.Int64
 	for i := range fanoutSubs {
 		cli, err := client.Dial(c.GRPC, client.WithToken(c.Token))
@@ -100,7 +101,7 @@ func runGRPCFanoutVsNATS(ctx context.Context, cfg *Config, r *Result) error {
 	}
 	msg := json.RawMessage(fanoutPayload)
 	a := func(ctx context.Context) (float64, error) {
-		v, err := fanoutRound(ctx, events, tprog, func() error {
+		v, err := paceRound(ctx, events, tprog, func() error {
 			_, err := c.app.Server().Emit(ctx, "bench", msg)
 			return err
 		}, nil)
@@ -122,7 +123,7 @@ func runGRPCFanoutVsNATS(ctx context.Context, cfg *Config, r *Result) error {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		return fmt.Errorf("embedded NATS did not start")
 	}
-	nprog := make([]atomic.Int64, fanoutSubs)
+	nprog := counters(fanoutSubs)
 	for i := range fanoutSubs {
 		nc, err := nats.Connect(ns.ClientURL())
 		if err != nil {
@@ -146,10 +147,19 @@ func runGRPCFanoutVsNATS(ctx context.Context, cfg *Config, r *Result) error {
 	}
 	defer pub.Close()
 	b := func(ctx context.Context) (float64, error) {
-		return fanoutRound(ctx, events, nprog, func() error { return pub.Publish("bench", fanoutPayload) }, pub.Flush)
+		return paceRound(ctx, events, nprog, func() error { return pub.Publish("bench", fanoutPayload) }, pub.Flush)
 	}
 	def := metricDef{key: "rate", name: "delivery rate", unit: "events/s", goal: Goal{">=", 1.2}}
 	return interleave(ctx, cfg, r, "one process", []metricDef{def}, rate(a), rate(b))
+}
+
+// counters are n progress counters, one per reader.
+func counters(n int) []*atomic.Int64 {
+	c := make([]*atomic.Int64, n)
+	for i := range c {
+		c[i] = new(atomic.Int64)
+	}
+	return c
 }
 
 func rate(s func(context.Context) (float64, error)) side {

@@ -35,18 +35,28 @@ func modeLabel(cross bool) string {
 	return "one process"
 }
 
-// pair starts peers of kinds a and b in the layout cross asks for.
-func pair(a, b string, cross bool) (*peer, *peer, func(), error) {
-	pa, err := startPeer(a, cross)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	pb, err := startPeer(b, cross)
-	if err != nil {
+// eachMode starts a peer of kind a and one of kind b in each process
+// layout cfg asks for and runs f on them with the layout's label; the
+// peers stop when f returns.
+func eachMode(cfg *Config, a, b string, f func(pa, pb *peer, label string) error) error {
+	for _, cross := range modes(cfg) {
+		pa, err := startPeer(a, cross)
+		if err != nil {
+			return err
+		}
+		pb, err := startPeer(b, cross)
+		if err != nil {
+			pa.stop()
+			return err
+		}
+		err = f(pa, pb, modeLabel(cross))
+		pb.stop()
 		pa.stop()
-		return nil, nil, nil, err
+		if err != nil {
+			return err
+		}
 	}
-	return pa, pb, func() { pb.stop(); pa.stop() }, nil
+	return nil
 }
 
 var p50Latency = func(goal float64) metricDef {
@@ -58,45 +68,34 @@ func runInvokeVsGRPC(ctx context.Context, cfg *Config, r *Result) error {
 	r.SetupA = setup[kindTetherUDS] + ". Client: client.Dial(the socket), Invoke(ctx, \"greet\", &demov1.GreetRequest{Name: \"World\"}, &wrapperspb.StringValue{}) — proto args and result"
 	r.SetupB = setup[kindGRPC] + ". Call: demov1.NewDemoClient(conn).Greet"
 	req := &demov1.GreetRequest{Name: "World"}
-	for _, cross := range modes(cfg) {
-		t, g, stop, err := pair(kindTetherUDS, kindGRPC, cross)
+	return eachMode(cfg, kindTetherUDS, kindGRPC, func(t, g *peer, label string) error {
+		cli, err := client.Dial(t.GRPC)
 		if err != nil {
 			return err
 		}
-		err = func() error {
-			defer stop()
-			cli, err := client.Dial(t.GRPC)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			conn, err := grpc.NewClient(g.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			typed := demov1.NewDemoClient(conn)
-			a := latency(cfg.Side, 200, func() error {
-				var res wrapperspb.StringValue
-				if err := cli.Invoke(ctx, "greet", req, &res); err != nil {
-					return err
-				}
-				return check(res.GetValue(), "Hello, World!")
-			})
-			b := latency(cfg.Side, 200, func() error {
-				res, err := typed.Greet(ctx, req)
-				if err != nil {
-					return err
-				}
-				return check(res.GetValue(), "Hello, World!")
-			})
-			return interleave(ctx, cfg, r, modeLabel(cross), []metricDef{p50Latency(1.10)}, a, b)
-		}()
+		defer cli.Close()
+		conn, err := grpc.NewClient(g.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return err
 		}
-	}
-	return nil
+		defer conn.Close()
+		typed := demov1.NewDemoClient(conn)
+		a := latency(cfg.Side, 200, func() error {
+			var res wrapperspb.StringValue
+			if err := cli.Invoke(ctx, "greet", req, &res); err != nil {
+				return err
+			}
+			return check(res.GetValue(), "Hello, World!")
+		})
+		b := latency(cfg.Side, 200, func() error {
+			res, err := typed.Greet(ctx, req)
+			if err != nil {
+				return err
+			}
+			return check(res.GetValue(), "Hello, World!")
+		})
+		return interleave(ctx, cfg, r, label, []metricDef{p50Latency(1.10)}, a, b)
+	})
 }
 
 func check(got, want string) error {
@@ -165,34 +164,23 @@ func runGatewayVsConnect(ctx context.Context, cfg *Config, r *Result) error {
 	if cfg.Quick {
 		side = 80 * time.Millisecond // six figures per layout: keep quick mode quick
 	}
-	for _, cross := range modes(cfg) {
-		t, c, stop, err := pair(kindTether, kindConnect, cross)
-		if err != nil {
-			return err
-		}
-		err = func() error {
-			defer stop()
-			for _, n := range callerCounts {
-				hc := rawClient(n)
-				a := throughput(side, n, poster(hc, t.Token, t.HTTP+"/ipc/invoke/greet", greetJSON, greetReply))
-				b := throughput(side, n, poster(hc, c.Token, c.HTTP+"/demo.v1.Demo/Greet", greetJSON, greetReply))
-				defs := []metricDef{
-					{key: "rate", name: "throughput", unit: "calls/s", goal: Goal{">=", 1.0}},
-					{key: "p50", name: "p50 latency", unit: "ns", goal: Goal{"<=", 1.0}},
-				}
-				err := interleave(ctx, cfg, r, fmt.Sprintf("%s, %d callers", modeLabel(cross), n), defs, a, b)
-				hc.CloseIdleConnections()
-				if err != nil {
-					return err
-				}
+	return eachMode(cfg, kindTether, kindConnect, func(t, c *peer, label string) error {
+		for _, n := range callerCounts {
+			hc := rawClient(n)
+			a := throughput(side, n, poster(hc, t.Token, t.HTTP+"/ipc/invoke/greet", greetJSON, greetReply))
+			b := throughput(side, n, poster(hc, c.Token, c.HTTP+"/demo.v1.Demo/Greet", greetJSON, greetReply))
+			defs := []metricDef{
+				{key: "rate", name: "throughput", unit: "calls/s", goal: Goal{">=", 1.0}},
+				{key: "p50", name: "p50 latency", unit: "ns", goal: Goal{"<=", 1.0}},
 			}
-			return nil
-		}()
-		if err != nil {
-			return err
+			err := interleave(ctx, cfg, r, fmt.Sprintf("%s, %d callers", label, n), defs, a, b)
+			hc.CloseIdleConnections()
+			if err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // jsonArgs is {"input": "xxx…"}, size bytes in all, and the reply
@@ -209,29 +197,29 @@ func runJSON1MiBVsConnect(ctx context.Context, cfg *Config, r *Result) error {
 	r.SetupA = setup[kindTether] + ". Request: POST /ipc/invoke/process_data with {\"input\": <1 MiB string>}; the reply is the 1 MiB string \"Processed: …\""
 	r.SetupB = setup[kindConnect] + ". Request: POST /demo.v1.Demo/ProcessData (application/json) with the same body; the same reply"
 	r.note("Client on both sides: net/http's Client, keep-alive, no Accept-Encoding, one call at a time")
-	body, reply := jsonArgs(1 << 20)
-	for _, cross := range modes(cfg) {
-		t, c, stop, err := pair(kindTether, kindConnect, cross)
-		if err != nil {
-			return err
-		}
-		err = func() error {
-			defer stop()
-			hc := rawClient(1)
-			defer hc.CloseIdleConnections()
-			minOps := 20
-			if cfg.Quick {
-				minOps = 8
-			}
-			a := latency(cfg.Side, minOps, poster(hc, t.Token, t.HTTP+"/ipc/invoke/process_data", body, reply))
-			b := latency(cfg.Side, minOps, poster(hc, c.Token, c.HTTP+"/demo.v1.Demo/ProcessData", body, reply))
-			return interleave(ctx, cfg, r, modeLabel(cross), []metricDef{p50Latency(1.20)}, a, b)
-		}()
-		if err != nil {
-			return err
-		}
+	minOps := 20
+	if cfg.Quick {
+		minOps = 8
 	}
-	return nil
+	body, reply := jsonArgs(1 << 20)
+	return comparePosts(ctx, cfg, r, body, reply, minOps, p50Latency(1.20),
+		target{kindTether, "/ipc/invoke/process_data"}, target{kindConnect, "/demo.v1.Demo/ProcessData"})
+}
+
+// target is a peer kind and the path a comparison POSTs to on it.
+type target struct{ kind, path string }
+
+// comparePosts measures one caller POSTing body to a's path against the
+// same to b's, at least minOps calls per side and round, in each process
+// layout, checking every answer is reply.
+func comparePosts(ctx context.Context, cfg *Config, r *Result, body, reply []byte, minOps int, def metricDef, a, b target) error {
+	return eachMode(cfg, a.kind, b.kind, func(pa, pb *peer, label string) error {
+		hc := rawClient(1)
+		defer hc.CloseIdleConnections()
+		sa := latency(cfg.Side, minOps, poster(hc, pa.Token, pa.HTTP+a.path, body, reply))
+		sb := latency(cfg.Side, minOps, poster(hc, pb.Token, pb.HTTP+b.path, body, reply))
+		return interleave(ctx, cfg, r, label, []metricDef{def}, sa, sb)
+	})
 }
 
 func runIsolationJSVsBrownfield(ctx context.Context, cfg *Config, r *Result) error {
@@ -240,22 +228,6 @@ func runIsolationJSVsBrownfield(ctx context.Context, cfg *Config, r *Result) err
 	r.SetupB = setup[kindTetherUDS] + " (brownfield, the default). The same request"
 	r.note("Client on both sides: net/http's Client, keep-alive, one call at a time")
 	body, reply := jsonArgs(1 << 10)
-	for _, cross := range modes(cfg) {
-		iso, brown, stop, err := pair(kindIsolation, kindTetherUDS, cross)
-		if err != nil {
-			return err
-		}
-		err = func() error {
-			defer stop()
-			hc := rawClient(1)
-			defer hc.CloseIdleConnections()
-			a := latency(cfg.Side, 200, poster(hc, iso.Token, iso.HTTP+"/ipc/invoke/process_data", body, reply))
-			b := latency(cfg.Side, 200, poster(hc, brown.Token, brown.HTTP+"/ipc/invoke/process_data", body, reply))
-			return interleave(ctx, cfg, r, modeLabel(cross), []metricDef{p50Latency(1.25)}, a, b)
-		}()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return comparePosts(ctx, cfg, r, body, reply, 200, p50Latency(1.25),
+		target{kindIsolation, "/ipc/invoke/process_data"}, target{kindTetherUDS, "/ipc/invoke/process_data"})
 }

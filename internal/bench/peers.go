@@ -14,20 +14,17 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
-	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tether-ipc/tether/app"
 	"github.com/tether-ipc/tether/config"
 	"github.com/tether-ipc/tether/examples/demo"
 	demov1 "github.com/tether-ipc/tether/gen/demo/v1"
+	"github.com/tether-ipc/tether/internal/stress"
 )
 
 // ChildEnv marks a process the bench started as one of its peers (a server
@@ -133,7 +130,7 @@ const (
 // startApp runs the app of kind in this process, tracing to this process's
 // OTLP sink.
 func startApp(kind string) (*peer, error) {
-	if err := startSink(); err != nil {
+	if err := stress.StartTraceSink(); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "tether-bench-")
@@ -377,95 +374,3 @@ func ChildMain() {
 		os.Exit(2)
 	}
 }
-
-// sink is this process's OTLP/HTTP trace receiver: it decodes every export
-// request and counts the spans, then answers as a collector does.
-var sink struct {
-	once  sync.Once
-	err   error
-	spans atomic.Int64
-	posts atomic.Int64
-}
-
-// startSink starts the sink once and points the OTLP exporter of every app
-// this process starts at it, with the standard variables.
-func startSink() error {
-	sink.once.Do(func() {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			sink.err = err
-			return
-		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("POST /v1/traces", func(w http.ResponseWriter, r *http.Request) {
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			n, err := countSpans(body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			sink.spans.Add(int64(n))
-			sink.posts.Add(1)
-			out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
-			w.Header().Set("Content-Type", "application/x-protobuf")
-			w.Write(out) //nolint:errcheck
-		})
-		go (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(lis) //nolint:errcheck // lives as long as the process
-		os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+lis.Addr().String())
-		os.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-		os.Unsetenv("OTEL_SDK_DISABLED")
-		os.Unsetenv("OTEL_TRACES_EXPORTER")
-		os.Unsetenv("OTEL_TRACES_SAMPLER")
-	})
-	return sink.err
-}
-
-// countSpans counts the spans of an OTLP ExportTraceServiceRequest
-// (resource_spans = 1 → scope_spans = 2 → spans = 2) by walking its wire
-// format, without decoding the spans: the sink should cost little next to
-// the exporter it measures.
-func countSpans(b []byte) (int, error) {
-	n := 0
-	err := eachField(b, 1, func(rs []byte) error {
-		return eachField(rs, 2, func(ss []byte) error {
-			return eachField(ss, 2, func([]byte) error { n++; return nil })
-		})
-	})
-	return n, err
-}
-
-// eachField calls f with the bytes of every length-delimited field num of
-// the message b.
-func eachField(b []byte, num protowire.Number, f func([]byte) error) error {
-	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return protowire.ParseError(l)
-		}
-		b = b[l:]
-		if n == num && typ == protowire.BytesType {
-			v, l := protowire.ConsumeBytes(b)
-			if l < 0 {
-				return protowire.ParseError(l)
-			}
-			if err := f(v); err != nil {
-				return err
-			}
-			b = b[l:]
-			continue
-		}
-		l = protowire.ConsumeFieldValue(n, typ, b)
-		if l < 0 {
-			return protowire.ParseError(l)
-		}
-		b = b[l:]
-	}
-	return nil
-}
-
-// spansExported is how many spans this process's sink has received.
-func spansExported() int64 { return sink.spans.Load() }

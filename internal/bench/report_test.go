@@ -1,37 +1,15 @@
 package bench
 
 import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
-
-	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 )
-
-func TestCountSpans(t *testing.T) {
-	req := &collectortrace.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
-		{ScopeSpans: []*tracepb.ScopeSpans{{Spans: make([]*tracepb.Span, 3)}, {Spans: make([]*tracepb.Span, 2)}}},
-		{ScopeSpans: []*tracepb.ScopeSpans{{Spans: make([]*tracepb.Span, 4)}}},
-	}}
-	for _, rs := range req.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			for i := range ss.Spans {
-				ss.Spans[i] = &tracepb.Span{Name: "s", TraceId: make([]byte, 16), SpanId: make([]byte, 8)}
-			}
-		}
-	}
-	b, err := proto.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := countSpans(b); err != nil || n != 9 {
-		t.Fatalf("countSpans = %d, %v; want 9", n, err)
-	}
-	if _, err := countSpans(b[:len(b)-3]); err == nil {
-		t.Fatal("a truncated request counted without error")
-	}
-}
 
 // A row's value is its figure with the least margin to its goal, and the
 // row passes only if every figure does.
@@ -65,17 +43,6 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestStamp(t *testing.T) {
-	now := time.Now()
-	b := stamp(now)
-	if len(b) != 64 {
-		t.Fatalf("stamp is %d bytes", len(b))
-	}
-	if ts, ok := stampOf(b); !ok || ts != now.UnixNano() {
-		t.Fatalf("stampOf(%s) = %d, %v", b, ts, ok)
-	}
-}
-
 // The minimal SSE server delivers every event to every client, in order,
 // however its writes coalesce.
 func TestSSEHub(t *testing.T) {
@@ -104,5 +71,108 @@ func TestSSEHub(t *testing.T) {
 		if n := r.got.Load(); n != 500 {
 			t.Fatalf("a client got %d of 500 events", n)
 		}
+	}
+}
+
+// interleave alternates which side goes first, after one warm-up of each,
+// and files A/B of every round; an absolute metric is A's own figures.
+func TestInterleave(t *testing.T) {
+	var order []string
+	round := 0
+	mk := func(name string, v func() float64) side {
+		return func(context.Context) (values, error) {
+			order = append(order, name)
+			return values{"x": v()}, nil
+		}
+	}
+	a := mk("a", func() float64 { round++; return float64(2 * round) })
+	b := mk("b", func() float64 { return 1 })
+	cfg := &Config{Rounds: 4, Log: io.Discard}
+	r := &Result{A: "a", B: "b"}
+	def := metricDef{key: "x", name: "x", goal: Goal{"<=", 10}}
+	if err := interleave(t.Context(), cfg, r, "L", []metricDef{def}, a, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, ""); got != "ab"+"ab"+"ba"+"ab"+"ba" {
+		t.Fatalf("order %s", got)
+	}
+	m := r.Metrics[0]
+	if m.Name != "L: x" || !slices.Equal(m.AValues, []float64{4, 6, 8, 10}) || !slices.Equal(m.Ratios, []float64{4, 6, 8, 10}) ||
+		m.Value != 7 || m.Min != 4 || m.Max != 10 || m.BMedian != 1 {
+		t.Fatalf("metric %+v", m)
+	}
+
+	r = &Result{A: "a"}
+	round = 0
+	abs := metricDef{key: "x", name: "x", goal: Goal{"<=", 10}, absolute: true}
+	if err := interleave(t.Context(), &Config{Rounds: 3, Log: io.Discard}, r, "", []metricDef{abs}, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if m := r.Metrics[0]; !slices.Equal(m.AValues, []float64{4, 6, 8}) || m.Value != 6 || m.Ratios != nil || m.BValues != nil {
+		t.Fatalf("absolute metric %+v", m)
+	}
+}
+
+// A side that fails its warm-up three times fails the comparison, noting
+// each try; one that fails once then works is measured.
+func TestWarmUp(t *testing.T) {
+	fails := 1
+	s := func(context.Context) (values, error) {
+		if fails > 0 {
+			fails--
+			return nil, errors.New("not yet")
+		}
+		return values{}, nil
+	}
+	r := &Result{}
+	if err := warmUp(t.Context(), r, "L", "a", s); err != nil || len(r.Notes) != 1 {
+		t.Fatalf("%v, notes %q", err, r.Notes)
+	}
+	fails = 3
+	if err := warmUp(t.Context(), r, "L", "a", s); err == nil || len(r.Notes) != 4 {
+		t.Fatalf("%v, notes %q", err, r.Notes)
+	}
+}
+
+// paceRound publishes every event, flushes once, and keeps the publisher
+// within paceAhead (checked every 64 events) of the slowest reader.
+func TestPaceRound(t *testing.T) {
+	prog := counters(3)
+	var sent atomic.Int64
+	var flushed int
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // reader 2 is slow: one event per pass
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if prog[2].Load() < sent.Load() {
+				prog[2].Add(1)
+			}
+			time.Sleep(time.Microsecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	var maxAhead int64
+	publish := func() error {
+		n := sent.Add(1)
+		prog[0].Add(1)
+		prog[1].Add(1)
+		maxAhead = max(maxAhead, n-prog[2].Load())
+		return nil
+	}
+	rate, err := paceRound(t.Context(), 2000, prog, publish, func() error { flushed++; return nil })
+	if err != nil || rate <= 0 || sent.Load() != 2000 || flushed != 1 {
+		t.Fatalf("rate %v, %v; sent %d, flushed %d", rate, err, sent.Load(), flushed)
+	}
+	if maxAhead > paceAhead+64 {
+		t.Fatalf("the publisher ran %d ahead of the slowest reader (bound %d+64)", maxAhead, paceAhead)
+	}
+	if maxAhead < paceAhead {
+		t.Logf("the slow reader kept up: at most %d behind", maxAhead)
 	}
 }

@@ -9,12 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tether-ipc/tether/internal/stress"
 )
 
 // sseClients is how many SSE clients both SSE comparisons hold.
@@ -183,7 +183,7 @@ func (r *sseReader) read(br *bufio.Reader) {
 			continue
 		}
 		if r.time {
-			if t, ok := stampOf(line[len(dataPrefix):]); ok {
+			if t, ok := stress.StampOf(line[len(dataPrefix):]); ok {
 				d := time.Duration(time.Now().UnixNano() - t)
 				r.mu.Lock()
 				r.lat = append(r.lat, d)
@@ -194,40 +194,17 @@ func (r *sseReader) read(br *bufio.Reader) {
 	}
 }
 
-// stamp is an event payload of 64 bytes carrying its emit time.
-func stamp(t time.Time) []byte {
-	b := strconv.AppendInt([]byte(`{"t":`), t.UnixNano(), 10)
-	b = append(b, `,"pad":"`...)
-	for len(b) < 64-2 {
-		b = append(b, 'x')
-	}
-	return append(b, `"}`...)
-}
-
-// stampOf reads "t" back from a payload made by stamp.
-func stampOf(data []byte) (int64, bool) {
-	i := bytes.Index(data, []byte(`{"t":`))
-	if i < 0 {
-		return 0, false
-	}
-	data = data[i+5:]
-	j := bytes.IndexByte(data, ',')
-	if j < 0 {
-		return 0, false
-	}
-	t, err := strconv.ParseInt(string(data[:j]), 10, 64)
-	return t, err == nil
-}
-
-// sseSides starts both servers and their clients: Tether's gateway with
-// sseClients listeners of GET /ipc/listen, and the minimal hub with as
-// many clients. emit publishes one event on a side.
+// sseSide is one server of the SSE comparisons with its clients; emit
+// publishes one event on it.
 type sseSide struct {
 	readers []*sseReader
 	emit    func(data []byte) error
 	stop    func()
 }
 
+// startSSESides starts both servers and their clients: the app's gateway
+// with sseClients listeners of GET /ipc/listen, and the minimal hub with
+// as many clients.
 func startSSESides(ctx context.Context, timed bool) (tether, min *sseSide, err error) {
 	mk := func() []*sseReader {
 		rs := make([]*sseReader, sseClients)
@@ -293,51 +270,14 @@ func runSSEFanout(ctx context.Context, cfg *Config, r *Result) error {
 		for i, rd := range s.readers {
 			prog[i] = &rd.got
 		}
-		data := stamp(time.Now())
+		data := stress.Stamp(time.Now())
 		return func(ctx context.Context) (values, error) {
-			v, err := paceRound(ctx, events, prog, func() error { return s.emit(data) })
+			v, err := paceRound(ctx, events, prog, func() error { return s.emit(data) }, nil)
 			return values{"rate": v}, err
 		}
 	}
 	def := metricDef{key: "rate", name: "delivery rate", unit: "events/s", goal: Goal{">=", 0.8}}
 	return interleave(ctx, cfg, r, "one process, 1000 clients", []metricDef{def}, side(t), side(m))
-}
-
-// paceRound publishes n events, keeping within paceAhead of the slowest
-// reader, and returns deliveries per second once every reader has them
-// all.
-func paceRound(ctx context.Context, n int64, progress []*atomic.Int64, publish func() error) (float64, error) {
-	base := make([]int64, len(progress))
-	for i := range progress {
-		base[i] = progress[i].Load()
-	}
-	behind := func(i int, k int64) bool { return k-(progress[i].Load()-base[i]) > 0 }
-	start := time.Now()
-	for k := int64(1); k <= n; k++ {
-		if err := publish(); err != nil {
-			return 0, err
-		}
-		if k%64 == 0 {
-			for i := range progress {
-				for behind(i, k-paceAhead) {
-					if ctx.Err() != nil {
-						return 0, ctx.Err()
-					}
-					runtime.Gosched()
-				}
-			}
-		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for i := range progress {
-		for behind(i, n) {
-			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("client %d got %d of %d events", i, progress[i].Load()-base[i], n)
-			}
-			time.Sleep(100 * time.Microsecond)
-		}
-	}
-	return float64(n*int64(len(progress))) / time.Since(start).Seconds(), nil
 }
 
 // sseRate is sse_p99_vs_min's emit rate: 100 events per second to 1000
@@ -375,7 +315,7 @@ func runSSEP99(ctx context.Context, cfg *Config, r *Result) error {
 				case <-ctx.Done():
 					return nil, ctx.Err()
 				}
-				if err := s.emit(stamp(time.Now())); err != nil {
+				if err := s.emit(stress.Stamp(time.Now())); err != nil {
 					return nil, err
 				}
 			}
