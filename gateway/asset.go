@@ -103,5 +103,24 @@ func (g *Gateway) serveAsset(w http.ResponseWriter, r *http.Request, _ map[strin
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Cache-Control", "no-cache")
+	if scriptable(h.Get("Content-Type")) {
+		// Tauri serves assets from an origin of their own; here they share
+		// the app's, so an HTML or SVG file opened directly would run with
+		// the page's session. A second policy (both are enforced) puts such
+		// a document in a sandbox: an opaque origin, no scripts.
+		h.Add("Content-Security-Policy", "sandbox")
+	}
 	http.ServeContent(w, r, "", fi.ModTime(), f)
+}
+
+// scriptable reports whether a document of type ct can run script when
+// opened on its own. (Images, media and PDFs are not given the sandbox:
+// browsers' PDF viewers do not show a sandboxed document.)
+func scriptable(ct string) bool {
+	t, _, _ := mime.ParseMediaType(ct)
+	switch t {
+	case "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/xsl", "application/xslt+xml":
+		return true
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,6 +17,8 @@ func TestAssetProtocol(t *testing.T) {
 	data := filepath.Join(root, "data")
 	for name, body := range map[string]string{
 		"data/img/a.png":         "PNG",
+		"data/img/page.html":     "<script>fetch('/ipc/invoke/x')</script>",
+		"data/img/pic.svg":       "<svg xmlns='http://www.w3.org/2000/svg'><script>1</script></svg>",
 		"data/img/deep/b.txt":    "deep",
 		"data/img/key.secret":    "no",
 		"data/private/x.txt":     "no",
@@ -44,6 +47,16 @@ func TestAssetProtocol(t *testing.T) {
 	status, hdr, body := h.do(t, "GET", asset(filepath.Join(data, "img", "a.png")), nil, nil)
 	if status != 200 || string(body) != "PNG" || hdr.Get("Content-Type") != "image/png" || hdr.Get("Cross-Origin-Resource-Policy") != "same-origin" {
 		t.Fatalf("a.png: %d %q %v", status, body, hdr)
+	}
+	if slices.Contains(hdr.Values("Content-Security-Policy"), "sandbox") {
+		t.Errorf("a.png is sandboxed: %v", hdr.Values("Content-Security-Policy"))
+	}
+	// Documents that can run script are sandboxed, on top of the gateway's policy.
+	for _, name := range []string{"page.html", "pic.svg"} {
+		status, hdr, _ := h.do(t, "GET", asset(filepath.Join(data, "img", name)), nil, nil)
+		if csp := hdr.Values("Content-Security-Policy"); status != 200 || !slices.Contains(csp, "sandbox") || len(csp) < 2 {
+			t.Errorf("%s: %d, Content-Security-Policy %q: want the gateway's policy and sandbox", name, status, csp)
+		}
 	}
 	if status, _, body := h.do(t, "GET", asset(filepath.Join(data, "img", "deep", "b.txt")), nil, nil); status != 200 || string(body) != "deep" {
 		t.Fatalf("deep/b.txt: %d %q", status, body)
