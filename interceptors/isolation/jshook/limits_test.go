@@ -272,7 +272,7 @@ func TestLargeSortIsCorrect(t *testing.T) {
 func TestMakingRuntimesIsNotChargedToCalls(t *testing.T) {
 	off := false
 	for _, freeze := range []*bool{nil, &off} {
-		r := newRunner(t, `window.__TAURI_ISOLATION_HOOK__ = (p) => { for (let i = 0; i < 20000; i++) {} return p; };`,
+		r := newRunner(t, `window.__TAURI_ISOLATION_HOOK__ = (p) => { for (let i = 0; i < 1000; i++) {} return p; };`,
 			jshook.Options{FreezePrototype: freeze, PoolSize: 1, Timeout: 100 * time.Millisecond})
 		undo := jshook.SlowSandboxesForTest(300 * time.Millisecond)
 		for i := range 4 {
