@@ -2,6 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -52,6 +57,45 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 func WithToken(token string) Option {
 	return WithDialOptions(grpc.WithPerRPCCredentials(bearer(token)))
 }
+
+// WithTokenFile sends the secret kept in the file at path — the token file
+// an app writes to its runtime folder at each launch — with every call,
+// reading the file at the call: a client that reconnects after the core
+// restarted with a new secret sends the new one. While the file is missing
+// no secret is sent (a core with gateway.auth "none" wants none); an empty
+// or unreadable file fails the call.
+func WithTokenFile(path string) Option {
+	return WithDialOptions(grpc.WithPerRPCCredentials(tokenFile(path)))
+}
+
+// ReadTokenFile reads the secret in the token file at path, trimmed of
+// white space; an empty file is an error.
+func ReadTokenFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return tok, nil
+}
+
+type tokenFile string
+
+func (f tokenFile) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	tok, err := ReadTokenFile(string(f))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"authorization": "Bearer " + tok}, nil
+}
+
+func (tokenFile) RequireTransportSecurity() bool { return false }
 
 // bearer is a token as per-call credentials.
 type bearer string

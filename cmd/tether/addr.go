@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
@@ -112,7 +111,7 @@ func dial(t target) (*client.Client, string, error) {
 	}
 	var opts []client.Option
 	if tokenFile != "" {
-		opts = append(opts, client.WithDialOptions(grpc.WithPerRPCCredentials(fileToken(tokenFile))))
+		opts = append(opts, client.WithTokenFile(tokenFile))
 	}
 	c, err := client.Dial(addr, opts...)
 	if err != nil {

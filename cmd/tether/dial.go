@@ -1,15 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tether-ipc/tether/client"
 	"github.com/tether-ipc/tether/config"
 	"github.com/tether-ipc/tether/internal/netaddr"
 )
@@ -56,7 +55,7 @@ func (t target) secret(addr string) (string, error) {
 		path, named = os.Getenv(envTokenFile), "$"+envTokenFile
 	}
 	if path != "" {
-		if _, err := readToken(path); err != nil {
+		if _, err := client.ReadTokenFile(path); err != nil {
 			return "", usagef("%s: %v", named, err)
 		}
 		return path, nil
@@ -65,37 +64,6 @@ func (t target) secret(addr string) (string, error) {
 		return "", nil
 	}
 	return defaultTokenFile, nil
-}
-
-// fileToken sends the secret in a file with each call, read at the call:
-// a `tether listen` that reconnects after the core restarted sends the
-// secret the new core wrote. A missing file sends none (a core with
-// gateway.auth "none" wants none).
-type fileToken string
-
-func (f fileToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	tok, err := readToken(string(f))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return map[string]string{"authorization": "Bearer " + tok}, nil
-}
-
-func (fileToken) RequireTransportSecurity() bool { return false }
-
-func readToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return tok, nil
 }
 
 // newToken: tether token — prints the secret the app wrote to its runtime
@@ -121,7 +89,7 @@ also printed it once, as the address a browser opens (…/?token=…).` + "\n" +
 		if err != nil {
 			return err
 		}
-		tok, err := readToken(path)
+		tok, err := client.ReadTokenFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("no secret at %s: is the app running, as this user? (an app started with --token-file keeps its secret in that file)", path)
 		}
