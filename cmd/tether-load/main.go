@@ -1,6 +1,7 @@
-// Command tether-load drives a Tether core, assembled as `tether serve`
-// assembles it (package app: demo app, logging, metrics, tracing,
-// idempotency, validation, and in isolation mode the opener), over real
+// Command tether-load drives a Tether core, assembled with package app as
+// `tether serve` assembles it (demo app, metrics, idempotency, validation,
+// and in isolation mode the opener; logs at level error, no trace
+// exporter, and a pass-through hook in isolation mode), over real
 // loopback sockets: concurrent clients invoke a command while one emitter
 // publishes events to many listeners. It runs in brownfield mode and in
 // isolation mode (every client seals its calls with an isolation stage
