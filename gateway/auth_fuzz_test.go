@@ -23,7 +23,8 @@ func FuzzSessionCookie(f *testing.F) {
 	other := newAuth("another-secret")
 	good := a.newSession()
 	for _, s := range []string{good, other.newSession(), "", "v1.", "v1..", "v1.x.y", good + "A", good[:len(good)-1], strings.Replace(good, "v1.", "v2.", 1),
-		"v1.AAAAAAAAAAAAAAAAAAAAAA.AAAA", "s3cret-token", strings.Repeat("v1.", 60)} {
+		"v1.AAAAAAAAAAAAAAAAAAAAAA.AAAA", "s3cret-token", strings.Repeat("v1.", 60),
+		good[:10] + "\n" + good[10:], good[:len(good)-5] + "\r" + good[len(good)-5:]} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
