@@ -319,11 +319,13 @@ func (s *Server) serveListen(ctx context.Context, label string, req *tetherv1.Li
 		return err
 	}
 	defer sub.Unsubscribe()
+	// Known before the caller is told it is subscribed: an EmitFilter
+	// made after that reaches its label.
+	s.listeners.add(label)
+	defer s.listeners.remove(label)
 	if err := ready(); err != nil {
 		return err
 	}
-	s.listeners.add(label)
-	defer s.listeners.remove(label)
 	maxBatch := int(min(max(req.GetMaxBatch(), 1), maxListenBatch))
 	var one [1]bus.Message
 	for {
