@@ -333,3 +333,81 @@ func TestInterrupt(t *testing.T) {
 		t.Fatalf("new subscription after Interrupt got %d, want %d", e.ID, id)
 	}
 }
+
+// Ids the log lost before the copy read them reach every subscriber as a
+// Lagged notice, in order, once per subscriber, and only for ids it would
+// have been sent.
+func TestHistoryLost(t *testing.T) {
+	appendAll := func(b *bus.Memory, evs ...bus.Event) {
+		t.Helper()
+		for _, ev := range evs {
+			if err := b.Append(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lose := func(b *bus.Memory, upto uint64) {
+		t.Helper()
+		if err := b.Lost(upto); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(s *bus.Subscription, want ...any) {
+		t.Helper()
+		for _, w := range want {
+			m := next(t, s)
+			switch w := w.(type) {
+			case uint64:
+				if m.Event == nil || m.Event.ID != w {
+					t.Fatalf("got %+v (lagged %+v), want event %d", m, m.Lagged, w)
+				}
+			case bus.Lagged:
+				if m.Lagged == nil || *m.Lagged != w {
+					t.Fatalf("got %+v (event %+v), want %+v", m, m.Event, w)
+				}
+			}
+		}
+		expectEmpty(t, s)
+	}
+
+	t.Run("room in the queue", func(t *testing.T) {
+		b := copyBus(t, &fakeLog{}, 1)
+		appendAll(b, bus.Event{ID: 1, Name: "a"}, bus.Event{ID: 2, Name: "b"})
+		a := mustSubscribe(t, b, bus.Filter{Names: []string{"a"}})
+		ab := mustSubscribe(t, b, bus.Filter{Names: []string{"a", "b"}})
+		all := mustSubscribe(t, b, bus.Filter{Names: []string{"*"}, Label: "win-1"})
+		ahead := mustSubscribe(t, b, bus.Filter{Names: []string{"*"}, AfterID: 7})
+		appendAll(b, bus.Event{ID: 3, Name: "a"})
+		lose(b, 6)
+		appendAll(b, bus.Event{ID: 7, Name: "a"})
+		lose(b, 8)
+		appendAll(b, bus.Event{ID: 9, Name: "b"})
+		lose(b, 5) // already past: nothing
+		expect(a, uint64(3), bus.Lagged{Dropped: 3, ResumeAfter: 3}, uint64(7), bus.Lagged{Dropped: 1, ResumeAfter: 7})
+		expect(ab, uint64(3), bus.Lagged{Dropped: 3, ResumeAfter: 3}, uint64(7), bus.Lagged{Dropped: 1, ResumeAfter: 7}, uint64(9))
+		expect(all, uint64(3), bus.Lagged{Dropped: 3, ResumeAfter: 3}, uint64(7), bus.Lagged{Dropped: 1, ResumeAfter: 7}, uint64(9))
+		// Resumed after 7: ids up to 7 were never its own.
+		expect(ahead, bus.Lagged{Dropped: 1, ResumeAfter: 7}, uint64(9))
+		if err := b.Append(bus.Event{ID: 8, Name: "a"}); code(err) != tether.CodeFailedPrecondition {
+			t.Fatalf("Append(8) after the loss of 8 = %v, want failed_precondition", err)
+		}
+	})
+
+	t.Run("full queue", func(t *testing.T) {
+		b := copyBus(t, &fakeLog{}, 1, bus.WithQueueSize(2))
+		s := mustSubscribe(t, b, bus.Filter{Names: []string{"a"}})
+		appendAll(b, bus.Event{ID: 1, Name: "a"}, bus.Event{ID: 2, Name: "a"})
+		lose(b, 4) // no room for a notice: counted as dropped
+		appendAll(b, bus.Event{ID: 5, Name: "a"})
+		expect(s, uint64(1), uint64(2), bus.Lagged{Dropped: 3, ResumeAfter: 2})
+		appendAll(b, bus.Event{ID: 6, Name: "a"}, bus.Event{ID: 7, Name: "a"}, bus.Event{ID: 8, Name: "a"})
+		lose(b, 10) // already dropping 8: merged
+		expect(s, uint64(6), uint64(7), bus.Lagged{Dropped: 3, ResumeAfter: 7})
+	})
+
+	plain := bus.NewMemory()
+	defer plain.Close()
+	if err := plain.Lost(3); code(err) != tether.CodeFailedPrecondition {
+		t.Fatalf("Lost on a bus without a log = %v, want failed_precondition", err)
+	}
+}

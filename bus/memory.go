@@ -39,6 +39,7 @@ type Memory struct {
 	nsubs  int
 	byName map[string][]*Subscription
 	all    []*Subscription // wildcard subscribers
+	gen    uint64          // counts calls of Lost that reached subscribers
 }
 
 var _ Bus = (*Memory)(nil)
@@ -115,7 +116,8 @@ func (m *Memory) Publish(ctx context.Context, ev Event) (uint64, error) {
 
 // Append adds an event of the log a bus made WithHistory copies, with the
 // log's id ev.ID, which must be larger than every id appended before (ids
-// may skip). It stores the event in the window and queues it for every
+// may skip: a log may number more than the events it sends here; ids it
+// lost are told with Lost). It stores the event in the window and queues it for every
 // matching subscriber, as Publish does. The event is copied; its payload is
 // shared.
 func (m *Memory) Append(ev Event) error {
@@ -134,6 +136,47 @@ func (m *Memory) Append(ev Event) error {
 	}
 	m.last = e.ID
 	m.addLocked(e)
+	return nil
+}
+
+// Lost tells a bus made WithHistory that the log's ids after the last one
+// appended, up to upto, are gone: the log removed them (its limits, or a
+// deletion) before this copy read them. Every subscriber learns it in
+// order: a Lagged notice {Dropped: the ids gone, ResumeAfter: the last id
+// before them} after what it has queued, merged into the count of a
+// subscriber that is already dropping. Whether a lost id would have matched
+// a subscriber is not known, so Dropped counts ids, as a resume's notice
+// does. Ids up to the last appended are ignored; the next Append must be
+// after upto.
+func (m *Memory) Lost(upto uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if m.history == nil {
+		return tether.NewError(tether.CodeFailedPrecondition, "bus: only a bus that copies a log can lose ids of it")
+	}
+	if upto <= m.last {
+		return nil
+	}
+	after := m.last
+	m.last = upto
+	m.gen++ // a subscriber of several names is told once
+	tell := func(s *Subscription) {
+		if s.lostGen != m.gen {
+			s.lostGen = m.gen
+			s.lost(after, upto)
+		}
+	}
+	for _, subs := range m.byName {
+		for _, s := range subs {
+			tell(s)
+		}
+	}
+	for _, s := range m.all {
+		tell(s)
+	}
 	return nil
 }
 

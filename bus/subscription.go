@@ -45,6 +45,10 @@ type Subscription struct {
 	// appended here).
 	skipTo uint64
 
+	// lostGen is the bus's gen of the last Lost this subscriber was told
+	// of; guarded by bus.mu.
+	lostGen uint64
+
 	// The replay, read by Next and Poll only: a notice first, then the
 	// ids rnext..rend (0: none left) from the window — or, for the part
 	// the window no longer holds, from the bus's history: the range
@@ -159,6 +163,30 @@ func (s *Subscription) deliver(e *Event) {
 		return
 	}
 	s.dropped++
+}
+
+// lost records that the ids (after, upto] of the bus's log are gone. The
+// caller holds bus.mu. Ids up to skipTo were never this subscriber's.
+func (s *Subscription) lost(after, upto uint64) {
+	after = max(after, s.skipTo)
+	if upto <= after {
+		return
+	}
+	n := upto - after
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.dropped != 0:
+		s.dropped += n
+	case s.n < s.max:
+		s.push(Message{Lagged: &Lagged{Dropped: n, ResumeAfter: after}})
+		if s.n == 1 {
+			s.signal()
+		}
+	default:
+		s.resumeAfter, s.dropped = after, n
+		s.signal()
+	}
 }
 
 // Next returns the next message, waiting until there is one, ctx ends or the

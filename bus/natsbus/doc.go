@@ -22,6 +22,9 @@
 // duplicate. The stream's limits (Stream.MaxAge, Stream.MaxBytes) are the
 // resume window: when they have moved past the listener's id, a Lagged
 // notice says how many ids are gone before what the stream still holds.
+// The same holds live: when the limits remove events before a replica has
+// read them (a small stream under a burst), that replica's listeners get a
+// Lagged notice for those ids, in order, instead of missing them unseen.
 //
 // Events larger than the NATS server's max_payload (1 MiB by default) are
 // refused with resource_exhausted; raise max_payload on the servers for

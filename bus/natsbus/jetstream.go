@@ -108,6 +108,7 @@ func (b *Bus) startJetStream(s Stream, busOpts []bus.Option) error {
 		return tether.Errorf(tether.CodeUnavailable, "natsbus: stream %s: %w", s.Name, err)
 	}
 	start := info.State.LastSeq + 1
+	b.next = start
 	b.local = bus.NewMemory(append(slices.Clone(busOpts), bus.WithFirstID(start), bus.WithHistory(history{b}))...)
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{b.prefix + ".>"},
@@ -239,11 +240,29 @@ func (b *Bus) decodeStream(subject string, seq uint64, data []byte) (bus.Event, 
 // receiveStream appends to the local copy an event of the stream; the
 // ordered consumer calls it on one goroutine, in stream order.
 func (b *Bus) receiveStream(m jetstream.Msg) {
-	ev, err := b.decodeStreamMsg(m)
+	md, err := m.Metadata()
 	if err != nil {
+		b.fail(fmt.Errorf("natsbus: metadata of %s: %w", m.Subject(), err))
+		return
+	}
+	ev, err := b.decodeStream(m.Subject(), md.Sequence.Stream, m.Data())
+	if err != nil {
+		// Foreign bytes: reported and skipped, their id with them (it was
+		// read, not lost).
+		b.next = max(b.next, md.Sequence.Stream+1)
 		b.fail(err)
 		return
 	}
+	// The stream holds only this bus's subjects, so a sequence skipped is
+	// an event the stream removed (its limits, or a deletion) before this
+	// replica read it: its listeners are told, not left to miss it unseen.
+	if ev.ID > b.next {
+		if err := b.local.Lost(ev.ID - 1); err != nil && !errors.Is(err, bus.ErrClosed) {
+			b.fail(err)
+			return
+		}
+	}
+	b.next = ev.ID + 1
 	if err := b.local.Append(ev); err != nil && !errors.Is(err, bus.ErrClosed) {
 		b.fail(err)
 	}

@@ -247,6 +247,15 @@ func TestJetStreamLagged(t *testing.T) {
 	if first <= 2 {
 		t.Fatalf("the stream still holds from %d", first)
 	}
+	// Once the replica's copy has read the stream's end, the whole gap is
+	// the stream's: one notice. (While the copy still reads, the ids it has
+	// not read yet are told live: TestJetStreamStreamOutrunsReplica.)
+	for deadline := time.Now().Add(5 * time.Second); a.Local().LastID() < 40; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica's copy reached %d, not the stream's end 40", a.Local().LastID())
+		}
+		time.Sleep(time.Millisecond)
+	}
 	s := subscribe(t, a, bus.Filter{Names: []string{"e"}, AfterID: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -255,13 +264,73 @@ func TestJetStreamLagged(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.Lagged == nil || *m.Lagged != (bus.Lagged{Dropped: first - 2, ResumeAfter: 1}) {
-		t.Fatalf("got %+v, want Lagged{%d, 1}", m, first-2)
+		t.Fatalf("got %+v (%+v), want Lagged{%d, 1}", m, m.Lagged, first-2)
 	}
-	for want := first; want <= 40; want++ {
-		if e := next(t, s); e.ID != want {
-			t.Fatalf("got %d, want %d", e.ID, want)
+	if lost := account(t, s, first, 40); lost != 0 {
+		t.Fatalf("%d more ids said lost after the stream's first, %d", lost, first)
+	}
+	expectEmpty(t, s)
+}
+
+// account reads s until every id from..to is accounted for, in order: as
+// an event, or inside a Lagged notice that starts right after the last id
+// accounted for. It returns how many ids notices said were gone.
+func account(t *testing.T, s *bus.Subscription, from, to uint64) (lost uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for want := from; want <= to; {
+		m, err := s.Next(ctx)
+		if err != nil {
+			t.Fatalf("Next with %d..%d to come: %v", want, to, err)
+		}
+		switch {
+		case m.Lagged != nil:
+			if m.Lagged.ResumeAfter != want-1 || m.Lagged.Dropped == 0 {
+				t.Fatalf("got %+v, want a notice of ids after %d", *m.Lagged, want-1)
+			}
+			want += m.Lagged.Dropped
+			lost += m.Lagged.Dropped
+		case m.Event.ID != want:
+			t.Fatalf("got event %d, want %d", m.Event.ID, want)
+		default:
+			want++
 		}
 	}
+	return lost
+}
+
+// A stream whose limits drop events faster than a replica reads them:
+// the replica's listeners are told of every id they did not get, in order
+// (before, such ids went missing without a notice).
+func TestJetStreamStreamOutrunsReplica(t *testing.T) {
+	url := startJS(t).url()
+	small := natsbus.WithJetStream(natsbus.Stream{Name: "TINY", MaxBytes: 4 << 10, Memory: true})
+	a := jsReplica(t, url, small)
+	b := jsReplica(t, url, small)
+	s := subscribe(t, b, bus.Filter{Names: []string{"e"}})
+	const writers, each = 8, 150
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := a.Publish(context.Background(), bus.Event{Name: "e", Payload: &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: make([]byte, 900)}}}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	lost := account(t, s, 1, writers*each)
+	t.Logf("%d of %d ids were gone from the stream before the replica read them", lost, writers*each)
 	expectEmpty(t, s)
 }
 

@@ -48,6 +48,9 @@ type Bus struct {
 	stream jetstream.Stream
 	scfg   Stream
 	live   jetstream.ConsumeContext
+	// next is the stream sequence the live consumer should deliver next;
+	// only receiveStream uses it, on the consumer's one goroutine.
+	next uint64
 
 	mu     sync.Mutex // keeps local and NATS order the same (core mode)
 	closed bool
