@@ -684,10 +684,11 @@ async function start() {
   $('cancel-btn').addEventListener('click', () => state.abort?.abort());
   $('raw-args').addEventListener('input', () => { state.rawTyped = true; });
   // Opening the raw view shows the form's values, unless something was typed
-  // there already: the toggle event comes a task after the click, and must
-  // not overwrite what was typed in between (or before a reopening).
-  $('raw').addEventListener('toggle', () => {
-    if (!$('raw').open || !state.form || state.rawTyped) return;
+  // there already. It is filled in the summary's click (keyboard activation
+  // clicks too), before the view opens: the toggle event comes a task later,
+  // when what is typed may already be going in.
+  $('raw').querySelector('summary').addEventListener('click', () => {
+    if ($('raw').open || !state.form || state.rawTyped) return;
     try {
       const v = state.form.read();
       $('raw-args').value = state.form.binary ? v ?? '' : pretty(v === undefined ? {} : v);

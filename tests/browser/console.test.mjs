@@ -84,9 +84,14 @@ test('a command form and its result, with the latency', async () => {
 
 test('raw JSON arguments and raw bytes', async () => {
   await open('process_data');
+  await page.fill('#cmd-form [data-field="input"] input', 'from the form');
   await page.click('#raw summary');
+  // Opened, it shows the form's values, already when the click returns.
+  assert.deepEqual(JSON.parse(await page.inputValue('#raw-args')), { input: 'from the form' });
   await page.fill('#raw-args', '{"input": "typed as JSON"}');
   await invokeAndWait(['ok', 'error']);
+  assert.equal(await page.locator('#response').getAttribute('data-state'), 'ok',
+    `${await text('#err-code')}: ${await text('#err-message')} (raw arguments ${JSON.stringify(await page.inputValue('#raw-args'))}, raw view open ${await page.locator('#raw').evaluate((d) => d.open)})`);
   assert.equal(JSON.parse(await text('#resp-body')), 'Processed: typed as JSON');
   await open('echo_bytes');
   await page.fill('#cmd-form [data-field="value"] textarea', 'héllo');
