@@ -79,9 +79,10 @@ func EventFromProto(p *tetherv1.Event) Event {
 type Lagged struct {
 	// Dropped is the number of matching events dropped because the
 	// subscriber's queue was full. For a resume that reaches back beyond the
-	// window, it is the number of sequence ids no longer held (an upper bound
-	// of the matching events missed); 0 means unknown, as when AfterID is
-	// ahead of the bus (after a restart of the core).
+	// window, and for ids the log a bus copies lost before the copy read
+	// them (Memory.Lost), it is the number of sequence ids no longer held (an
+	// upper bound of the matching events missed); 0 means unknown, as when
+	// AfterID is ahead of the bus (after a restart of the core).
 	Dropped uint64
 	// ResumeAfter is the id after which events are missing: every matching
 	// event with an id up to ResumeAfter was delivered. Subscribing again
