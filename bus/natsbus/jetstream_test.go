@@ -250,12 +250,12 @@ func TestJetStreamLagged(t *testing.T) {
 	// Once the replica's copy has read the stream's end, the whole gap is
 	// the stream's: one notice. (While the copy still reads, the ids it has
 	// not read yet are told live: TestJetStreamStreamOutrunsReplica.)
-	for deadline := time.Now().Add(5 * time.Second); a.Local().LastID() < 40; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the replica's copy reached %d, not the stream's end 40", a.Local().LastID())
+	waitUntil(t, 5*time.Second, "the replica's copy to reach the stream's end, 40", func() error {
+		if id := a.Local().LastID(); id < 40 {
+			return fmt.Errorf("it is at %d", id)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	s := subscribe(t, a, bus.Filter{Names: []string{"e"}, AfterID: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -313,16 +313,14 @@ func TestJetStreamStreamOutrunsReplica(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for range each {
 				if _, err := a.Publish(context.Background(), bus.Event{Name: "e", Payload: &tetherv1.Payload{Body: &tetherv1.Payload_Raw{Raw: make([]byte, 900)}}}); err != nil {
 					errs <- err
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
@@ -380,13 +378,7 @@ func TestJetStreamNATSDown(t *testing.T) {
 	}
 
 	srv.start()
-	deadline := time.Now().Add(10 * time.Second)
-	for a.Healthy() != nil && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := a.Healthy(); err != nil {
-		t.Fatalf("not healthy after NATS came back: %v", err)
-	}
+	waitUntil(t, 10*time.Second, "health after NATS came back", a.Healthy)
 	// Another replica publishes; the backend listener gets it.
 	b := jsReplica(t, srv.url())
 	id2 := publish(t, b, bus.Event{Name: "e"})

@@ -89,6 +89,21 @@ func expectEmpty(t *testing.T, s *bus.Subscription) {
 	}
 }
 
+// waitUntil polls cond every millisecond until it returns nil, failing
+// the test after timeout with what and the last error cond returned.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(time.Millisecond) {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s: %v", timeout, what, err)
+		}
+	}
+}
+
 func subscribe(t *testing.T, b bus.Bus, f bus.Filter) *bus.Subscription {
 	t.Helper()
 	s, err := b.Subscribe(context.Background(), f)
@@ -272,13 +287,12 @@ func TestCoreNATSDown(t *testing.T) {
 	})
 	waitHealth := func(up bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for (b.Healthy() == nil) != up && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if (b.Healthy() == nil) != up {
-			t.Fatalf("Healthy = %v, want up %v", b.Healthy(), up)
-		}
+		waitUntil(t, 10*time.Second, fmt.Sprintf("health up %v", up), func() error {
+			if err := b.Healthy(); (err == nil) != up {
+				return fmt.Errorf("Healthy = %v", err)
+			}
+			return nil
+		})
 	}
 	publish(t, b, bus.Event{Name: "e"})
 	srv.stop()
