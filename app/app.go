@@ -251,16 +251,8 @@ func New(cfg config.Config, opts ...Option) (a *App, err error) {
 	sopts = append(append(sopts, a.o.serverOpts...), server.WithInterceptors(a.innermost))
 	a.core = server.New(append([]server.Option{server.WithDataDir(a.data)}, sopts...)...)
 	// Tauri's core app plugin (getName, getVersion, …), from the config.
-	core.RegisterApp(a.core, core.AppInfo{Name: a.cfg.ProductName, Version: a.cfg.Version, Identifier: a.identifier()})
+	core.RegisterApp(a.core, core.AppInfo{Name: a.cfg.ProductName, Version: a.cfg.Version, Identifier: a.cfg.IdentifierOrDefault()})
 	return a, nil
-}
-
-// identifier is the app's identifier, or the default one.
-func (a *App) identifier() string {
-	if a.cfg.Identifier != "" {
-		return a.cfg.Identifier
-	}
-	return config.DefaultIdentifier
 }
 
 // NewLogger returns the logger the log block asks for, writing to w.

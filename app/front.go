@@ -122,7 +122,7 @@ func (a *App) gatewayOptions() []gateway.Option {
 		opts = append(opts, gateway.WithGlobalTauri())
 	}
 	if ap := cfg.App.Security.AssetProtocol; ap.Enable {
-		opts = append(opts, gateway.WithAssetProtocol(ap.Scope.Allow, ap.Scope.Deny, assetVars(cfg, a.identifier())))
+		opts = append(opts, gateway.WithAssetProtocol(ap.Scope.Allow, ap.Scope.Deny, assetVars(cfg, a.cfg.IdentifierOrDefault())))
 	}
 	if cfg.Gateway.Console != nil && *cfg.Gateway.Console {
 		opts = append(opts, gateway.WithConsole())

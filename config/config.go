@@ -582,7 +582,7 @@ func (c *Config) DataDir() (string, error) {
 		}
 		base = filepath.Join(home, ".local", "share")
 	}
-	return filepath.Join(base, c.identifier()), nil
+	return filepath.Join(base, c.IdentifierOrDefault()), nil
 }
 
 // FreezePrototype reports whether the isolation hooks' realm is frozen

@@ -25,12 +25,14 @@ func (c *Config) RuntimeDir() (string, error) {
 		if uid >= 0 {
 			name += "-" + strconv.Itoa(uid)
 		}
-		return filepath.Join(os.TempDir(), name, c.identifier()), nil
+		return filepath.Join(os.TempDir(), name, c.IdentifierOrDefault()), nil
 	}
-	return filepath.Join(base, "tether", c.identifier()), nil
+	return filepath.Join(base, "tether", c.IdentifierOrDefault()), nil
 }
 
-func (c *Config) identifier() string {
+// IdentifierOrDefault is the app's identifier, or DefaultIdentifier when
+// the config sets none: the name of its data and runtime folders.
+func (c *Config) IdentifierOrDefault() string {
 	if c.Identifier == "" {
 		return DefaultIdentifier
 	}
