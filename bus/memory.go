@@ -39,7 +39,7 @@ type Memory struct {
 	nsubs  int
 	byName map[string][]*Subscription
 	all    []*Subscription // wildcard subscribers
-	gen    uint64          // counts calls of Lost that reached subscribers
+	lostN  uint64          // counts the calls of Lost that reached subscribers
 }
 
 var _ Bus = (*Memory)(nil)
@@ -117,9 +117,9 @@ func (m *Memory) Publish(ctx context.Context, ev Event) (uint64, error) {
 // Append adds an event of the log a bus made WithHistory copies, with the
 // log's id ev.ID, which must be larger than every id appended before (ids
 // may skip: a log may number more than the events it sends here; ids it
-// lost are told with Lost). It stores the event in the window and queues it for every
-// matching subscriber, as Publish does. The event is copied; its payload is
-// shared.
+// lost are told with Lost). It stores the event in the window and queues
+// it for every matching subscriber, as Publish does. The event is copied;
+// its payload is shared.
 func (m *Memory) Append(ev Event) error {
 	if err := ValidName(ev.Name); err != nil {
 		return err
@@ -162,10 +162,10 @@ func (m *Memory) Lost(upto uint64) error {
 	}
 	after := m.last
 	m.last = upto
-	m.gen++ // a subscriber of several names is told once
+	m.lostN++ // a subscriber of several names is told once
 	tell := func(s *Subscription) {
-		if s.lostGen != m.gen {
-			s.lostGen = m.gen
+		if s.lostGen != m.lostN {
+			s.lostGen = m.lostN
 			s.lost(after, upto)
 		}
 	}

@@ -45,8 +45,8 @@ type Subscription struct {
 	// appended here).
 	skipTo uint64
 
-	// lostGen is the bus's gen of the last Lost this subscriber was told
-	// of; guarded by bus.mu.
+	// lostGen is the bus's lostN at the last Lost this subscriber was
+	// told of; guarded by bus.mu.
 	lostGen uint64
 
 	// The replay, read by Next and Poll only: a notice first, then the
