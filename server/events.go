@@ -96,7 +96,10 @@ func (s *Server) backendPayload(event string, v any) (*tetherv1.Payload, error) 
 
 // EmitFilter publishes an event to each client label, among those with a
 // listener on this server, for which keep returns true (Tauri's
-// emit_filter). It returns the ids given, one per label.
+// emit_filter). It returns the ids given, one per label. Listeners without
+// a label, or with one no bus can target (possible with a custom
+// IdentityFunc), are not offered to keep: an event for them would reach
+// every listener, or fail.
 func (s *Server) EmitFilter(ctx context.Context, event string, v any, keep func(label string) bool) ([]uint64, error) {
 	p, err := s.backendPayload(event, v)
 	if err != nil {
@@ -104,7 +107,7 @@ func (s *Server) EmitFilter(ctx context.Context, event string, v any, keep func(
 	}
 	var ids []uint64
 	for _, label := range s.listeners.labels() {
-		if !keep(label) {
+		if label == "" || validTarget(label) != nil || !keep(label) {
 			continue
 		}
 		id, err := s.bus.Publish(ctx, bus.Event{Name: event, Payload: p, Target: label})

@@ -235,7 +235,8 @@ func TestPushSendLimit(t *testing.T) {
 }
 
 // EmitFilter publishes once per client label with a listener, for the
-// labels keep accepts: only their listeners receive the event.
+// labels keep accepts: only their listeners receive the event. A listener
+// without a label is not offered (an event for "" would reach everyone).
 func TestEmitFilterReachesKeptLabels(t *testing.T) {
 	srv := server.New()
 	defer srv.Stop()
@@ -248,7 +249,7 @@ func TestEmitFilterReachesKeptLabels(t *testing.T) {
 	defer cancel()
 	got := map[string]chan *tetherv1.Event{}
 	var wg sync.WaitGroup
-	for _, label := range []string{"main", "settings"} {
+	for _, label := range []string{"main", "settings", ""} {
 		ready := make(chan struct{})
 		ch := make(chan *tetherv1.Event, 4)
 		got[label] = ch
@@ -259,7 +260,10 @@ func TestEmitFilterReachesKeptLabels(t *testing.T) {
 				return nil
 			},
 		}
-		lctx := metadata.AppendToOutgoingContext(ctx, tether.MetadataClientLabel, label)
+		lctx := ctx
+		if label != "" {
+			lctx = metadata.AppendToOutgoingContext(ctx, tether.MetadataClientLabel, label)
+		}
 		stream, err := tetherv1.NewIPCClient(conn).Listen(lctx, &tetherv1.ListenRequest{Events: []string{"note"}}, push)
 		if err != nil || !push.Taken {
 			t.Fatalf("Listen: %v, taken %v", err, push.Taken)
@@ -271,7 +275,7 @@ func TestEmitFilterReachesKeptLabels(t *testing.T) {
 	var asked []string
 	ids, err := srv.EmitFilter(context.Background(), "note", "for main", func(label string) bool {
 		asked = append(asked, label)
-		return label == "main"
+		return label == "main" || label == ""
 	})
 	if err != nil || len(ids) != 1 || len(asked) != 2 {
 		t.Fatalf("EmitFilter: ids %v, err %v, labels asked %v", ids, err, asked)
