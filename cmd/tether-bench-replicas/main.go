@@ -27,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"slices"
@@ -311,7 +310,7 @@ func newTetherSide(ctx context.Context, url, store string) (*tetherSide, error) 
 		cfg.Events.NATS, cfg.Events.JetStream = url, true
 		cfg.Limits.IdempotencyStore = config.IdempotencyNATS
 		ready := make(chan app.Ready, 1)
-		a, err := app.New(cfg, app.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), app.WithReady(func(r app.Ready) { ready <- r }))
+		a, err := app.New(cfg, app.WithOutput(io.Discard, io.Discard), app.WithReady(func(r app.Ready) { ready <- r }))
 		if err != nil {
 			t.close()
 			return nil, err

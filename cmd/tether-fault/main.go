@@ -1,7 +1,8 @@
 // Command tether-fault runs a Tether core as a child process — this
-// program re-executed in core mode, which assembles the core exactly as
-// `tether serve` does (package app, config.Default()) plus one test command with a side
-// effect that can be counted — and drives it over loopback TCP with keyed
+// program re-executed in core mode, which assembles the core as `tether
+// serve` does (package app, config.Default() with HTTP off, logs at warn
+// and no trace exporter) plus one test command with a side effect that can
+// be counted — and drives it over loopback TCP with keyed
 // invokes, emits and listeners while it SIGKILLs the core and restarts it on
 // the same address, several times.
 //

@@ -1,7 +1,8 @@
 // Command tether-load-bytes checks that large payloads cannot make a core
 // hold memory without bound: it runs a core as a child process, assembled
-// as `tether serve` assembles it (package app, the default config) plus an
-// "echo" command, and over loopback TCP
+// as `tether serve` assembles it (package app, the default config with HTTP
+// off, logs at warn and no trace exporter) plus an "echo" command, and over
+// loopback TCP
 //
 //   - emits 400 events of 4 MB (each payload different), with one listener
 //     that reads them and one that never reads (its stream stalls), and
@@ -121,9 +122,9 @@ func drive(p params, self string) (bool, error) {
 	}
 	defer core.Term() //nolint:errcheck
 	addr, pid := core.Addr, cmd.Process.Pid
-	start := status(pid)
+	startRSS, _ := stress.ProcessRSS(pid)
 	fmt.Printf("tether-load-bytes: core at %s (child process, pid %d), idempotency %s; %d emits and %d keyed invokes of %d bytes; core RSS at start %s\n",
-		addr, pid, p.idem, p.emits, p.calls, p.size, stress.MiB(start.rss))
+		addr, pid, p.idem, p.emits, p.calls, p.size, stress.MiB(startRSS))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -168,9 +169,9 @@ func drive(p params, self string) (bool, error) {
 	for got.Load()+lagged.Load() < int64(p.emits) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	afterEmits := status(pid)
+	emitsRSS, emitsPeak := stress.ProcessRSS(pid)
 	fmt.Printf("  emits       %d of %d bytes in %v; the reading listener got %d, lag notices for %d; core RSS now %s, peak %s\n",
-		p.emits, p.size, time.Since(t0).Round(time.Millisecond), got.Load(), lagged.Load(), stress.MiB(afterEmits.rss), stress.MiB(afterEmits.peak))
+		p.emits, p.size, time.Since(t0).Round(time.Millisecond), got.Load(), lagged.Load(), stress.MiB(emitsRSS), stress.MiB(emitsPeak))
 
 	t1 := time.Now()
 	var res []byte
@@ -193,23 +194,15 @@ func drive(p params, self string) (bool, error) {
 			notKept++
 		}
 	}
-	end := status(pid)
+	endRSS, peak := stress.ProcessRSS(pid)
 	fmt.Printf("  invokes     %d keyed of %d bytes in %v; %d of %d retries answered failed_precondition result_not_kept (not run again); core RSS now %s, peak %s\n",
-		p.calls, p.size, time.Since(t1).Round(time.Millisecond), notKept, min(10, p.calls), stress.MiB(end.rss), stress.MiB(end.peak))
+		p.calls, p.size, time.Since(t1).Round(time.Millisecond), notKept, min(10, p.calls), stress.MiB(endRSS), stress.MiB(peak))
 	if p.idem == "file" {
 		if fi, err := os.Stat(filepath.Join(data, "idempotency", "idempotency.log")); err == nil {
 			fmt.Printf("  durable log %d bytes\n", fi.Size())
 		}
 	}
-	pass := end.peak < uint64(p.maxRSS)<<20 && got.Load()+lagged.Load() >= int64(p.emits) && notKept == min(10, p.calls)
-	fmt.Printf("  result      core peak RSS %s, bound %d MiB\n", stress.MiB(end.peak), p.maxRSS)
+	pass := peak < uint64(p.maxRSS)<<20 && got.Load()+lagged.Load() >= int64(p.emits) && notKept == min(10, p.calls)
+	fmt.Printf("  result      core peak RSS %s, bound %d MiB\n", stress.MiB(peak), p.maxRSS)
 	return pass, nil
-}
-
-type procStatus struct{ rss, peak uint64 }
-
-// status reads VmRSS and VmHWM of process pid.
-func status(pid int) procStatus {
-	rss, peak := stress.ProcessRSS(pid)
-	return procStatus{rss, peak}
 }

@@ -499,19 +499,11 @@ func forgetRecord(e *entry) []byte {
 
 // doneRecord is the log line of a finished call whose result is kept.
 func doneRecord(e *entry, r result, end time.Time) []byte {
-	b, _ := json.Marshal(record{T: "d", K: e.key, H: e.hash, At: end.UnixNano(), Resp: r.stored, Err: storedErr(r.err)})
+	b, _ := json.Marshal(record{T: "d", K: e.key, H: e.hash, At: end.UnixNano(), Resp: r.stored, Err: tether.FromError(r.err)})
 	return append(b, '\n')
 }
 
-// storedErr is a kept result's error as the log and the bucket store it,
-// and replayedErr the error a stored one replays (nil stays an untyped nil).
-func storedErr(err error) *tether.Error {
-	if err == nil {
-		return nil
-	}
-	return tether.FromError(err)
-}
-
+// replayedErr is the error a stored one replays (nil stays an untyped nil).
 func replayedErr(e *tether.Error) error {
 	if e == nil {
 		return nil

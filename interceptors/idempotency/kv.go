@@ -233,7 +233,7 @@ func (c *Cache) runShared(ctx context.Context, e *entry, req any, handler grpc.U
 		return resp, err
 	}
 	r := c.bound(resp, err, true)
-	b, _ := json.Marshal(kvRecord{S: "d", H: e.hash, By: s.replica, R: r.stored, E: storedErr(r.err)})
+	b, _ := json.Marshal(kvRecord{S: "d", H: e.hash, By: s.replica, R: r.stored, E: tether.FromError(r.err)})
 	uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// If this fails the call has still run: retries will find the running

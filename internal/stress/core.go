@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -18,11 +17,11 @@ import (
 )
 
 // CoreOptions are the app options of a core run as a child process by a
-// load or fault program: logs at warn to standard error, and the
-// "ready ADDR" line StartCore waits for on standard output.
+// load or fault program: the "ready ADDR" line StartCore waits for on
+// standard output. The core logs to standard error as its config's log
+// block says.
 func CoreOptions() []app.Option {
 	return []app.Option{
-		app.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		app.WithReady(func(r app.Ready) { fmt.Printf("ready %s\n", r.GRPC) }),
 	}
 }
@@ -57,7 +56,9 @@ func StartCore(cmd *exec.Cmd) (*Core, error) {
 		s := bufio.NewScanner(out)
 		addr := ""
 		if s.Scan() {
-			addr, _ = strings.CutPrefix(s.Text(), "ready ")
+			if a, ok := strings.CutPrefix(s.Text(), "ready "); ok {
+				addr = a
+			}
 		}
 		ready <- addr
 		io.Copy(io.Discard, out) //nolint:errcheck
