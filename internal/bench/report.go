@@ -201,8 +201,9 @@ see what those cost; such runs are marked as not the product as shipped.
   SDK's batch processor. The per-call log record is a text record of nine attributes and one write. The rest is
   Tether's own: the command resolved by name, the arguments' payload inside the request, the call's record and
   context values, the request id, metrics, idempotency and validation. Quick runs on this machine without the
-  exporter (-untraced) gave 1.48, and at log level warn besides 1.32: tracing and logging are most of the gap;
-  sampling traces (OTEL_TRACES_SAMPLER=parentbased_traceidratio) moves the shipped figure toward those.
+  exporter (-untraced) gave 1.48, and at log level warn besides 1.32: against the shipped ~1.5, tracing's export
+  and the info-level log record are under half of the gap, the rest is that work of Tether's own; sampling
+  traces (OTEL_TRACES_SAMPLER=parentbased_traceidratio) moves the shipped figure toward the untraced one.
 - **Gateway vs connect-go.** A gateway call makes three spans (the HTTP request's, the core's, the command's)
   and costs 276 allocations and 25 KB against connect-go's 112 and 9.3 KB (BenchmarkGatewayGreet). In its CPU
   profile the SDK's batch processor and OTLP conversion are 14% of samples, starting and ending spans about 6%,
@@ -228,16 +229,17 @@ see what those cost; such runs are marked as not the product as shipped.
 - **Isolation with the whitelist hook.** The isolation side's extra work per 1 KiB call is the stage (28% of
   samples): the hook, whose files run afresh on a fresh window for every call so that no state crosses calls or
   callers (goja's interpreter, 18%), and the seal (AES-256-GCM, 3%); the core's open is another 3–4%, and the
-  call makes 463 allocations and 50 KB against brownfield's 282 and 33 KB (BenchmarkIsolationJS). In one
-  process the ratio is about 1.5; what would move it most is running the hook files once per runtime — which
-  would let a hook's closures keep state from call to call, the hole the per-call run closes.
+  call makes 463 allocations and 50 KB against brownfield's 282 and 33 KB (BenchmarkIsolationJS, whose time
+  per call gives a ratio of about 1.5: below the table's p50 ratio, whose rounds spread widely); what would
+  move it most is running the hook files once per runtime — which would let a hook's closures keep state from
+  call to call, the hole the per-call run closes.
 - **64 MiB of raw bytes.** System calls are half of the samples (the raw echo makes the same ones); user-space
   copies 30%: grpc-go copies every 16 KiB frame into its write buffer on one side and out of its read buffer on
   the other, and the message's 4096 frames are gathered into one buffer for the handler (16%); another 9% is
   grpc-go zeroing fresh frame buffers, its pool being emptied by the collections that 64 MiB messages cause. A
   transport that reads a large message straight into one buffer would move it.
 - **Memory per idle listener.** An SSE listener is one goroutine (its 8 KiB stack: blocked about 2.8 KB of
-  frames deep in the interceptor chain, it cannot shrink to 4 KiB) and about 8.5 KB of heap: the spans, the
+  frames deep in the interceptor chain, it cannot shrink to 4 KiB) and about 8 KB of heap: the spans, the
   contexts that carry cancellation from the HTTP request, the gateway and the server's shutdown into the stream,
   metadata, the bus subscription. A gRPC listener with a connection of its own has four goroutines — grpc-go's
   reader, writer and keepalive loop for the connection, and the stream's handler — about 20 KB of stacks, and
