@@ -26,14 +26,18 @@ import (
 // connection.
 func (s *Server) directStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	var push *inproc.Push
-	maxSend := math.MaxInt32 // grpc-go's client default
+	// As the in-process unary path: the caller's limits, else grpc-go's
+	// client default for sending and the server's send limit for receiving.
+	maxSend, maxRecv := math.MaxInt32, s.opts.limits.MaxSendBytes
 	for _, o := range opts {
 		switch o := o.(type) {
 		case *inproc.Push:
 			push = o
 		case grpc.MaxSendMsgSizeCallOption:
 			maxSend = o.MaxSendMsgSize
-		case grpc.StaticMethodCallOption, grpc.MaxRecvMsgSizeCallOption:
+		case grpc.MaxRecvMsgSizeCallOption:
+			maxRecv = o.MaxRecvMsgSize
+		case grpc.StaticMethodCallOption:
 		default:
 			return streamer(ctx, desc, cc, method, opts...)
 		}
@@ -46,7 +50,7 @@ func (s *Server) directStream(ctx context.Context, desc *grpc.StreamDesc, cc *gr
 		return nil, status.FromContextError(err).Err()
 	}
 	push.Taken = true
-	return &pushClient{s: s, ctx: ctx, method: method, m: m, push: push, maxSend: maxSend}, nil
+	return &pushClient{s: s, ctx: ctx, method: method, m: m, push: push, maxSend: maxSend, maxRecv: maxRecv}, nil
 }
 
 // pushClient is the client side of a push stream: it keeps the request
@@ -58,6 +62,7 @@ type pushClient struct {
 	m       streamMethod
 	push    *inproc.Push
 	maxSend int // the caller's send limit
+	maxRecv int // the caller's receive limit
 
 	req  proto.Message
 	sent bool
@@ -99,7 +104,7 @@ func (c *pushClient) RecvMsg(any) error {
 		c.err = status.Error(codes.Internal, "tether: RecvMsg before the request was sent")
 		return c.err
 	}
-	ss := &pushServer{method: c.method, push: c.push, req: c.req, maxSend: c.s.opts.limits.MaxSendBytes}
+	ss := &pushServer{method: c.method, push: c.push, req: c.req, maxSend: c.s.opts.limits.MaxSendBytes, maxRecv: c.maxRecv}
 	var release func()
 	ss.ctx, release = handlerContext(c.ctx, (*pushTransport)(ss))
 	defer release()
@@ -121,6 +126,7 @@ type pushServer struct {
 	method  string
 	push    *inproc.Push
 	maxSend int // Limits.MaxSendBytes
+	maxRecv int // the caller's receive limit
 
 	mu         sync.Mutex
 	req        proto.Message // nil once received
@@ -205,6 +211,9 @@ func (s *pushServer) SendMsg(m any) error {
 	}
 	if n > s.maxSend {
 		return status.Errorf(codes.ResourceExhausted, "grpc: trying to send message larger than max (%d vs. %d)", n, s.maxSend)
+	}
+	if n > s.maxRecv {
+		return status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, s.maxRecv)
 	}
 	return s.push.Send(m)
 }

@@ -189,48 +189,60 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-// The server's send limit (Limits.MaxSendBytes) holds for pushed messages
-// as over the wire: a listen event larger than it ends the push stream
-// with resource_exhausted, and Send never sees it.
+// The server's send limit (Limits.MaxSendBytes) and the caller's receive
+// limit (grpc.MaxCallRecvMsgSize) hold for pushed messages as over the
+// wire: a listen event larger than either ends the push stream with
+// resource_exhausted, and Send never sees it.
 func TestPushSendLimit(t *testing.T) {
-	srv := server.New(server.WithLimits(server.Limits{MaxSendBytes: 1 << 10}))
-	defer srv.Stop()
-	conn, err := srv.DialInProcess()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ready := make(chan struct{})
-	var sizes []int
-	push := &inproc.Push{
-		Header: func(metadata.MD) error { close(ready); return nil },
-		Send:   func(m any) error { sizes = append(sizes, proto.Size(m.(proto.Message))); return nil },
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stream, err := tetherv1.NewIPCClient(conn).Listen(ctx, &tetherv1.ListenRequest{Events: []string{"big"}}, push)
-	if err != nil || !push.Taken {
-		t.Fatalf("Listen: %v, taken %v", err, push.Taken)
-	}
-	ended := make(chan error, 1)
-	go func() { ended <- stream.RecvMsg(new(tetherv1.ListenResponse)) }()
-	<-ready
-	if _, err := srv.Emit(context.Background(), "big", []byte("small")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.Emit(context.Background(), "big", make([]byte, 2<<10)); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-ended:
-		if status.Code(err) != codes.ResourceExhausted {
-			t.Fatalf("stream ended with %v, want resource_exhausted", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the stream did not end")
-	}
-	if len(sizes) != 1 || sizes[0] > 1<<10 {
-		t.Fatalf("Send got messages of %v bytes, want the small one only", sizes)
+	for _, tc := range []struct {
+		name string
+		srv  []server.Option
+		call []grpc.CallOption
+	}{
+		{"server's send limit", []server.Option{server.WithLimits(server.Limits{MaxSendBytes: 1 << 10})}, nil},
+		{"caller's receive limit", nil, []grpc.CallOption{grpc.MaxCallRecvMsgSize(1 << 10)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := server.New(tc.srv...)
+			defer srv.Stop()
+			conn, err := srv.DialInProcess()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			ready := make(chan struct{})
+			var sizes []int
+			push := &inproc.Push{
+				Header: func(metadata.MD) error { close(ready); return nil },
+				Send:   func(m any) error { sizes = append(sizes, proto.Size(m.(proto.Message))); return nil },
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			stream, err := tetherv1.NewIPCClient(conn).Listen(ctx, &tetherv1.ListenRequest{Events: []string{"big"}}, append(tc.call, push)...)
+			if err != nil || !push.Taken {
+				t.Fatalf("Listen: %v, taken %v", err, push.Taken)
+			}
+			ended := make(chan error, 1)
+			go func() { ended <- stream.RecvMsg(new(tetherv1.ListenResponse)) }()
+			<-ready
+			if _, err := srv.Emit(context.Background(), "big", []byte("small")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := srv.Emit(context.Background(), "big", make([]byte, 2<<10)); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-ended:
+				if status.Code(err) != codes.ResourceExhausted {
+					t.Fatalf("stream ended with %v, want resource_exhausted", err)
+				}
+			case <-ctx.Done():
+				t.Fatal("the stream did not end")
+			}
+			if len(sizes) != 1 || sizes[0] > 1<<10 {
+				t.Fatalf("Send got messages of %v bytes, want the small one only", sizes)
+			}
+		})
 	}
 }
 
