@@ -158,9 +158,11 @@ func (s *Server) sendGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 		s.log.Warn("tether: a client read nothing of a stream for the write timeout; the stream ends", "method", info.FullMethod, "timeout", d)
 		return tether.Errorf(tether.CodeResourceExhausted, "the client read nothing for %s: the stream is closed", d)
 	}
-	if p != nil && s.conns.has(p) {
+	if c := s.conns.get(p); c != nil {
+		// The handler runs inline; at a stall the timer closes the
+		// connection, which fails the blocked send.
 		var fired atomic.Bool
-		g.timer = time.AfterFunc(time.Hour, func() { fired.Store(true); s.conns.close(p) })
+		g.timer = time.AfterFunc(time.Hour, func() { fired.Store(true); c.Close() })
 		g.timer.Stop()
 		err := handler(srv, g)
 		g.timer.Stop()
@@ -179,9 +181,6 @@ func (s *Server) sendGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 		g.timer.Stop()
 		return err
 	case <-ch:
-		if p != nil {
-			s.conns.close(p)
-		}
 		return stalled()
 	}
 }
@@ -255,27 +254,19 @@ func (cs *connSet) remove(key string, c net.Conn) {
 	cs.mu.Unlock()
 }
 
-func (cs *connSet) has(p *peer.Peer) bool {
+// get returns the tracked connection of the stream's peer p, or nil (no
+// peer, or a connection this server did not accept: in-process).
+func (cs *connSet) get(p *peer.Peer) net.Conn {
+	if p == nil {
+		return nil
+	}
 	key := connKey(p.LocalAddr, p.Addr)
 	if key == "" {
-		return false
+		return nil
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	return cs.m[key] != nil
-}
-
-func (cs *connSet) close(p *peer.Peer) {
-	key := connKey(p.LocalAddr, p.Addr)
-	if key == "" {
-		return
-	}
-	cs.mu.Lock()
-	c := cs.m[key]
-	cs.mu.Unlock()
-	if c != nil {
-		c.Close()
-	}
+	return cs.m[key]
 }
 
 // trackedListener records each accepted connection in a connSet until it
