@@ -35,25 +35,20 @@ func CommandsFrom(cc grpc.ClientConnInterface) CommandSource {
 // again, when a call names one it does not know.
 const refreshEvery = time.Second
 
-// commandShape is what the stage knows of one command.
-type commandShape struct {
-	shape *jsonargs.Shape // nil: the command takes raw bytes
-}
-
 // commandSet caches the commands of the core: loaded at first use, loaded
 // again (at most once per refreshEvery) when a call names an unknown one.
 type commandSet struct {
 	source CommandSource // nil: ask the connection of each call
 
 	mu      sync.Mutex
-	byName  map[string]commandShape
+	byName  map[string]*jsonargs.Shape // a command's args shape; nil: it takes raw bytes
 	fetched time.Time
 	loading chan struct{} // closed when the load in flight ends
 }
 
-// lookup returns the command name, loading the commands if needed through
+// lookup returns the args shape of the command name (nil: raw bytes), loading the commands if needed through
 // s.source or, without one, cc.
-func (s *commandSet) lookup(ctx context.Context, cc grpc.ClientConnInterface, name string) (commandShape, error) {
+func (s *commandSet) lookup(ctx context.Context, cc grpc.ClientConnInterface, name string) (*jsonargs.Shape, error) {
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
 		if c, ok := s.byName[name]; ok {
@@ -62,14 +57,14 @@ func (s *commandSet) lookup(ctx context.Context, cc grpc.ClientConnInterface, na
 		}
 		if s.byName != nil && (attempt > 0 || time.Since(s.fetched) < refreshEvery) {
 			s.mu.Unlock()
-			return commandShape{}, tether.Errorf(tether.CodeNotFound, "unknown command %q", name)
+			return nil, tether.Errorf(tether.CodeNotFound, "unknown command %q", name)
 		}
 		if wait := s.loading; wait != nil {
 			s.mu.Unlock()
 			select {
 			case <-wait:
 			case <-ctx.Done():
-				return commandShape{}, tether.FromError(ctx.Err())
+				return nil, tether.FromError(ctx.Err())
 			}
 			continue
 		}
@@ -77,7 +72,7 @@ func (s *commandSet) lookup(ctx context.Context, cc grpc.ClientConnInterface, na
 		if src == nil {
 			if cc == nil {
 				s.mu.Unlock()
-				return commandShape{}, tether.NewError(tether.CodeFailedPrecondition,
+				return nil, tether.NewError(tether.CodeFailedPrecondition,
 					"isolation stage: no command descriptions to put arguments in the handler's keys (install the stage on a connection to the core, or set StageOptions.Commands)")
 			}
 			src = CommandsFrom(cc)
@@ -96,22 +91,22 @@ func (s *commandSet) lookup(ctx context.Context, cc grpc.ClientConnInterface, na
 		s.mu.Unlock()
 		close(done)
 		if err != nil {
-			return commandShape{}, tether.FromError(err)
+			return nil, tether.FromError(err)
 		}
 		if perr != nil {
-			return commandShape{}, perr
+			return nil, perr
 		}
 	}
 }
 
-func parseCommands(infos []*tetherv1.CommandInfo) (map[string]commandShape, error) {
-	out := make(map[string]commandShape, len(infos))
+func parseCommands(infos []*tetherv1.CommandInfo) (map[string]*jsonargs.Shape, error) {
+	out := make(map[string]*jsonargs.Shape, len(infos))
 	for _, ci := range infos {
 		sh, err := jsonargs.ShapeFromProto(ci.GetArgsShape())
 		if err != nil {
 			return nil, tether.Errorf(tether.CodeInternal, "isolation stage: command %q: %s", ci.GetName(), tether.FromError(err).Message())
 		}
-		out[ci.GetName()] = commandShape{shape: sh}
+		out[ci.GetName()] = sh
 	}
 	return out, nil
 }

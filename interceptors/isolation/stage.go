@@ -183,7 +183,7 @@ func (s *Stage) run(ctx context.Context, kind tether.Kind, req proto.Message, cl
 // the args of the command from as they were sent), a key in another
 // spelling is refused rather than put in the handler's.
 func (s *Stage) canonical(ctx context.Context, cc grpc.ClientConnInterface, inv *tetherv1.InvokeRequest, from string) (bool, error) {
-	c, err := s.commands.lookup(ctx, cc, inv.GetCommand())
+	shape, err := s.commands.lookup(ctx, cc, inv.GetCommand())
 	if tether.CodeOf(err) == tether.CodeNotFound {
 		return false, nil
 	}
@@ -191,10 +191,10 @@ func (s *Stage) canonical(ctx context.Context, cc grpc.ClientConnInterface, inv 
 		return false, err
 	}
 	js, ok := inv.GetArgs().GetBody().(*tetherv1.Payload_Json)
-	if !ok || c.shape == nil {
+	if !ok || shape == nil {
 		return true, nil
 	}
-	out, renamed, err := c.shape.CanonicalRenames(js.Json, 0)
+	out, renamed, err := shape.CanonicalRenames(js.Json, 0)
 	if err != nil {
 		return true, tether.Errorf(tether.CodeInvalidArgument, "command %s: %s", inv.GetCommand(), tether.FromError(err).Message())
 	}
