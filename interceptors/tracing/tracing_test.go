@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -52,9 +53,25 @@ func start(t *testing.T, opts ...tracing.Option) *fixture {
 // ended waits until a span named name has ended, and returns it.
 func (f *fixture) ended(t *testing.T, name string) sdktrace.ReadOnlySpan {
 	t.Helper()
+	return f.endedWhere(t, fmt.Sprintf("span %q", name), func(s sdktrace.ReadOnlySpan) bool { return s.Name() == name })
+}
+
+// endedServer waits until a server span named name has ended (the
+// client's span of a call has the same name), and returns it.
+func (f *fixture) endedServer(t *testing.T, name string) sdktrace.ReadOnlySpan {
+	t.Helper()
+	return f.endedWhere(t, fmt.Sprintf("server span %q", name), func(s sdktrace.ReadOnlySpan) bool {
+		return s.Name() == name && s.SpanKind() == trace.SpanKindServer
+	})
+}
+
+// endedWhere waits until an ended span matches, and returns it; what
+// names it in the failure, with the spans that did end.
+func (f *fixture) endedWhere(t *testing.T, what string, match func(sdktrace.ReadOnlySpan) bool) sdktrace.ReadOnlySpan {
+	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		for _, s := range f.rec.Ended() {
-			if s.Name() == name {
+			if match(s) {
 				return s
 			}
 		}
@@ -63,7 +80,7 @@ func (f *fixture) ended(t *testing.T, name string) sdktrace.ReadOnlySpan {
 	for _, s := range f.rec.Ended() {
 		names = append(names, s.Name())
 	}
-	t.Fatalf("no ended span %q among %v", name, names)
+	t.Fatalf("no ended %s among %v", what, names)
 	return nil
 }
 
@@ -99,17 +116,7 @@ func TestServerSpanAttributes(t *testing.T) {
 			if err := tt.run(coretest.Labelled("main"), f.cli); err != nil {
 				t.Fatal(err)
 			}
-			var server sdktrace.ReadOnlySpan
-			for deadline := time.Now().Add(5 * time.Second); server == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-				for _, s := range f.rec.Ended() {
-					if s.Name() == tt.span && s.SpanKind() == trace.SpanKindServer {
-						server = s
-					}
-				}
-			}
-			if server == nil {
-				t.Fatalf("no server span %q", tt.span)
-			}
+			server := f.endedServer(t, tt.span)
 			got := attrs(server)
 			for k, v := range tt.want {
 				if got[k] != v {
@@ -151,26 +158,11 @@ func TestChildSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The client's span has the same name and may end first: take the server's.
-	var srv sdktrace.ReadOnlySpan
-	for deadline := time.Now().Add(5 * time.Second); srv == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		for _, s := range f.rec.Ended() {
-			if s.Name() == "tether.v1.IPC/Invoke" && s.SpanKind() == trace.SpanKindServer {
-				srv = s
-			}
-		}
-	}
-	if srv == nil {
-		t.Fatal("no server span")
-	}
-	var child sdktrace.ReadOnlySpan
-	for deadline := time.Now().Add(5 * time.Second); child == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		for _, s := range f.rec.Ended() {
-			if s.Name() == "tether.invoke echo" && s.Parent().IsValid() {
-				child = s
-			}
-		}
-	}
-	if child == nil || child.Parent().SpanID() != srv.SpanContext().SpanID() {
+	srv := f.endedServer(t, "tether.v1.IPC/Invoke")
+	child := f.endedWhere(t, `child span "tether.invoke echo"`, func(s sdktrace.ReadOnlySpan) bool {
+		return s.Name() == "tether.invoke echo" && s.Parent().IsValid()
+	})
+	if child.Parent().SpanID() != srv.SpanContext().SpanID() {
 		t.Fatalf("no child span under the server span")
 	}
 	// A listen over gRPC is its annotated server span alone.
@@ -182,17 +174,7 @@ func TestChildSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub.Unlisten()
-	var listen sdktrace.ReadOnlySpan
-	for deadline := time.Now().Add(5 * time.Second); listen == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		for _, s := range f.rec.Ended() {
-			if s.Name() == "tether.v1.IPC/Listen" && s.SpanKind() == trace.SpanKindServer {
-				listen = s
-			}
-		}
-	}
-	if listen == nil {
-		t.Fatal("no server span for the listen")
-	}
+	listen := f.endedServer(t, "tether.v1.IPC/Listen")
 	if got := attrs(listen); got[tracing.AttrKind] != "listen" || got[tracing.AttrEvent] != "evt" {
 		t.Errorf("listen's server span attributes %v", got)
 	}
