@@ -65,15 +65,20 @@ func (f *fixture) endedServer(t *testing.T, name string) sdktrace.ReadOnlySpan {
 	})
 }
 
-// endedWhere waits until an ended span matches, and returns it; what
-// names it in the failure, with the spans that did end.
+// endedWhere waits until an ended span matches, and returns the last one
+// that does (the latest call's); what names it in the failure, with the
+// spans that did end.
 func (f *fixture) endedWhere(t *testing.T, what string, match func(sdktrace.ReadOnlySpan) bool) sdktrace.ReadOnlySpan {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		var last sdktrace.ReadOnlySpan
 		for _, s := range f.rec.Ended() {
 			if match(s) {
-				return s
+				last = s
 			}
+		}
+		if last != nil {
+			return last
 		}
 	}
 	var names []string
@@ -123,14 +128,12 @@ func TestServerSpanAttributes(t *testing.T) {
 					t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
 				}
 			}
-			// The client's span is the parent: one trace across the call.
-			var clientSpan sdktrace.ReadOnlySpan
-			for _, s := range f.rec.Ended() {
-				if s.Name() == tt.span && s.SpanKind() == trace.SpanKindClient {
-					clientSpan = s
-				}
-			}
-			if clientSpan == nil || server.Parent().SpanID() != clientSpan.SpanContext().SpanID() ||
+			// The client's span is the parent: one trace across the call. (A
+			// channel's may end after the server's.)
+			clientSpan := f.endedWhere(t, fmt.Sprintf("client span %q", tt.span), func(s sdktrace.ReadOnlySpan) bool {
+				return s.Name() == tt.span && s.SpanKind() == trace.SpanKindClient
+			})
+			if server.Parent().SpanID() != clientSpan.SpanContext().SpanID() ||
 				server.SpanContext().TraceID() != clientSpan.SpanContext().TraceID() {
 				t.Errorf("server span is not the client span's child")
 			}
