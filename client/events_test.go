@@ -36,13 +36,23 @@ type core struct {
 
 func startCore(t testing.TB, path string, opts ...server.Option) *core {
 	t.Helper()
+	return startCoreAt(t, "unix://"+path, opts...)
+}
+
+// startCoreAt runs the core on addr (server.Listen's form: a Unix socket,
+// or a TCP address whose port may be 0).
+func startCoreAt(t testing.TB, addr string, opts ...server.Option) *core {
+	t.Helper()
 	srv := server.New(append([]server.Option{quiet()}, opts...)...)
 	demo.New(t.TempDir()).Register(srv)
-	lis, err := server.Listen("unix://" + path)
+	lis, err := server.Listen(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &core{srv: srv, addr: "unix://" + path}
+	if !strings.HasPrefix(addr, "unix://") {
+		addr = lis.Addr().String()
+	}
+	c := &core{srv: srv, addr: addr}
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); srv.Serve(lis) }()
 	return c

@@ -3,13 +3,10 @@ package client_test
 import (
 	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tether-ipc/tether"
-	"github.com/tether-ipc/tether/examples/demo"
-	"github.com/tether-ipc/tether/server"
 )
 
 // A core restarted again and again on one TCP address is reached within
@@ -22,18 +19,7 @@ func TestReconnectStaysQuickAcrossRestarts(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	serve := func() (stop func()) {
-		srv := server.New(quiet())
-		demo.New(t.TempDir()).Register(srv)
-		lis, err := server.Listen(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { defer wg.Done(); srv.Serve(lis) }()
-		return func() { srv.Stop(); wg.Wait() }
-	}
+	serve := func() (stop func()) { return startCoreAt(t, addr).stop }
 	c := dial(t, addr)
 	greet := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

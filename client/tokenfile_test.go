@@ -2,15 +2,12 @@ package client_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/tether-ipc/tether"
 	"github.com/tether-ipc/tether/client"
-	"github.com/tether-ipc/tether/examples/demo"
 	"github.com/tether-ipc/tether/server"
 )
 
@@ -18,19 +15,12 @@ import (
 // redialled, is refused while the file is missing or wrong and passes once
 // the file holds the core's secret.
 func TestWithTokenFile(t *testing.T) {
-	srv := server.New(quiet(), server.WithToken("s3cret"))
-	demo.New(t.TempDir()).Register(srv)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); srv.Serve(lis) }()
-	defer func() { srv.Stop(); wg.Wait() }()
+	// Over TCP: a Unix socket's peers need no token.
+	core := startCoreAt(t, "127.0.0.1:0", server.WithToken("s3cret"))
+	defer core.stop()
 
 	file := filepath.Join(t.TempDir(), "token")
-	c, err := client.Dial(lis.Addr().String(), client.WithTokenFile(file))
+	c, err := client.Dial(core.addr, client.WithTokenFile(file))
 	if err != nil {
 		t.Fatal(err)
 	}
