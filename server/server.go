@@ -267,6 +267,13 @@ func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo { return s.grpc.GetServiceInfo() }
 
 // Serve accepts connections on l until Stop or Shutdown.
+//
+// An idle connection holds no read buffer when l's connections are the
+// standard library's *net.TCPConn or *net.UnixConn (as Listen's are), or
+// have grpc-go's method ReadOnReady(int, mem.BufferPool). Any other
+// net.Conn — a wrapper such as netutil.LimitListener's, or TLS — is read
+// through a buffer of TransportBuffers bytes taken from a pool: it is held
+// while a read waits, so for an idle connection for its whole life.
 func (s *Server) Serve(l net.Listener) error {
 	err := s.grpc.Serve(trackedListener{Listener: l, set: &s.conns})
 	if errors.Is(err, grpc.ErrServerStopped) {
