@@ -357,13 +357,9 @@ func div(a, b float64) float64 {
 	return a / b
 }
 
-// percentile of sorted durations.
-func percentile(sorted []time.Duration, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p*float64(len(sorted)))) - 1
-	return float64(sorted[max(i, 0)])
+// pct is the p-th percentile (0–100) of the sorted durations, in ns.
+func pct(sorted []time.Duration, p float64) float64 {
+	return float64(stress.Latencies(sorted).Percentile(p))
 }
 
 // latency runs op one call at a time for d (at least minOps calls) and
@@ -385,7 +381,7 @@ func latency(d time.Duration, minOps int, op func() error) side {
 		}
 		el := time.Since(start)
 		slices.Sort(lat)
-		return values{"p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99), "mean": float64(el.Nanoseconds()) / float64(len(lat)), "rate": float64(len(lat)) / el.Seconds()}, nil
+		return values{"p50": pct(lat, 50), "p99": pct(lat, 99), "mean": float64(el.Nanoseconds()) / float64(len(lat)), "rate": float64(len(lat)) / el.Seconds()}, nil
 	}
 }
 
@@ -434,6 +430,6 @@ func throughput(d time.Duration, conc int, op func() error) side {
 			all = append(all, l...)
 		}
 		slices.Sort(all)
-		return values{"rate": float64(n.Load()) / el.Seconds(), "p50": percentile(all, 0.5), "p99": percentile(all, 0.99)}, ctx.Err()
+		return values{"rate": float64(n.Load()) / el.Seconds(), "p50": pct(all, 50), "p99": pct(all, 99)}, ctx.Err()
 	}
 }

@@ -33,16 +33,6 @@ func TestFinishBinding(t *testing.T) {
 	}
 }
 
-func TestPercentile(t *testing.T) {
-	var d []time.Duration
-	for i := 1; i <= 100; i++ {
-		d = append(d, time.Duration(i))
-	}
-	if percentile(d, 0.5) != 50 || percentile(d, 0.99) != 99 || percentile(d, 1) != 100 {
-		t.Fatal(percentile(d, 0.5), percentile(d, 0.99))
-	}
-}
-
 // The minimal SSE server delivers every event to every client, in order,
 // however its writes coalesce.
 func TestSSEHub(t *testing.T) {

@@ -338,7 +338,7 @@ func runSSEP99(ctx context.Context, cfg *Config, r *Result) error {
 				return nil, fmt.Errorf("%d of %d deliveries arrived", len(all), want)
 			}
 			slices.Sort(all)
-			return values{"p99": percentile(all, 0.99), "p50": percentile(all, 0.5)}, nil
+			return values{"p99": pct(all, 99), "p50": pct(all, 50)}, nil
 		}
 	}
 	defs := []metricDef{{key: "p99", name: "p99 emit → receive", unit: "ns", goal: Goal{"<=", 1.5}}}
